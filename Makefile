@@ -1,0 +1,70 @@
+# Tensors for Neural Networks: the two commands learners and CI need, plus authoring helpers.
+#
+#   make lab    open the course in JupyterLab at the first notebook
+#   make test   run the whole test suite
+#
+# Both create .venv from the pinned requirements the first time and reuse it afterwards.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The stamp is rebuilt (and the venv updated) only when a pin changes.
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help
+
+help:
+	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
+	@echo "make test                run every test (creates .venv the first time)"
+	@echo "make student             regenerate notebooks/ from solutions/"
+	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
+	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
+	@echo "make measure             time each notebook and record its peak memory"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v[:2] == (3, 11) else "This course pins Python 3.11 (found %d.%d). Run: make PYTHON=python3.11 ..." % v[:2])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# ---- authoring ---------------------------------------------------------------------------
+student: $(STAMP)
+	$(BIN)/python -m tensorlab.authoring generate
+
+check-student: $(STAMP)
+	$(BIN)/python -m tensorlab.authoring check
+
+execute-solutions: $(STAMP)
+	$(BIN)/python -m tensorlab.authoring execute $(NOTEBOOKS)
+	$(BIN)/python -m tensorlab.authoring generate
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup solutions
+
+nbval-3x: $(STAMP)
+	for run in 1 2 3; do echo "== nbval run $$run of 3 =="; $(MAKE) --no-print-directory nbval || exit 1; done
+
+measure: $(STAMP)
+	$(BIN)/python tools/measure_notebooks.py --write docs/measurements.md
+
+lock: $(STAMP)
+	{ echo "# Full lock of every package the course installs (pip freeze of a working .venv)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts
