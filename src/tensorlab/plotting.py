@@ -74,7 +74,9 @@ def show_channels(image: torch.Tensor, title: str | None = None) -> plt.Figure:
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.92))  # leave room so the title clears the panel titles
+    else:
+        fig.tight_layout()
     return fig
 
 
