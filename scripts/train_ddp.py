@@ -1,0 +1,254 @@
+"""Train the X/O network with DistributedDataParallel and check it against one process (notebook 07).
+
+Run it on this machine's CPU in two processes (gloo backend)::
+
+    python -m torch.distributed.run --standalone --nproc_per_node=2 scripts/train_ddp.py --out results.json
+
+``torchrun`` starts the processes and gives each its RANK, LOCAL_RANK and WORLD_SIZE in the environment;
+``--standalone`` lets it pick a free port for them to meet on. Each process holds a full copy of the
+network and, through a ``DistributedSampler``, its own slice of every global batch. After ``backward()``
+DDP averages the gradients over the processes (an all-reduce), so every copy takes the same step.
+
+What the script writes (JSON, to ``--out``; rank 0 writes it) lets notebook 07 and tests/test_ddp.py check:
+
+- ``all_reduce_demo``: what ``dist.all_reduce`` turns each process's tensor into;
+- ``init``: rank 1 builds its copy from another seed, and DDP copies rank 0's weights to every process;
+- ``indices``: the sample indices each rank saw at each step (disjoint slices of the data);
+- ``first_step``: each rank's own gradient, DDP's averaged gradient and the gradient of one process on the
+  whole global batch;
+- ``param_max_diff``: after every step, the largest difference between the DDP network and a network trained
+  in one process on the same global batches with the mean loss (float64, so only rounding separates them);
+- ``timing`` (with ``--timing``): all-reduce of growing tensors against the compute of one training step.
+
+On GPUs the same script runs with ``--device cuda`` (nccl backend, one process per GPU, each process on GPU
+number LOCAL_RANK); that path was not run where the course was built (no GPU) -- see notebook 07.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from tensorlab.data.xo import make_xo_dataset
+from tensorlab.xo_net import XONet, accuracy
+
+DTYPE = torch.float64  # so that the one-process reference agrees to rounding (about 1e-16), not 1e-7
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="where rank 0 writes the results (JSON)")
+    parser.add_argument("--global-batch", type=int, default=10, help="samples per step, all processes together")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu: gloo backend; cuda: nccl backend, one GPU per process (GPU LOCAL_RANK)")
+    parser.add_argument("--timing", action="store_true", help="also time all-reduce against compute")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds a collective may wait for the other processes before it fails")
+    return parser.parse_args()
+
+
+def set_up(device_kind: str, timeout: float) -> tuple[int, int, torch.device]:
+    """Join the process group; return (rank, world size, this process's device).
+
+    torchrun has put RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in the environment;
+    ``init_process_group`` reads them. On GPUs each process takes the GPU numbered by its LOCAL_RANK (its
+    rank on this machine) before anything touches CUDA.
+    """
+    if device_kind == "cuda":
+        local_rank = int(os.environ["LOCAL_RANK"])
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"  # NVIDIA's collective library: GPU memory to GPU memory
+    else:
+        device = torch.device("cpu")
+        backend = "gloo"  # works on CPUs (and, slowly, GPUs) everywhere
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def flat_params(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in net.parameters()])  # (P,)
+
+
+def flat_grads(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.grad.detach().flatten() for p in net.parameters()])  # (P,)
+
+
+def all_reduce_demo(rank: int, device: torch.device) -> dict:
+    """Each rank holds a different small tensor; all_reduce(SUM) leaves the sum in every rank."""
+    mine = torch.tensor([rank + 1.0, 10.0 * (rank + 1)], dtype=DTYPE, device=device)  # (2,)
+    before = mine.clone()
+    dist.all_reduce(mine, op=dist.ReduceOp.SUM)  # in place, in every process
+    return {"before": before.tolist(), "after_sum": mine.tolist()}
+
+
+def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict, torch.nn.Module, torch.Tensor]:
+    data = make_xo_dataset(seed=0)
+    images = data.train_images.to(device, DTYPE)                                # (N, 1, 6, 6)
+    labels = data.train_labels.to(device)                                       # (N,)
+    count = images.shape[0]
+    if args.global_batch % world_size:
+        raise SystemExit(f"--global-batch {args.global_batch} must be a multiple of the {world_size} processes")
+    local_batch = args.global_batch // world_size
+
+    # Rank r draws its initial weights from seed + r: the copies start different on purpose, to show
+    # that DDP broadcasts rank 0's parameters to every process when it wraps the model.
+    net = XONet(seed=args.seed + rank).to(device, DTYPE)
+    sum_before = flat_params(net).sum().item()
+    ddp = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    sum_after = flat_params(net).sum().item()
+
+    # The sampler hands each rank every world_size-th index of one shuffled order: disjoint slices.
+    dataset = TensorDataset(images, labels, torch.arange(count, device=device))
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=args.seed, drop_last=True)
+    loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, drop_last=True)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr)
+
+    indices, snapshots, epoch_losses, first_step = [], [], [], {}
+    for epoch in range(args.epochs):
+        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same one in every process
+        loss_sum = torch.zeros((), dtype=DTYPE, device=device)
+        for X, y, which in loader:                                               # (B, 1, 6, 6), (B,), (B,)
+            if not first_step:
+                # This rank's own gradient, before any communication: no_sync() skips the all-reduce.
+                with ddp.no_sync():
+                    F.cross_entropy(ddp(X), y).backward()
+                first_step["local_grad"] = flat_grads(net).tolist()
+                optimizer.zero_grad()
+            loss = F.cross_entropy(ddp(X), y)  # mean over this rank's local batch
+            optimizer.zero_grad()
+            loss.backward()                    # DDP all-reduces (averages) the gradients during backward
+            if "ddp_grad" not in first_step:
+                first_step["ddp_grad"] = flat_grads(net).tolist()
+            optimizer.step()
+            indices.append(which.tolist())
+            snapshots.append(flat_params(net).cpu())
+            loss_sum += loss.detach() * y.numel()
+        dist.all_reduce(loss_sum)  # the epoch's loss, summed over every sample of every rank
+        epoch_losses.append(loss_sum.item() / (len(loader) * local_batch * world_size))
+
+    report = {
+        "world_size": world_size, "backend": dist.get_backend(), "device": device.type, "dtype": str(DTYPE),
+        "num_samples": count, "global_batch": args.global_batch, "local_batch": local_batch, "lr": args.lr,
+        "epochs": args.epochs, "steps_per_epoch": len(loader), "num_parameters": sum(p.numel() for p in net.parameters()),
+        "init": {"param_sum_before_ddp": sum_before, "param_sum_after_ddp": sum_after},
+        "indices": indices, "first_step": first_step, "epoch_losses": epoch_losses,
+        "final_params": snapshots[-1].tolist(),
+    }
+    return report, net, torch.stack(snapshots)  # (steps, P)
+
+
+def reference(args, all_indices: list[list[list[int]]], device: torch.device):
+    """One process, one network, the same global batches (every rank's slice together), the mean loss."""
+    data = make_xo_dataset(seed=0)
+    images = data.train_images.to(device, DTYPE)  # (N, 1, 6, 6)
+    labels = data.train_labels.to(device)         # (N,)
+    net = XONet(seed=args.seed).to(device, DTYPE)  # rank 0's initial weights
+    optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
+    snapshots, first_grad = [], None
+    for step in range(len(all_indices[0])):
+        batch = torch.tensor([i for rank_indices in all_indices for i in rank_indices[step]], device=device)  # (G,)
+        loss = F.cross_entropy(net(images[batch]), labels[batch])  # mean over the global batch
+        optimizer.zero_grad()
+        loss.backward()
+        if first_grad is None:
+            first_grad = flat_grads(net).tolist()
+        optimizer.step()
+        snapshots.append(flat_params(net).cpu())
+    return net, torch.stack(snapshots), first_grad  # (steps, P)
+
+
+def time_it(stmt, globals_: dict, number: int) -> float:
+    from torch.utils.benchmark import Timer  # warms up, and synchronizes CUDA around the timed calls
+    return Timer(stmt, globals=globals_).timeit(number).mean
+
+
+def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -> dict:
+    """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only)."""
+    sizes = [10 ** k for k in range(2, 7)] + [4 * 10 ** 6]
+    all_reduce_s = []
+    for size in sizes:
+        tensor = torch.ones(size, device=device)  # (size,) float32
+        number = 20 if size <= 10 ** 5 else 5      # every rank runs the same count: they meet in each call
+        all_reduce_s.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
+    data = make_xo_dataset(seed=0)
+    X = data.train_images[:local_batch].to(device)  # (B, 1, 6, 6) float32
+    y = data.train_labels[:local_batch].to(device)  # (B,)
+    net = XONet(seed=0).to(device)
+    ddp = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.01)
+
+    def step_alone():
+        with ddp.no_sync():  # forward, backward, update: no communication
+            F.cross_entropy(ddp(X), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    def step_ddp():  # the same, with DDP's all-reduce of the gradients
+        F.cross_entropy(ddp(X), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    compute_s = time_it("step()", {"step": step_alone}, 200)
+    ddp_step_s = time_it("step()", {"step": step_ddp}, 200)
+    return {"sizes": sizes, "all_reduce_s": all_reduce_s, "step_compute_s": compute_s, "step_ddp_s": ddp_step_s,
+            "num_parameters": sum(p.numel() for p in net.parameters()), "local_batch": local_batch,
+            "threads_per_process": torch.get_num_threads()}
+
+
+def main() -> None:
+    args = parse_args()
+    # torch.utils.benchmark imports cpp_extension, which warns (on stderr) when it finds no CUDA runtime.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    rank, world_size, device = set_up(args.device, args.timeout)
+    try:
+        report = {"all_reduce_demo": all_reduce_demo(rank, device)}
+        trained, net, snapshots = train(args, rank, world_size, device)
+        report.update(trained)
+        # Collect what every rank saw and holds; gather_object brings it all to rank 0.
+        per_rank = [None] * world_size if rank == 0 else None
+        dist.gather_object({"rank": rank, "all_reduce_demo": report["all_reduce_demo"], "init": report["init"],
+                            "indices": report["indices"], "first_step": report["first_step"],
+                            "final_params": report["final_params"]}, per_rank, dst=0)
+        if args.timing:
+            report["timing"] = timing(rank, world_size, device, report["local_batch"])
+        if rank == 0:
+            all_indices = [r["indices"] for r in per_rank]
+            ref_net, ref_snapshots, ref_grad = reference(args, all_indices, device)
+            data = make_xo_dataset(seed=0)
+            heldout_X, heldout_y = data.heldout_images.to(device, DTYPE), data.heldout_labels.to(device)
+            train_X, train_y = data.train_images.to(device, DTYPE), data.train_labels.to(device)
+            report.update({
+                "per_rank": per_rank,
+                "reference": {"first_grad": ref_grad, "final_params": ref_snapshots[-1].tolist()},
+                "param_max_diff": (snapshots - ref_snapshots).abs().amax(dim=1).tolist(),  # one per step
+                "accuracy": {"ddp": {"train": accuracy(net, train_X, train_y), "heldout": accuracy(net, heldout_X, heldout_y)},
+                             "reference": {"train": accuracy(ref_net, train_X, train_y),
+                                           "heldout": accuracy(ref_net, heldout_X, heldout_y)}},
+            })
+            for key in ("indices", "first_step", "final_params", "init"):  # kept per rank, in per_rank
+                report.pop(key)
+            report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1))
+            print(f"rank 0: wrote {args.out}")
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
