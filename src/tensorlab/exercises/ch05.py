@@ -1,0 +1,212 @@
+"""Exercises of notebook 05, "Colour images and video batches: where the arithmetic explodes"."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from tensorlab.checking import (Exercise, FunctionExercise, NotAttempted, ValueExercise, WrongAnswer,
+                                compare_equal, describe_type, is_placeholder)
+
+MIB = 2 ** 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Two kinds of exercise this notebook needs beyond tensorlab.checking
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class CountExercise(ValueExercise):
+    """An exact whole-number answer; common wrong numbers get a sentence saying which mistake gives them.
+
+    ``mistakes`` returns ``{wrong number: what it is}``, e.g. ``{values: "the number of values, not
+    bytes"}``; it is computed when checked, like ``expected``.
+    """
+
+    mistakes: Callable[[], dict[int, str]] = field(default=dict)
+
+    def judge(self, answer: Any) -> None:
+        try:
+            compare_equal(answer, self.expected() if callable(self.expected) else self.expected)
+        except WrongAnswer:
+            value = answer.item() if isinstance(answer, torch.Tensor) and answer.numel() == 1 else answer
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) in self.mistakes():
+                raise WrongAnswer(f"your answer {int(value):,} is {self.mistakes()[int(value)]}.") from None
+            raise
+
+
+@dataclass
+class DtypeBudgetExercise(Exercise):
+    """Choose, among ``choices``, the most precise dtype whose tensor of ``shape`` fits in ``budget`` bytes."""
+
+    shape: tuple[int, ...] = ()
+    budget: int = 0
+    choices: tuple[torch.dtype, ...] = ()
+
+    def _mib(self, dtype: torch.dtype) -> str:
+        return f"{math.prod(self.shape) * dtype.itemsize / MIB:g} MiB"
+
+    def expected(self) -> torch.dtype:
+        fitting = [d for d in self.choices if math.prod(self.shape) * d.itemsize <= self.budget]
+        return min(fitting, key=lambda d: torch.finfo(d).eps)  # the smallest step between numbers near 1
+
+    def judge(self, answer: Any) -> None:
+        if is_placeholder(answer):
+            raise NotAttempted()
+        if not isinstance(answer, torch.dtype):
+            raise WrongAnswer(f"your answer should be a dtype such as torch.float32, but it is "
+                              f"{describe_type(answer)}.")
+        names = ", ".join(str(d) for d in self.choices)
+        if answer not in self.choices:
+            raise WrongAnswer(f"your answer {answer} is not one of the choices ({names}).")
+        if math.prod(self.shape) * answer.itemsize > self.budget:
+            raise WrongAnswer(f"the batch in {answer} takes {self._mib(answer)}, more than the "
+                              f"{self.budget / MIB:g} MiB budget.")
+        best = self.expected()
+        if answer != best:
+            raise WrongAnswer(f"your answer {answer} fits ({self._mib(answer)}), but {best} fits too "
+                              f"({self._mib(best)}) and keeps more precision.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The exercises
+# ---------------------------------------------------------------------------------------------
+
+_Q1_SHAPE = (4, 3, 16, 112, 112)  # (N, C, T, H, W): the clip size torchvision's video networks were trained on
+
+
+def _q1_mistakes() -> dict[int, str]:
+    values = math.prod(_Q1_SHAPE)
+    return {values: "the number of values, not bytes: multiply by the bytes each bfloat16 value takes",
+            values * 4: "the size in float32 (4 bytes per value); bfloat16 takes 2",
+            values // 4: "the number of values in one clip, not the bytes of the batch",
+            values * 2 // 4: "the bytes of one clip; the batch holds 4"}
+
+
+q1 = CountExercise(
+    "q1", "bytes of a bfloat16 video batch",
+    expected=lambda: math.prod(_Q1_SHAPE) * torch.bfloat16.itemsize,
+    mistakes=_q1_mistakes,
+    hints=("Bytes = number of values x bytes per value; the number of values is N x C x T x H x W.",
+           "torch.Size([4, 3, 16, 112, 112]).numel() counts the values; torch.bfloat16.itemsize (or "
+           "torch.empty((), dtype=torch.bfloat16).element_size()) gives 2 bytes per value."),
+)
+
+
+def _reference_frame_to_chw_float(frame: torch.Tensor) -> torch.Tensor:
+    return frame.permute(2, 0, 1).to(torch.float32) / 255  # (H, W, C) uint8 -> (C, H, W) float32 in [0, 1]
+
+
+def _frame_cases() -> list[tuple[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(5)
+    return [
+        (torch.randint(0, 256, (4, 5, 3), dtype=torch.uint8, generator=generator),),   # (H, W, C)
+        (torch.randint(0, 256, (6, 2, 3), dtype=torch.uint8, generator=generator),),   # (H, W, C)
+        (torch.tensor([[[0, 128, 255]]], dtype=torch.uint8),),                         # (1, 1, 3)
+    ]
+
+
+q2 = FunctionExercise(
+    "q2", "a decoded (H, W, C) uint8 frame to a (C, H, W) float32 frame",
+    reference=_reference_frame_to_chw_float, cases=_frame_cases,
+    hints=("Two steps: reorder the dimensions with permute, then convert to float and scale 0..255 to 0..1.",
+           "frame.permute(2, 0, 1) gives (C, H, W); .float() / 255 gives float32 values between 0 and 1."),
+)
+
+
+def _reference_clips_to_batch(clips: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(clips).permute(0, 2, 1, 3, 4)  # N x (T, C, H, W) -> (N, T, C, H, W) -> (N, C, T, H, W)
+
+
+class _Clips(list):
+    """A list of clips that names itself briefly in a check's sentence: [2 clips (4, 3, 5, 6)]."""
+
+    def __repr__(self) -> str:
+        return f"[{len(self)} clips {tuple(self[0].shape)}]"
+
+
+def _clip_cases() -> list[tuple[list[torch.Tensor]]]:
+    generator = torch.Generator().manual_seed(6)
+
+    def clips(n: int, t: int, h: int, w: int) -> list[torch.Tensor]:  # n clips of (T, C, H, W) = (t, 3, h, w)
+        return _Clips(torch.randint(0, 256, (t, 3, h, w), dtype=torch.uint8, generator=generator) for _ in range(n))
+
+    return [(clips(2, 4, 5, 6),), (clips(3, 2, 3, 3),), (clips(1, 5, 2, 4),)]
+
+
+q3 = FunctionExercise(
+    "q3", "a list of (T, C, H, W) clips to an (N, C, T, H, W) batch",
+    reference=_reference_clips_to_batch, cases=_clip_cases,
+    hints=("torch.stack adds a new first dimension N: N clips of (T, C, H, W) become (N, T, C, H, W).",
+           "Then swap dimensions 1 and 2 with .permute(0, 2, 1, 3, 4) (or .transpose(1, 2)); a reshape "
+           "would give the right shape but scramble the values."),
+)
+
+BUDGET_SHAPE = (8, 3, 16, 256, 256)  # (N, C, T, H, W): the largest batch of the notebook's cost table
+BUDGET_BYTES = 64 * MIB
+
+q4 = DtypeBudgetExercise(
+    "q4", "the most precise dtype that fits a memory budget",
+    shape=BUDGET_SHAPE, budget=BUDGET_BYTES, choices=(torch.float64, torch.float32, torch.bfloat16),
+    hints=("Work out the batch's bytes in each dtype: values x bytes per value (8, 4 or 2).",
+           "8 x 3 x 16 x 256 x 256 = 25,165,824 values; the most precise dtype is the one with the most "
+           "bytes per value, among those that stay under 64 MiB = 67,108,864 bytes."),
+)
+
+
+def _reference_max_clips(budget_bytes: int, clip_shape: tuple[int, ...], dtype: torch.dtype) -> int:
+    return budget_bytes // (math.prod(clip_shape) * dtype.itemsize)
+
+
+def _budget_cases() -> list[tuple[int, tuple[int, ...], torch.dtype]]:
+    return [
+        (2 ** 30, (3, 16, 256, 256), torch.float32),   # 1 GiB of float32 clips
+        (64 * MIB, (3, 16, 112, 112), torch.bfloat16),
+        (1000, (3, 2, 4, 4), torch.uint8),
+        (500, (3, 16, 256, 256), torch.uint8),         # not even one clip fits
+    ]
+
+
+q5 = FunctionExercise(
+    "q5", "how many clips fit in a memory budget",
+    reference=_reference_max_clips, cases=_budget_cases, compare=compare_equal,
+    hints=("One clip takes (values in one clip) x (bytes per value); how many whole clips fit in the budget?",
+           "math.prod(clip_shape) * dtype.itemsize bytes per clip; divide the budget by it and round "
+           "down with // (half a clip does not fit)."),
+)
+
+CONV_IN, CONV_OUT = 3, 8
+CONV_KERNEL, CONV_STRIDE, CONV_PADDING = (3, 5, 5), (1, 2, 2), (1, 2, 2)
+CONV_CLIP = (3, 16, 64, 64)  # (C, T, H, W)
+
+
+def conv3d_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length along one dimension of a convolution (dilation 1), as in nn.Conv3d's documentation."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _conv_macs(stride: tuple[int, int, int] = CONV_STRIDE, padding: tuple[int, int, int] = CONV_PADDING) -> int:
+    out = [conv3d_output_size(s, k, st, p) for s, k, st, p in zip(CONV_CLIP[1:], CONV_KERNEL, stride, padding)]
+    return CONV_OUT * math.prod(out) * CONV_IN * math.prod(CONV_KERNEL)
+
+
+def _q6_mistakes() -> dict[int, str]:
+    macs = _conv_macs()
+    return {2 * macs: "the FLOP count (FlopCounterMode counts 2 per multiply-add); multiply-adds are half of it",
+            _conv_macs(stride=(1, 1, 1)): "what the layer would do with stride 1; the stride of 2 in H and W "
+                                          "halves each of them",
+            macs // CONV_IN: "missing the input channels: each output value sums over all 3 of them",
+            macs // CONV_OUT: "the work for one output channel; the layer has 8"}
+
+
+q6 = CountExercise(
+    "q6", "multiply-adds of a Conv3d layer on one clip",
+    expected=_conv_macs, mistakes=_q6_mistakes,
+    hints=("Every output value is one sum over C_in x kT x kH x kW input values: that many multiply-adds.",
+           "Output size per dimension: (size + 2 x padding - kernel) // stride + 1, so the output is "
+           "(8, 16, 32, 32). Multiply its number of values by 3 x 3 x 5 x 5."),
+)
