@@ -1,0 +1,194 @@
+"""tensorlab.hardware: the CPU peak estimate, the GPU table and the matmul measurement (notebook 06).
+
+The parsing and the arithmetic are tested on recorded /proc/cpuinfo and lscpu texts, so every branch
+runs on any machine; the measurement runs on the CPU here and, where there is a GPU, on CUDA too
+(tools/run_course_on_cuda.py runs this file with TENSORLAB_DEVICE=cuda).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+matplotlib.use("Agg")
+
+from tensorlab import hardware as hw  # noqa: E402
+
+NO_GPU = "needs a CUDA GPU: torch.cuda.is_available() is False on this machine"
+
+
+def cpuinfo_block(processor: int, core: int, *, vendor: str, family: int, model: int, name: str,
+                  mhz: float, flags: str, physical: int = 0) -> str:
+    return "\n".join([
+        f"processor\t: {processor}", f"vendor_id\t: {vendor}", f"cpu family\t: {family}",
+        f"model\t\t: {model}", f"model name\t: {name}", f"cpu MHz\t\t: {mhz}",
+        f"physical id\t: {physical}", f"core id\t\t: {core}", f"flags\t\t: {flags}", "",
+    ])
+
+
+ZEN3_FLAGS = "fpu sse sse2 avx fma avx2 bmi2 sha_ni"
+SPR_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
+ZEN4_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512_bf16"
+
+ZEN3 = "\n".join(cpuinfo_block(p, p, vendor="AuthenticAMD", family=25, model=1, name="AMD EPYC",
+                               mhz=2445.426, flags=ZEN3_FLAGS) for p in range(2))
+# Four logical CPUs on two cores (hyper-threading): core ids 0, 1, 0, 1.
+SAPPHIRE_RAPIDS = "\n".join(cpuinfo_block(p, p % 2, vendor="GenuineIntel", family=6, model=143,
+                                          name="Intel(R) Xeon(R) Platinum 8480+", mhz=2000.0,
+                                          flags=SPR_FLAGS) for p in range(4))
+SAPPHIRE_RAPIDS_LSCPU = "Model name:            Intel(R) Xeon(R) Platinum 8480+\nCPU max MHz:           3800.0000\n"
+ZEN4 = cpuinfo_block(0, 0, vendor="AuthenticAMD", family=25, model=17, name="AMD EPYC 9654",
+                     mhz=2400.0, flags=ZEN4_FLAGS)
+
+
+def test_zen3_two_cores_avx2_gives_32_flops_per_cycle_and_its_peak():
+    info = hw.parse_cpu_info(ZEN3)
+    assert (info.physical_cores, info.logical_cpus, info.mhz) == (2, 2, 2445.426)
+    assert "cpu MHz" in info.mhz_source and info.instruction_sets == ["SSE2", "AVX", "AVX2", "FMA"]
+    per_cycle, why = hw.cpu_flops_per_cycle(info, torch.float32)
+    assert per_cycle == 32 and "AVX2 + FMA" in why
+    peak = hw.estimate_cpu_peak(torch.float32, info)
+    assert peak.is_estimate and math.isclose(peak.flops, 2 * 2445.426e6 * 32)
+    assert str(peak).startswith("156.5 GFLOP/s (estimate: 2 core(s) x 2.45 GHz x 32 float32")
+
+
+def test_without_bf16_instructions_bfloat16_is_capped_at_float32_and_float64_is_half():
+    info = hw.parse_cpu_info(ZEN3)
+    per_cycle, why = hw.cpu_flops_per_cycle(info, torch.bfloat16)
+    assert per_cycle == 32 and "no bfloat16 instructions" in why
+    assert hw.cpu_flops_per_cycle(info, torch.float64)[0] == 16
+
+
+def test_sapphire_rapids_counts_hyperthreads_once_and_uses_amx_and_lscpu_max_clock():
+    info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
+    assert (info.physical_cores, info.logical_cpus) == (2, 4)
+    assert info.mhz == 3800.0 and "lscpu" in info.mhz_source
+    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 64      # AVX-512, two FMA units
+    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 1024   # AMX
+    assert math.isclose(hw.estimate_cpu_peak(torch.bfloat16, info).flops, 2 * 3800e6 * 1024)
+
+
+def test_affinity_limits_the_cores_counted():
+    info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU, allowed_cpus={0, 2})  # both on core 0
+    assert (info.physical_cores, info.logical_cpus) == (1, 2)
+
+
+def test_zen4_runs_avx512_as_two_halves():
+    info = hw.parse_cpu_info(ZEN4)
+    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 32
+    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 64
+
+
+def test_an_unknown_clock_gives_no_number_but_says_why():
+    text = ZEN3.replace("cpu MHz\t\t: 2445.426\n", "")
+    peak = hw.estimate_cpu_peak(torch.float32, hw.parse_cpu_info(text))
+    assert peak.flops is None and "clock is not reported" in str(peak)
+    assert peak.percent(1e9) is None
+
+
+def test_this_machine_can_be_read():
+    info = hw.read_cpu_info()
+    assert info.physical_cores >= 1 and info.logical_cpus >= info.physical_cores
+    peak = hw.estimate_cpu_peak(torch.float32, info)
+    assert peak.flops is None or peak.flops > 1e9  # any CPU that runs PyTorch does more than 1 GFLOP/s
+
+
+@pytest.mark.parametrize("device_name, expected", [
+    ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+    ("NVIDIA H100 PCIe", "H100 PCIe"),
+    ("NVIDIA H100 NVL", "H100 NVL"),
+    ("NVIDIA H200", "H200 SXM"),
+    ("NVIDIA H200 NVL", "H200 NVL"),
+    ("NVIDIA GH200 480GB", "GH200"),
+    ("NVIDIA A100-SXM4-80GB", "A100"),
+    ("NVIDIA A100 80GB PCIe", "A100"),
+    ("NVIDIA A10", "A10"),
+    ("NVIDIA L4", "L4"),
+    ("NVIDIA L40S", "L40S"),
+    ("Tesla T4", "T4"),
+    ("Tesla V100-SXM2-16GB", "V100 SXM2"),
+    ("Tesla V100-PCIE-32GB", "V100 PCIe"),
+    ("NVIDIA GeForce RTX 4090", "GeForce RTX 4090"),
+    ("NVIDIA GeForce RTX 3090", "GeForce RTX 3090"),
+    ("NVIDIA A10G", None),        # not the A10: a different card, not in the table
+    ("NVIDIA L40", None),         # not the L4 nor the L40S
+    ("NVIDIA GeForce RTX 4090 D", None),  # a cut-down 4090 for China: other figures
+    ("Some Future GPU", None),
+])
+def test_gpu_table_is_keyed_by_the_name_cuda_reports(device_name, expected):
+    row = hw.lookup_gpu_peak(device_name)
+    assert (row.name if row else None) == expected
+
+
+def test_every_gpu_row_is_sourced_and_bfloat16_beats_float32_where_it_exists():
+    for row in hw.GPU_PEAKS:
+        assert row.source and row.float32_tflops > 0, row
+        assert row.bfloat16_tflops is None or row.bfloat16_tflops >= 2 * row.float32_tflops, row
+
+
+def test_gpu_peak_in_flops_and_the_cards_without_bfloat16():
+    h100 = hw.gpu_peak("NVIDIA H100 80GB HBM3", torch.bfloat16)
+    assert h100.flops == 989.5e12 and not h100.is_estimate and "data sheet" in h100.how
+    assert math.isclose(h100.percent(494.75e12), 50.0)
+    t4 = hw.gpu_peak("Tesla T4", torch.bfloat16)
+    assert t4.flops is None and "no bfloat16 tensor cores" in str(t4)
+    assert hw.gpu_peak("Tesla T4", torch.float64).flops is None
+    assert hw.gpu_peak("Some Future GPU").flops is None
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (64, 32, 16), (7, 300, 2)])
+def test_matmul_flops_is_what_pytorch_counts(m, k, n):
+    with FlopCounterMode(display=False) as counter:
+        torch.randn(m, k) @ torch.randn(k, n)
+    assert hw.matmul_flops(m, k, n) == counter.get_total_flops() == 2 * m * k * n
+    assert hw.matmul_flops(n) == 2 * n**3
+
+
+def test_measure_matmul_on_the_cpu():
+    timing = hw.measure_matmul(64, torch.float32, "cpu", min_run_time=0.02)
+    assert timing.n == 64 and timing.dtype == torch.float32 and timing.device == "cpu"
+    assert timing.seconds > 0 and timing.runs >= 1
+    assert timing.flops_per_second == pytest.approx(2 * 64**3 / timing.seconds)
+    sweep = hw.measure_matmul_sweep([32, 8], torch.bfloat16, "cpu", min_run_time=0.01)
+    assert [t.n for t in sweep] == [8, 32] and all(t.dtype == torch.bfloat16 for t in sweep)
+
+
+def test_format_flops():
+    assert [hw.format_flops(x) for x in (5.0, 2.5e3, 1.23e9, 989.5e12, 2e15)] == [
+        "5.0 FLOP/s", "2.5 kFLOP/s", "1.2 GFLOP/s", "989.5 TFLOP/s", "2.0 PFLOP/s"]
+
+
+def test_plot_draws_one_line_per_dtype_and_one_per_known_peak():
+    sweeps = {torch.float32: [hw.MatmulTiming(n, torch.float32, "cpu", 1e-3 * n, 3) for n in (8, 16)],
+              torch.bfloat16: [hw.MatmulTiming(8, torch.bfloat16, "cpu", 1e-3, 3)]}
+    peaks = {torch.float32: hw.PeakEstimate(1e11, "test"), torch.bfloat16: hw.PeakEstimate(None, "unknown")}
+    ax = hw.plot_matmul_rates(sweeps, peaks, title="test")
+    assert len(ax.get_lines()) == 3
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[1] == "float32, estimated peak 100.0 GFLOP/s"
+    matplotlib.pyplot.close("all")
+
+
+# --- on a GPU ---------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
+    name = torch.cuda.get_device_name()
+    peak = hw.peak_flops("cuda", dtype)
+    timing = hw.measure_matmul(4096, dtype, "cuda", min_run_time=0.2)
+    assert timing.device.startswith("cuda") and timing.flops_per_second > 1e12  # any data-centre GPU
+    if peak.flops is None:
+        pytest.skip(f"no {dtype} peak known for '{name}' ({peak.how})")
+    assert timing.flops_per_second <= 1.05 * peak.flops, (
+        f"{name}: measured {hw.format_flops(timing.flops_per_second)} > table peak {peak}; wrong row?")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+def test_describe_gpu():
+    assert "multiprocessors" in hw.describe_gpu("cuda")
