@@ -106,3 +106,12 @@ def test_the_wrong_answers_named_as_mistakes_are_really_wrong():
     assert ch05.q1.expected() not in ch05._q1_mistakes()
     assert ch05.q6.expected() not in ch05._q6_mistakes()
     assert len(set(ch05._q1_mistakes())) == 4 and len(set(ch05._q6_mistakes())) == 4
+
+
+def test_a_dtype_that_fits_but_is_less_precise_than_another_that_fits_is_named():
+    roomy = ch05.DtypeBudgetExercise("q9", "a roomier budget", shape=ch05.BUDGET_SHAPE, budget=128 * 2 ** 20,
+                                     choices=(torch.float64, torch.float32, torch.bfloat16))
+    assert roomy.expected() == torch.float32 and roomy.evaluate(torch.float32).passed
+    message = roomy.evaluate(torch.bfloat16).message
+    assert message.startswith("Your answer torch.bfloat16 fits (48 MiB), but torch.float32 fits too (96 MiB) "
+                              "and keeps more precision."), message

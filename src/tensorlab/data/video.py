@@ -6,7 +6,7 @@ arithmetic from a seeded generator, so the same seed gives the same pixels on ev
 
 The clip ships as ``datasets/moving_shapes.mp4``, encoded with PyAV as H.264 in its lossless RGB
 form (``libx264rgb`` with ``crf=0``): decoding gives back the drawn pixels exactly
-(:data:`PIXEL_TOLERANCE` is 0) in a file of about 20 KB. :func:`rebuild_video` writes it again,
+(:data:`PIXEL_TOLERANCE` is 0) in a file of about 29 KB. :func:`rebuild_video` writes it again,
 :func:`check_video` says in one sentence what is wrong with a missing or damaged file, and
 :class:`VideoClips` serves short clips from it to a ``DataLoader``.
 
