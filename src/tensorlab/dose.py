@@ -158,7 +158,7 @@ class DoseNet(nn.Module):
     def as_floats(self, decimals: int | None = None) -> dict[str, float]:
         """The seven parameters as Python floats, optionally rounded (for printing)."""
         out = {name: getattr(self, name).item() for name in PARAM_NAMES}
-        return out if decimals is None else {k: round(v, decimals) for k, v in out.items()}
+        return out if decimals is None else {k: round(v, decimals) + 0.0 for k, v in out.items()}  # no -0.0
 
     def extra_repr(self) -> str:
         return f"activation={self.activation!r}"
