@@ -16,7 +16,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help
+.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help badges browser
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
@@ -25,6 +25,7 @@ help:
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
 	@echo "make measure             time each notebook and record its peak memory"
+	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
 
 venv: $(STAMP)
 
@@ -38,8 +39,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Debian's headless Chromium for the browser test (tests/test_browser.py): installed once with
+# apt-get when root, quick when already there; elsewhere it says why and the test skips.
+browser:
+	@tools/ensure_browser.sh
 
 # ---- authoring ---------------------------------------------------------------------------
 student: $(STAMP)
@@ -51,6 +57,11 @@ check-student: $(STAMP)
 execute-solutions: $(STAMP)
 	$(BIN)/python -m tensorlab.authoring execute $(NOTEBOOKS)
 	$(BIN)/python -m tensorlab.authoring generate
+
+# After changing the course's address (COURSE_REPO_URL / COURSE_BRANCH in src/tensorlab/launch.py),
+# or after adding a notebook: badges and setup cells of solutions/, then notebooks/ regenerated.
+badges: $(STAMP)
+	$(BIN)/python -m tensorlab.authoring badges
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup solutions

@@ -22,6 +22,11 @@ Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generat
     generate            rewrite notebooks/ from solutions/
     check               exit 1 (and name the files) if a committed student notebook is stale
     execute [NB ...]    run solution notebooks in place, storing their outputs for nbval
+    badges [--check] [NB ...]
+                        rewrite the launch badges and setup cell of solution notebooks (all, or the
+                        ones named) from the repository address in tensorlab/launch.py, then
+                        regenerate their student copies (``make badges``); with --check, only list
+                        what disagrees and exit 1 if anything does
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from pathlib import Path
 
 import nbformat
 
+from tensorlab import launch
+from tensorlab.launch import COURSE_BRANCH, COURSE_REPO_URL, SETUP_CELL
+
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 PLACEHOLDER_COMMENT = "# YOUR CODE HERE"
@@ -43,34 +51,11 @@ METADATA_KEY = "tensorlab"
 # A check cell calls ``ex.<name>.check(...)``; that names the exercise its answer cells belong to.
 CHECK_CALL = re.compile(r"\bex\.(\w+)\.check\(")
 
-# Every notebook's first code cell is exactly this text (a test checks it). It cannot import the
-# package, because in Colab the package is not installed until this cell has run.
-COURSE_REPO_URL = "https://github.com/tensors-course/tensors-for-neural-networks"
-SETUP_CELL = """\
-# Setup: the same cell works on your own machine, in Binder and in Colab.
-import sys
-
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:  # Colab: fetch the course package and data once; keep Colab's own torch and torchvision.
-    import os
-    import subprocess
-
-    COURSE_REPO = "{repo}"
-    if not os.path.isdir("/content/course"):
-        subprocess.run(["git", "clone", "--depth", "1", COURSE_REPO, "/content/course"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/course"], check=True)
-    sys.path.insert(0, "/content/course/src")
-    os.chdir("/content/course/notebooks")
-
-import torch
-
-from tensorlab import pick_device, seed_everything
-from tensorlab.plotting import use_course_style
-
-device = pick_device()  # cuda, then mps, then cpu
-seed_everything(0)
-use_course_style()
-""".format(repo=COURSE_REPO_URL)
+# Every notebook's first code cell is exactly SETUP_CELL (a test checks it). It cannot import the
+# package, because in Colab the package is not installed until this cell has run. It and the launch
+# badges are built from the one repository address in tensorlab/launch.py; after changing that
+# address, `make badges` rewrites both in every notebook.
+# (COURSE_REPO_URL, COURSE_BRANCH and SETUP_CELL are imported from there above, and re-exported.)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
@@ -204,6 +189,8 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
     banner.metadata[METADATA_KEY] = {"role": "generated-banner"}
     banner.pop("id", None)
     student.cells = [banner] + cells
+    if any(c.cell_type == "markdown" and c.source.startswith("# ") for c in cells):
+        launch.set_badges(student, f"{STUDENT_DIR.name}/{solution_path.name}")  # open the student copy
     student.metadata[METADATA_KEY] = {
         "notebook": solution_path.stem,
         "generated_from": source_name,
@@ -270,6 +257,43 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
         print(f"executed {_relative(path)}")
 
 
+def launch_problems(path: Path) -> list[str]:
+    """What in one notebook disagrees with the configured address (badges, setup cell, links)."""
+    notebook = nbformat.read(path, as_version=4)
+    where = _relative(path)
+    problems = []
+    try:
+        title = launch.title_cell(notebook).source
+        target = f"{path.parent.name}/{path.name}"
+        if launch.badge_lines(title) != [launch.badge_line(target)]:
+            problems.append(f"{where}: the title cell lacks the one badge line that opens {target} from "
+                            f"{COURSE_REPO_URL} ({COURSE_BRANCH})")
+        if launch.setup_code_cell(notebook).source.strip() != SETUP_CELL.strip():
+            problems.append(f"{where}: the setup cell is not tensorlab.authoring.SETUP_CELL")
+    except ValueError as error:
+        problems.append(f"{where}: {error}")
+    for url in launch.course_links(notebook):
+        if not launch.link_points_at_course(url):
+            problems.append(f"{where}: {url} does not point at {COURSE_REPO_URL} ({COURSE_BRANCH})")
+    return problems
+
+
+def rewrite_launch_cells(paths: list[Path] | None = None) -> list[Path]:
+    """Rewrite the badges and setup cell of solution notebooks; return those that changed."""
+    written = []
+    for path in paths or solution_paths():
+        notebook = nbformat.read(path, as_version=4)
+        try:
+            changed = launch.set_setup_cell(notebook)
+            changed = launch.set_badges(notebook, f"{path.parent.name}/{path.name}") or changed
+        except ValueError as error:
+            raise ValueError(f"{_relative(path)}: {error}") from None
+        if changed:
+            nbformat.write(notebook, path)
+            written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tensorlab.authoring", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,7 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="fail if a student notebook is stale")
     run = sub.add_parser("execute", help="execute solution notebooks in place")
     run.add_argument("notebooks", nargs="*", type=Path)
+    badges = sub.add_parser("badges", help="rewrite launch badges and setup cells, regenerate notebooks/")
+    badges.add_argument("--check", action="store_true", help="only report notebooks that disagree")
+    badges.add_argument("notebooks", nargs="*", type=Path, help="solution notebooks (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "badges":
+        chosen = [p.resolve() for p in args.notebooks] or solution_paths()
+        if args.check:
+            students = [student_path_for(p) for p in chosen if student_path_for(p).exists()]
+            problems = [problem for path in chosen + students for problem in launch_problems(path)]
+            for problem in problems:
+                print(f"{problem}: run `make badges`")
+            return 1 if problems else 0
+        for path in rewrite_launch_cells(chosen):
+            print(f"rewrote the badges/setup cell of {_relative(path)}")
+        for path in generate(chosen):
+            print(f"wrote {_relative(path)}")
+        return 0
     if args.command == "generate":
         for path in generate():
             print(f"wrote {_relative(path)}")

@@ -1,0 +1,191 @@
+"""Colab: every notebook's badges and setup cell agree with the one configured address, one command
+rewrites them all, and the setup cell installs exactly what it should in Colab and nothing elsewhere.
+
+The setup cell is executed for real, in a separate Python, with a fake ``google.colab`` module and a
+recording stand-in for ``subprocess.run``: no network, no install, but every command it would run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tensorlab import authoring, launch
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_NOTEBOOKS = sorted(authoring.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")) + sorted(
+    authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_notebook_opens_itself_from_the_configured_address(path: Path):
+    problems = authoring.launch_problems(path)
+    assert not problems, "run `make badges`:\n" + "\n".join(problems)
+    title = launch.title_cell(nbformat.read(path, as_version=4)).source
+    owner, repo = launch.github_owner_and_repo()
+    assert (f"https://colab.research.google.com/github/{owner}/{repo}/blob/{launch.COURSE_BRANCH}/"
+            f"{path.parent.name}/{path.name})") in title  # student copies open notebooks/, solutions solutions/
+
+
+def test_badges_are_well_formed_links():
+    line = launch.badge_line("notebooks/00_start_here.ipynb", repo_url="https://github.com/a-b/c.d", branch="dev")
+    assert line == (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        "(https://colab.research.google.com/github/a-b/c.d/blob/dev/notebooks/00_start_here.ipynb) "
+        "[![Launch Binder](https://mybinder.org/badge_logo.svg)]"
+        "(https://mybinder.org/v2/gh/a-b/c.d/dev?urlpath=lab/tree/notebooks/00_start_here.ipynb)")
+    for bad in ("https://gitlab.com/a/b", "https://github.com/a", "https://github.com/a/b.git", "git@github.com:a/b"):
+        with pytest.raises(ValueError, match="COURSE_REPO_URL must look like"):
+            launch.colab_url("x.ipynb", repo_url=bad)
+
+
+def test_badges_are_inserted_once_and_replaced_in_place():
+    title = "# 09 · A title\n\n**What you will learn.** Things."
+    once = launch.with_badges(title, "solutions/09_x.ipynb")
+    assert once.split("\n")[:4] == ["# 09 · A title", "", launch.badge_line("solutions/09_x.ipynb"), ""]
+    assert launch.with_badges(once, "solutions/09_x.ipynb") == once
+    moved = launch.with_badges(once, "solutions/09_x.ipynb", repo_url="https://github.com/fork/course")
+    assert launch.badge_lines(moved) == [launch.badge_line("solutions/09_x.ipynb", repo_url="https://github.com/fork/course")]
+    assert moved.endswith("**What you will learn.** Things.")
+
+
+def test_one_command_rewrites_every_notebook_when_the_address_changes(tmp_path):
+    """Copy the course, change the address in tensorlab/launch.py, run `badges`: all follow it."""
+    for folder in ("src", "solutions", "notebooks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    config = tmp_path / "src" / "tensorlab" / "launch.py"
+    text = config.read_text()
+    assert text.count(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"') == 1
+    config.write_text(text.replace(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"',
+                                   'COURSE_REPO_URL = "https://github.com/a-fork/tensors-course"')
+                          .replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"'))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "src"), os.environ.get("PYTHONPATH", "")])}
+    cli = [sys.executable, "-m", "tensorlab.authoring", "badges"]
+    before = subprocess.run(cli + ["--check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert before.returncode == 1 and "run `make badges`" in before.stdout  # everything is now stale
+    run = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = subprocess.run(cli + ["--check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert after.returncode == 0, after.stdout
+    solutions = sorted((tmp_path / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    copies = solutions + sorted((tmp_path / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert solutions and len(copies) == 2 * len(solutions)
+    for path in copies:
+        notebook = nbformat.read(path, as_version=4)
+        assert f"colab.research.google.com/github/a-fork/tensors-course/blob/spring/{path.parent.name}/{path.name}" \
+            in launch.title_cell(notebook).source
+        setup = launch.setup_code_cell(notebook).source
+        assert 'BRANCH = "spring"' in setup and 'REPO = "https://github.com/a-fork/tensors-course"' in setup
+
+
+# ---- the setup cell, run with a fake Colab ------------------------------------------------------
+HARNESS = r'''
+import importlib.util, json, os, subprocess, sys, types
+
+cell = open(sys.argv[1], encoding="utf-8").read()
+scenarios = json.loads(sys.argv[2])
+real_find_spec, real_isdir, real_chdir = importlib.util.find_spec, os.path.isdir, os.chdir
+results = {}
+for name, scenario in scenarios.items():
+    commands, chdirs = [], []
+    for module in ("google", "google.colab"):
+        sys.modules.pop(module, None)
+    if scenario["colab"]:
+        sys.modules["google"] = types.ModuleType("google")
+        sys.modules["google.colab"] = types.ModuleType("google.colab")
+    os.environ.update(scenario.get("env", {}))
+    subprocess.run = lambda argv, **kw: commands.append([str(a) for a in argv]) or subprocess.CompletedProcess(argv, 0)
+    os.path.isdir = lambda p: scenario["cloned"] if str(p).startswith("/content") else real_isdir(p)
+    importlib.util.find_spec = lambda n, *a: None if n in scenario["missing"] else real_find_spec(n, *a)
+    os.chdir = chdirs.append
+    path_before = list(sys.path)
+    namespace = {"__name__": "__main__"}
+    exec(compile(cell, "<setup cell>", "exec"), namespace)
+    results[name] = {"commands": commands, "chdirs": chdirs, "in_colab": namespace["IN_COLAB"],
+                     "device": str(namespace["device"]), "new_path": [p for p in sys.path if p not in path_before]}
+    sys.path[:] = path_before
+    importlib.util.find_spec, os.path.isdir, os.chdir = real_find_spec, real_isdir, real_chdir
+print(json.dumps(results))
+'''
+
+SCENARIOS = {
+    "colab, first run": {"colab": True, "cloned": False, "missing": ["tensorlab", "av"]},
+    "colab, run again": {"colab": True, "cloned": True, "missing": []},
+    "colab, package there, PyAV not": {"colab": True, "cloned": True, "missing": ["av"]},
+    "own machine": {"colab": False, "cloned": False, "missing": []},
+    "binder": {"colab": False, "cloned": False, "missing": [],
+               "env": {"BINDER_LAUNCH_HOST": "https://mybinder.org/", "BINDER_REPO_URL": launch.COURSE_REPO_URL}},
+}
+
+
+@pytest.fixture(scope="module")
+def setup_runs(tmp_path_factory):
+    cell = tmp_path_factory.mktemp("setup") / "setup_cell.py"
+    cell.write_text(authoring.SETUP_CELL, encoding="utf-8")
+    env = {**os.environ, "TENSORLAB_DEVICE": "cpu"}
+    run = subprocess.run([sys.executable, "-c", HARNESS, str(cell), json.dumps(SCENARIOS)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def pip(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *args]
+
+
+def test_in_a_fresh_colab_the_cell_clones_installs_without_deps_and_adds_only_pyav(setup_runs):
+    run = setup_runs["colab, first run"]
+    course = launch.COLAB_COURSE_DIR
+    assert run["in_colab"] is True
+    assert run["commands"] == [
+        ["git", "clone", "--quiet", "--depth", "1", "--branch", launch.COURSE_BRANCH, launch.COURSE_REPO_URL, course],
+        pip("-e", course),
+        pip("av==18.1.0"),
+    ]
+    assert run["chdirs"] == [f"{course}/notebooks"] and run["new_path"] == [f"{course}/src"]
+    assert run["device"] == "cpu"  # and the rest of the cell ran: package imported, device chosen
+
+
+def test_in_colab_the_cell_never_touches_torch_or_torchvision(setup_runs):
+    for name in ("colab, first run", "colab, package there, PyAV not"):
+        for command in setup_runs[name]["commands"]:
+            if "pip" in command:
+                assert "--no-deps" in command, f"{name}: {command} could pull torch in as a dependency"
+            assert not any(re.match(r"torch(vision)?\b", arg) for arg in command), f"{name}: {command}"
+
+
+def test_in_colab_a_second_run_does_nothing_and_only_missing_packages_are_installed(setup_runs):
+    assert setup_runs["colab, run again"]["commands"] == []
+    assert setup_runs["colab, run again"]["chdirs"] == [f"{launch.COLAB_COURSE_DIR}/notebooks"]
+    assert setup_runs["colab, package there, PyAV not"]["commands"] == [pip("av==18.1.0")]
+
+
+@pytest.mark.parametrize("where", ["own machine", "binder"])
+def test_on_your_own_machine_and_in_binder_the_cell_runs_no_command(setup_runs, where):
+    run = setup_runs[where]
+    assert run["in_colab"] is False
+    assert run["commands"] == [] and run["chdirs"] == [] and run["new_path"] == []
+    assert run["device"] == "cpu"
+
+
+def test_colab_extras_are_pinned_as_in_requirements():
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    assert launch.COLAB_EXTRAS, "the setup cell should install what Colab lacks (PyAV)"
+    for module, pin in launch.COLAB_EXTRAS:
+        name, version = pin.split("==")
+        assert pins.get(name.lower()) == version, f"{pin} differs from requirements.txt"
+        assert name.lower() not in ("torch", "torchvision")
+    assert f'"{module}": "{pin}"' in authoring.SETUP_CELL
