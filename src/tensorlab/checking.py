@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -214,8 +215,7 @@ class Exercise:
             return Result(self.label, NOT_ATTEMPTED,
                           "not attempted yet: replace the ... placeholder with your answer.")
         except WrongAnswer as wrong:
-            message = str(wrong)
-            message = message[0].upper() + message[1:]
+            message = sentence_case(str(wrong))
             tail = f" (ex.{self.name}.hint() gives a hint.)" if self.hints else ""
             return Result(self.label, FAIL, message + tail)
         except Exception as error:  # a bug in the answer's code must not become a traceback
@@ -237,6 +237,13 @@ class Exercise:
         number = max(1, min(number, len(self.hints)))
         self._hints_shown = max(self._hints_shown, number)
         print(f"💡 {self.label}, hint {number} of {len(self.hints)}: {self.hints[number - 1]}")
+
+
+def sentence_case(message: str) -> str:
+    """Capitalise a message's first letter, unless it starts with a function's name: to_chw(...)."""
+    if not message or re.match(r"[A-Za-z_]\w*\(", message):
+        return message
+    return message[0].upper() + message[1:]
 
 
 def _one_line(error: BaseException) -> str:
