@@ -124,10 +124,10 @@ def test_gpu_table_is_keyed_by_the_name_cuda_reports(device_name, expected):
     assert (row.name if row else None) == expected
 
 
-def test_every_gpu_row_is_sourced_and_bfloat16_beats_float32_where_it_exists():
+def test_every_gpu_row_is_sourced_and_its_bfloat16_tensor_cores_beat_float32():
     for row in hw.GPU_PEAKS:
         assert row.source and row.float32_tflops > 0, row
-        assert row.bfloat16_tflops is None or row.bfloat16_tflops >= 2 * row.float32_tflops, row
+        assert row.bfloat16_tflops is None or row.bfloat16_tflops > 1.5 * row.float32_tflops, row
 
 
 def test_gpu_peak_in_flops_and_the_cards_without_bfloat16():

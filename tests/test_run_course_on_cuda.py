@@ -115,12 +115,14 @@ def test_judging_a_run_against_stored_outputs(tmp_path):
         code_cell("print(round(2 / 3, 4))", "0.6767\n"),                  # a stored number that is wrong
         code_cell("# NBVAL_IGNORE_OUTPUT\nprint(round(2 / 3, 4))", "123\n"),  # ignored: not compared
         code_cell("print('same words')", "other words\n"),
+        {**code_cell("print('never executed')"), "execution_count": None},  # no stored output at all
     ])
     run = {"seconds": 0.1, "cells": [asdict(r) for r in rc.run_notebook_cells(path)]}
     result = rc.judge_notebook(path, run, None, rtol=1e-3, atol=1e-6, sanitizers=[])
     assert result.status == "failed"
-    assert (result.cells_run, result.cells_compared, result.cells_not_compared) == (4, 3, 1)
-    assert [(p["cell"], p["kind"]) for p in result.problems] == [(1, "mismatch"), (3, "mismatch")]
+    assert (result.cells_run, result.cells_compared, result.cells_not_compared) == (5, 3, 1)
+    assert [(p["cell"], p["kind"]) for p in result.problems] == [(1, "mismatch"), (3, "mismatch"),
+                                                                  (4, "not executed")]
     assert result.problems[0]["expected"] == "0.6767" and result.problems[0]["got"] == "0.6667"
 
 

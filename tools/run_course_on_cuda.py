@@ -427,6 +427,11 @@ def judge_notebook(path: Path, run: dict, baseline: dict | None, rtol: float, at
         if cell_run["ignored"] or cell_run["device_dependent"]:
             result.cells_not_compared += 1
             continue
+        if baseline is None and cells[index].get("execution_count") is None:
+            result.problems.append({"cell": index, "kind": "not executed",
+                                    "detail": "the solution notebook stores no output for this cell: "
+                                              "run `make execute-solutions` first"})
+            continue
         expected = base_output.get(index) if baseline is not None else stored_text(cells[index])
         if expected is None:
             result.problems.append({"cell": index, "kind": "missing", "detail": "the baseline run did not reach this cell"})
@@ -541,6 +546,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--atol", type=float, default=1e-6)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per notebook and for the tests")
     parser.add_argument("--no-tests", action="store_true", help="skip the device-dependent tests")
+    parser.add_argument("--skip-notebooks", action="store_true", help="run only the device-dependent tests")
     parser.add_argument("--allow-missing", action="store_true",
                         help="a notebook skipped for a missing package does not fail the run")
     parser.add_argument("--figures", nargs="*", default=["06"],
@@ -572,6 +578,15 @@ def main(argv: list[str] | None = None) -> int:
     sanitizers = load_sanitizers()
     env_paths = child_env(args.device)["PYTHONPATH"].split(os.pathsep)
     paths = [p.resolve() for p in (args.notebooks or sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb")))]
+    if args.skip_notebooks:
+        paths = []
+
+    def write_results(results: list[NotebookResult], tests: dict | None, ok: bool | None) -> None:
+        """Written after every notebook, so a run cut short still leaves what it found."""
+        (results_dir / "results.json").write_text(json.dumps(
+            {"ok": ok, "complete": ok is not None, "machine": machine,
+             "settings": {"rtol": args.rtol, "atol": args.atol, "baseline": args.baseline},
+             "notebooks": [asdict(r) for r in results], "tests": tests}, indent=2), encoding="utf-8")
 
     results: list[NotebookResult] = []
     for path in paths:
@@ -587,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = run_in_child(path, "cpu", work, args.timeout, None) if args.baseline == "cpu" else None
         result = judge_notebook(path, run, baseline, args.rtol, args.atol, sanitizers)
         results.append(result)
+        write_results(results, None, None)
         print(f"{path.name}: {result.status.upper()} in {result.seconds} s ({result.cells_compared} cells "
               f"compared, {result.cells_not_compared} not compared)" + (f": {result.reason}" if result.reason else ""),
               flush=True)
@@ -600,9 +616,7 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = [r for r in results if r.status == "failed" or (r.status == "skipped" and not args.allow_missing)]
     ok = not failed and tests["status"] != "failed"
-    (results_dir / "results.json").write_text(json.dumps(
-        {"ok": ok, "machine": machine, "settings": {"rtol": args.rtol, "atol": args.atol, "baseline": args.baseline},
-         "notebooks": [asdict(r) for r in results], "tests": tests}, indent=2), encoding="utf-8")
+    write_results(results, tests, ok)
     summary = summary_markdown(machine, results, tests, ok, args)
     (results_dir / "summary.md").write_text(summary, encoding="utf-8")
     print()
