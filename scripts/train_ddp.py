@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,8 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="where rank 0 writes the results (JSON)")
     parser.add_argument("--global-batch", type=int, default=10, help="samples per step, all processes together")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--lr", type=float, default=0.5, help="SGD learning rate")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=0.3, help="SGD learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cpu: gloo backend; cuda: nccl backend, one GPU per process (GPU LOCAL_RANK)")
@@ -119,6 +120,7 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
     optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr)
 
     indices, snapshots, epoch_losses, first_step = [], [], [], {}
+    start = time.perf_counter()
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same one in every process
         loss_sum = torch.zeros((), dtype=DTYPE, device=device)
@@ -140,13 +142,14 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
             loss_sum += loss.detach() * y.numel()
         dist.all_reduce(loss_sum)  # the epoch's loss, summed over every sample of every rank
         epoch_losses.append(loss_sum.item() / (len(loader) * local_batch * world_size))
+    train_seconds = time.perf_counter() - start
 
     report = {
         "world_size": world_size, "backend": dist.get_backend(), "device": device.type, "dtype": str(DTYPE),
         "num_samples": count, "global_batch": args.global_batch, "local_batch": local_batch, "lr": args.lr,
         "epochs": args.epochs, "steps_per_epoch": len(loader), "num_parameters": sum(p.numel() for p in net.parameters()),
         "init": {"param_sum_before_ddp": sum_before, "param_sum_after_ddp": sum_after},
-        "indices": indices, "first_step": first_step, "epoch_losses": epoch_losses,
+        "indices": indices, "first_step": first_step, "epoch_losses": epoch_losses, "train_seconds": train_seconds,
         "final_params": snapshots[-1].tolist(),
     }
     return report, net, torch.stack(snapshots)  # (steps, P)
@@ -180,10 +183,14 @@ def time_it(stmt, globals_: dict, number: int) -> float:
 def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -> dict:
     """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only)."""
     sizes = [10 ** k for k in range(2, 7)] + [4 * 10 ** 6]
+    warm_up = torch.ones(sizes[-1], device=device)  # the first calls also set up the connections
+    for _ in range(3):
+        dist.all_reduce(warm_up)
     all_reduce_s = []
     for size in sizes:
         tensor = torch.ones(size, device=device)  # (size,) float32
-        number = 20 if size <= 10 ** 5 else 5      # every rank runs the same count: they meet in each call
+        number = 50 if size <= 10 ** 5 else 5      # every rank runs the same count: they meet in each call
+        dist.barrier()                             # start together
         all_reduce_s.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
     data = make_xo_dataset(seed=0)
     X = data.train_images[:local_batch].to(device)  # (B, 1, 6, 6) float32
