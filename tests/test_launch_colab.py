@@ -69,10 +69,10 @@ def test_one_command_rewrites_every_notebook_when_the_address_changes(tmp_path):
                           .replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"'))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "src"), os.environ.get("PYTHONPATH", "")])}
     cli = [sys.executable, "-m", "tensorlab.authoring", "badges"]
-    before = subprocess.run(cli + ["--check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert before.returncode == 1 and "run `make badges`" in before.stdout  # everything is now stale
     run = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+    for path in sorted((tmp_path / "solutions").glob("[0-9][0-9]_*.ipynb")):  # every one had the old address
+        assert f"rewrote the badges/setup cell of solutions/{path.name}" in run.stdout
     after = subprocess.run(cli + ["--check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert after.returncode == 0, after.stdout
     solutions = sorted((tmp_path / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -126,6 +126,10 @@ SCENARIOS = {
 }
 
 
+# The fake-Colab runs happen once, in one pytest-xdist worker, for all the tests that read them.
+COLAB_GROUP = pytest.mark.xdist_group(name="colab-setup-cell")
+
+
 @pytest.fixture(scope="module")
 def setup_runs(tmp_path_factory):
     cell = tmp_path_factory.mktemp("setup") / "setup_cell.py"
@@ -141,6 +145,7 @@ def pip(*args: str) -> list[str]:
     return [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *args]
 
 
+@COLAB_GROUP
 def test_in_a_fresh_colab_the_cell_clones_installs_without_deps_and_adds_only_pyav(setup_runs):
     run = setup_runs["colab, first run"]
     course = launch.COLAB_COURSE_DIR
@@ -154,6 +159,7 @@ def test_in_a_fresh_colab_the_cell_clones_installs_without_deps_and_adds_only_py
     assert run["device"] == "cpu"  # and the rest of the cell ran: package imported, device chosen
 
 
+@COLAB_GROUP
 def test_in_colab_the_cell_never_touches_torch_or_torchvision(setup_runs):
     for name in ("colab, first run", "colab, package there, PyAV not"):
         for command in setup_runs[name]["commands"]:
@@ -162,12 +168,14 @@ def test_in_colab_the_cell_never_touches_torch_or_torchvision(setup_runs):
             assert not any(re.match(r"torch(vision)?\b", arg) for arg in command), f"{name}: {command}"
 
 
+@COLAB_GROUP
 def test_in_colab_a_second_run_does_nothing_and_only_missing_packages_are_installed(setup_runs):
     assert setup_runs["colab, run again"]["commands"] == []
     assert setup_runs["colab, run again"]["chdirs"] == [f"{launch.COLAB_COURSE_DIR}/notebooks"]
     assert setup_runs["colab, package there, PyAV not"]["commands"] == [pip("av==18.1.0")]
 
 
+@COLAB_GROUP
 @pytest.mark.parametrize("where", ["own machine", "binder"])
 def test_on_your_own_machine_and_in_binder_the_cell_runs_no_command(setup_runs, where):
     run = setup_runs[where]
@@ -189,3 +197,15 @@ def test_colab_extras_are_pinned_as_in_requirements():
         assert pins.get(name.lower()) == version, f"{pin} differs from requirements.txt"
         assert name.lower() not in ("torch", "torchvision")
     assert f'"{module}": "{pin}"' in authoring.SETUP_CELL
+
+
+def test_readme_launch_badges_point_at_the_configured_address():
+    """The README's badges open notebook 00 from the same address (the README is edited by hand)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = launch.COURSE_LINK.findall(readme)
+    stale = [url for url in links if not launch.link_points_at_course(url)]
+    assert not stale, f"README.md links to another copy of the course: {stale}"
+    assert launch.binder_badge("notebooks/00_start_here.ipynb") in readme, (
+        "README.md should carry the Binder badge: " + launch.binder_badge("notebooks/00_start_here.ipynb"))
+    assert launch.colab_badge("notebooks/00_start_here.ipynb") in readme, (
+        "README.md should carry the Colab badge: " + launch.colab_badge("notebooks/00_start_here.ipynb"))

@@ -47,12 +47,13 @@ import os as _os
 
 if _os.environ.get({enable!r}) == "1":
     import importlib.util as _util
+    import sys as _sys
 
     _spec = _util.spec_from_file_location("_tensorlab_offline_guard", {guard!r})
-    _guard = _util.module_from_spec(_spec)
+    _guard = _sys.modules["_tensorlab_offline_guard"] = _util.module_from_spec(_spec)
     _spec.loader.exec_module(_guard)
     _guard.install()
-    del _util, _spec, _guard
+    del _util, _sys, _spec, _guard
 del _os
 '''
 
@@ -63,6 +64,14 @@ class NetworkBlockedError(OSError):
 
 class NetworkLookupBlockedError(NetworkBlockedError, socket.gaierror):
     """Raised instead of looking a host name up (DNS) while the guard is installed."""
+
+
+# sitecustomize loads this file under another name; when that copy is already guarding this process,
+# ``tensorlab.offline`` shares its error classes, so ``except offline.NetworkBlockedError`` works.
+_active = getattr(socket.socket.connect, "_tensorlab_guard", None)
+if _active is not None:
+    NetworkBlockedError = _active.NetworkBlockedError  # noqa: F811
+    NetworkLookupBlockedError = _active.NetworkLookupBlockedError  # noqa: F811
 
 
 def is_installed() -> bool:
@@ -176,6 +185,7 @@ def install() -> None:
             return original_sendmsg(self, buffers, ancdata, flags)
         return original_sendmsg(self, buffers, ancdata, flags, address)
 
+    connect._tensorlab_guard = sys.modules[__name__]  # for later copies of this module (see above)
     for name, function in (("connect", connect), ("connect_ex", connect_ex), ("sendto", sendto),
                            ("sendmsg", sendmsg)):
         setattr(function, _MARK, True)
