@@ -16,7 +16,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help badges browser
+.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
@@ -25,6 +25,7 @@ help:
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
 	@echo "make measure             time each notebook and record its peak memory"
+	@echo "make grade SUBMISSIONS=dir OUT=dir   grade submitted notebooks (docs/INSTRUCTORS.md)"
 	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
 
 venv: $(STAMP)
@@ -76,6 +77,15 @@ lock: $(STAMP)
 	{ echo "# Full lock of every package the course installs (pip freeze of a working .venv)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
+
+# ---- instructors ---------------------------------------------------------------------------
+# make grade SUBMISSIONS=<folder of submitted notebooks> OUT=<folder for grades.csv, feedback/, logs/>
+# (GRADE_ARGS passes options on, e.g. GRADE_ARGS="--jobs 4 --cell-timeout 60"; see docs/INSTRUCTORS.md)
+grade: $(STAMP)
+	@if [ -z "$(SUBMISSIONS)" ] || [ -z "$(OUT)" ]; then \
+	  echo "usage: make grade SUBMISSIONS=<folder of submitted notebooks> OUT=<folder for the grades>"; \
+	  echo "       (see docs/INSTRUCTORS.md)"; exit 2; fi
+	$(BIN)/python -m tensorlab.grading "$(SUBMISSIONS)" "$(OUT)" $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts
