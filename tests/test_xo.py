@@ -153,3 +153,39 @@ def test_accuracy_counts_right_answers():
     guess = predict(net, images)  # the same guess for four identical images
     labels = torch.stack([guess[0], guess[0], 1 - guess[0], 1 - guess[0]])
     assert accuracy(net, images, labels) == 0.5
+
+
+# --- drawings (tensorlab.xo_plots) -----------------------------------------------------------
+
+def test_show_values_writes_every_number_and_refuses_other_shapes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tensorlab.xo_plots import show_values
+
+    fig, (ax, bare) = plt.subplots(1, 2)
+    show_values(torch.tensor([[1.0, -2.0], [0.5, 3.0]]), ax, "t", decimals=1)
+    assert [t.get_text() for t in ax.texts] == ["1.0", "-2.0", "0.5", "3.0"] and ax.get_title() == "t"
+    show_values(torch.ones(2, 2), bare, numbers=False, vmin=0, vmax=2)
+    assert not bare.texts and bare.images[0].get_clim() == (0, 2)
+    with pytest.raises(ValueError, match="expected a \\(H, W\\) tensor"):
+        show_values(torch.ones(1, 2, 2), ax)
+    plt.close(fig)
+
+
+def test_feature_map_figure_shows_filters_maps_and_probabilities():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tensorlab.xo_plots import show_xo_feature_maps
+
+    net = XONet(seed=0)
+    images = torch.stack([x_image(), o_image()])[:, None]  # (2, 1, 6, 6)
+    fig = show_xo_feature_maps(net, images, ["X", "O"])
+    assert len(fig.axes) == 3 * (1 + 2 * 4)  # a filter row and one row per image; image + 4 maps + 4 pooled
+    p_x = torch.softmax(net(images), dim=1)[:, 1].tolist()
+    assert fig.axes[9].get_title().startswith(f"X\nP(X) = {p_x[0]:.2f}")
+    assert fig.axes[18].get_title().startswith(f"O\nP(X) = {p_x[1]:.2f}")
+    plt.close(fig)
