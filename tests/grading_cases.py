@@ -209,6 +209,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
     victim_dir = str(victim.parent)
     return {
         "perfect.ipynb": (to_bytes(good), {"status": "ok", "scores": full}),
+        "late/perfect_again.ipynb": (to_bytes(good), {"status": "ok", "scores": full}),
         "blank.ipynb": (to_bytes(course_nb.student), {"status": "ok", "scores": scores(**full),
                                                       "not_attempted": EXERCISES}),
         "not_json.ipynb": (b"this is { not JSON at all", {"status": "not a notebook", "reason": "not JSON"}),

@@ -58,7 +58,11 @@ def _grade_cases(root: Path, course, sandbox: str, only: list[str] | None = None
     if only:
         made = {name: case for name, case in made.items() if name in only}
     for name, (data, _) in made.items():
+        (subs / name).parent.mkdir(exist_ok=True)
         (subs / name).write_bytes(data)
+    checkpoint = subs / ".ipynb_checkpoints" / "perfect-checkpoint.ipynb"  # Jupyter's autosave: skipped
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"not even JSON")
     before = {name: hashlib.sha256((subs / name).read_bytes()).hexdigest() for name in made}
     run = grade_folder(subs, out, GradingOptions(limits=LIMITS, jobs=2, sandbox=sandbox, progress=False))
     rows = {g.relpath: g for g in run.grades}
@@ -96,7 +100,22 @@ def test_every_file_gets_one_row_and_stays_byte_for_byte_unchanged(graded):
     assert graded.run.changed == []
     for name, digest in graded.before.items():
         assert hashlib.sha256((graded.subs / name).read_bytes()).hexdigest() == digest, name
-    assert sorted(p.name for p in graded.subs.iterdir()) == sorted(graded.cases)  # nothing added
+    on_disk = sorted(p.relative_to(graded.subs).as_posix() for p in graded.subs.rglob("*") if p.is_file())
+    assert on_disk == sorted([*graded.cases, ".ipynb_checkpoints/perfect-checkpoint.ipynb"])  # nothing added
+
+
+def test_a_submission_in_a_sub_folder_is_graded_and_named_by_its_file(graded):
+    _check(graded, "late/perfect_again.ipynb")
+    assert graded.rows["late/perfect_again.ipynb"].student == "perfect_again"
+    assert (graded.out / "feedback" / "late__perfect_again.md").exists()
+
+
+def test_student_names_come_from_the_file_name_or_a_pattern():
+    from tensorlab.grading import student_name
+
+    assert student_name(Path("alice.ipynb"), None) == "alice"
+    assert student_name(Path("alice_12345_01_tensors.ipynb"), r"^(?P<student>[a-z]+)_\d+") == "alice"
+    assert student_name(Path("Bob.ipynb"), r"^(?P<student>[a-z]+)_\d+") == "Bob"  # no match: the stem
 
 
 def test_grades_csv_has_a_row_per_file_with_scores_total_and_status(graded):
@@ -106,7 +125,7 @@ def test_grades_csv_has_a_row_per_file_with_scores_total_and_status(graded):
     assert [c for c in rows[0] if c.startswith("q")] == EXERCISES
     for row in rows:
         assert row["status"] in STATUSES
-        assert row["student"] == Path(row["file"]).name.rsplit(".", 1)[0]
+        assert row["student"] == Path(row["file"]).name.rsplit(".", 1)[0]  # the file name without .ipynb
         if row["q1"] != "":
             assert int(row["total"]) == sum(int(row[q]) for q in EXERCISES)
             assert row["max"] == "7"

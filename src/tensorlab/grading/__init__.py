@@ -10,12 +10,13 @@ expressions and the hidden tests come from the solution notebook (:mod:`.course`
 
 How a submission is graded (details in docs/INSTRUCTORS.md):
 
-1. The file is read once, never written; its cells run in a fresh kernel process
-   (:mod:`.kernel`) whose working folder is a scratch folder, with time and memory limits, no
-   network, and the solutions, the submissions and the results out of its reach
-   (:mod:`.sandbox`, :mod:`.guard`).
-2. The kernel sends each answer back as plain data (:mod:`.wire`); a function answer stays in the
-   kernel and is called on cases the judge makes.
+1. The file is read once, never written. Its cells run in a fresh kernel, forked for it from a
+   *zygote* that imported PyTorch once per worker (:mod:`.kernel`), with its working folder in a
+   scratch folder, time and memory limits, no network, and the solutions, the submissions and the
+   results out of its reach: under bubblewrap when it is available, and always behind an
+   in-kernel guard (:mod:`.sandbox`, :mod:`.guard`).
+2. The kernel sends each answer back as plain data (:mod:`.wire`); a function (or any object that
+   is not data) stays in the kernel and is called there on cases the judge makes.
 3. The judge (this process) checks that data with its own copy of each exercise and runs the
    hidden tests here (:mod:`.judge`). Whatever the notebook patched in its kernel (``torch``,
    ``numpy``, the check functions), a wrong answer fails.

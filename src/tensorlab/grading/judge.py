@@ -274,6 +274,7 @@ class Session:
         self.restarts = 0
         self.events: list[tuple[str, str]] = []   # (status, what happened), in order
         self.cell_errors: dict[int, dict] = {}
+        self.interrupted: set[int] = set()         # cells stopped for running too long
         self.stopped_early = ""                    # why later cells did not run in the final run
         self.outputs: list[str] = []
         self.peak_rss = 0
@@ -374,6 +375,7 @@ class Session:
                 self.skip.add(cell.index)
                 return False
             if interrupted:
+                self.interrupted.add(cell.index)
                 if timeout < limits.cell_seconds:
                     self.stopped_early = f"the notebook reached its {limits.notebook_seconds:g} s limit"
                     self.events.append((TIMED_OUT, f"{self.stopped_early} in {cell.label}, which was "
@@ -586,6 +588,11 @@ def _grade(grade: SubmissionGrade, data: bytes, ctx: Context, workspace) -> None
     _summarise(grade, session, notebook, missing, other, gave_up)
 
 
+def _answer_cells(notebook, exercise_name: str) -> list[int]:
+    return [i for i, cell in enumerate(notebook.cells)
+            if cell_tag(cell).get("exercise") == exercise_name and cell_tag(cell).get("role") == "answer"]
+
+
 def _answer_cell_errors(session: Session, notebook, exercise_name: str) -> list[dict]:
     found = []
     for index, error in session.cell_errors.items():
@@ -606,6 +613,8 @@ def _judge(exercise, values, errors, session: Session, course_nb: CourseNotebook
         if error.get("type") == "NameError":
             if skipped:
                 why = "its cell was stopped by the grader (it ran too long or stopped the kernel)"
+            elif any(i in session.interrupted for i in _answer_cells(notebook, exercise.name)):
+                why = "its cell ran past the time limit and was interrupted"
             elif cell_errors:
                 why = f"its cell raised {cell_errors[0]['type']}: {cell_errors[0]['message']}".rstrip(": ")
             elif session.stopped_early:
@@ -663,7 +672,8 @@ def _summarise(grade: SubmissionGrade, session: Session, notebook, missing, othe
     for index in memory[:2]:
         reasons.append(f"{_cell_label(notebook, index)} hit the memory limit "
                        f"({session.ctx.limits.memory_mb:,} MB)")
-    errored = [i for i in session.cell_errors if i not in memory]
+    errored = [i for i, e in session.cell_errors.items() if i not in memory
+               and not (i in session.interrupted and e.get("type") == "KeyboardInterrupt")]
     if errored:
         first = errored[0]
         error = session.cell_errors[first]
@@ -686,6 +696,8 @@ def _summarise(grade: SubmissionGrade, session: Session, notebook, missing, othe
     for text in missing + other:
         grade.notes.append(text[0].upper() + text[1:] + ".")
     for index, error in session.cell_errors.items():
+        if index in session.interrupted and error.get("type") == "KeyboardInterrupt":
+            continue  # already said: it ran too long and was interrupted
         what = "hit the memory limit" if index in memory else "raised"
         grade.notes.append(f"{_cell_label(notebook, index)[0].upper()}{_cell_label(notebook, index)[1:]} "
                            f"{what} {error.get('type')}: {error.get('message', '')}".rstrip(": ") + ".")
@@ -697,4 +709,4 @@ def _summarise(grade: SubmissionGrade, session: Session, notebook, missing, othe
 
 
 __all__ = ["grade_file", "Context", "SubmissionGrade", "ExerciseGrade", "STATUSES", "parse_notebook",
-           "structure_problems", "static_flags", "NOT_ATTEMPTED"]
+           "structure_problems", "static_flags", "start_zygote", "kernel_env"]

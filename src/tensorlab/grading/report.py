@@ -74,17 +74,21 @@ def feedback_markdown(grade: SubmissionGrade) -> str:
             message = exercise.message.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {exercise.label} | {_ICON[exercise.status]} {word} | {message} |")
         lines.append("")
+    if not grade.exercises:
+        why = grade.reason or "the grader could not grade it."
+        lines += ["## Why it was not graded", "", why[0].upper() + why[1:].rstrip(".") + ".", "",
+                  "Submit the course notebook you worked in (the .ipynb file made from the course's "
+                  "student copy), and ask your instructor if you are unsure.", ""]
+        return "\n".join(lines)
     notes = list(grade.notes)
-    if not grade.exercises and grade.reason:
-        notes.insert(0, grade.reason[0].upper() + grade.reason[1:] + ".")
     if notes:
         lines += ["## Notes on running your notebook", ""]
         lines += [f"- {note}" for note in notes[:20]]
         if len(notes) > 20:
             lines.append(f"- ... and {len(notes) - 20} more.")
         lines.append("")
-    lines.append("*Your answers were run in a fresh kernel and judged by the same checks as the "
-                 "notebook's check cells, plus the instructor's own tests.*")
+    lines.append("*Your notebook was run from top to bottom in a fresh kernel; each answer was then "
+                 "judged by the same check as in the notebook, plus the instructor's own tests.*")
     return "\n".join(lines) + "\n"
 
 
