@@ -272,6 +272,7 @@ def run_notebook_cells(path: Path, figures_dir: Path | None = None) -> list[Cell
         plt.close("all")
 
     plt.show = show
+    plt.close("all")  # figures left open by whoever called us are not this notebook's
     runs: list[CellRun] = []
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
