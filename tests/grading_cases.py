@@ -2,8 +2,8 @@
 could go stale): the student copy with its answers filled in from the solution, then edited the way
 a student -- careless or hostile -- might edit it.
 
-Every case is ``(file name, bytes, what the test expects)``; ``tests/test_grading.py`` grades them
-all in one run and checks each row in its own test.
+:func:`cases` maps each file name to ``(file bytes, what the test expects)``; ``tests/test_grading.py``
+grades them all in one run and checks each row in its own test.
 """
 
 from __future__ import annotations
@@ -146,6 +146,16 @@ assert attempts["scratch write"] == "done"
 assert all(v != "done" for k, v in attempts.items() if k != "scratch write"), attempts
 '''
 
+MAGICS = """\
+%matplotlib inline
+import matplotlib.pyplot as plt
+plt.plot([1, 2])
+plt.show()
+from IPython.display import Markdown, display
+display(Markdown("**a rich output**"))
+%timeit -n 3 -r 1 sum(range(100))
+print("magics and display work")"""
+
 MEMORY_HOG = '''
 def hog():
     blocks = []
@@ -226,6 +236,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
                                                           "reason": "appears 2 times"}),
         "reordered_cells.ipynb": (to_bytes(reordered), {"status": "ok", "scores": full,
                                                         "reason": "not in the handed-out order"}),
+        "magics.ipynb": (to_bytes(insert_after(good, "q1", "check", MAGICS)), {"status": "ok", "scores": full}),
         "exception_in_q3.ipynb": (to_bytes(set_answer(good, "q3", "batch_values = 8 * 3 * 256 * 256 // 0")),
                                   {"status": "ok", "scores": scores(q3=0), "message_q3": "ZeroDivisionError"}),
         "infinite_loop.ipynb": (to_bytes(set_answer(good, "q3", "while True:\n    pass\nbatch_values = 1")),

@@ -203,6 +203,11 @@ def test_reordered_cells_are_graded_as_run(graded):
     _check(graded, "reordered_cells.ipynb")
 
 
+def test_ipython_magics_and_display_work_as_in_jupyter(graded):
+    _check(graded, "magics.ipynb")
+    assert "magics and display work" in graded.rows["magics.ipynb"].output
+
+
 def test_an_exception_in_one_exercise_leaves_the_others_counting(graded):
     _check(graded, "exception_in_q3.ipynb")
     message = graded.rows["exception_in_q3.ipynb"].exercises[2].message

@@ -90,7 +90,7 @@ class Context:
     mode: str                       # "bwrap" or "none"
     device: str
     scratch_root: Path
-    policy: dict                    # the guard's deny/allow lists (scratch filled in per kernel)
+    policy: dict                    # the guard's rules (the scratch folder is filled in per kernel)
     readable: list[str]             # what bubblewrap shows the kernel, read-only ...
     hidden: list[str]               # ... except these, hidden under empty folders
     datasets: str
@@ -279,6 +279,7 @@ class Session:
         self.outputs: list[str] = []
         self.peak_rss = 0
         self.keys: dict[str, str] = {}             # fetch key -> expression (to re-find functions)
+        self.judge_deadline = float("inf")         # calls into the kernel while judging stop here
 
     # -- kernel life ---------------------------------------------------------------------------
     def _prepare_scratch(self) -> None:
@@ -457,19 +458,22 @@ class Session:
         payload = wire.dumps_trusted(wire.to_refs((list(args), dict(kwargs))))
         limits = self.ctx.limits
         what = obj.__name__ if op == "call" else f"{op} on {obj.__name__}"
+        timeout = min(limits.cell_seconds, self.judge_deadline - time.monotonic())
+        if timeout <= 0:
+            raise TimeoutError(f"the grader's {limits.notebook_seconds:g} s for judging this notebook are up")
         try:
             reply, data, interrupted = self.kernel.request(
-                {"cmd": "op", "oid": obj._oid, "op": op}, payload, timeout=limits.cell_seconds)
+                {"cmd": "op", "oid": obj._oid, "op": op}, payload, timeout=timeout)
         except KernelTimeout:
-            self.events.append((TIMED_OUT, f"running {what} took longer than {limits.cell_seconds:g} s"))
-            raise TimeoutError(f"it ran longer than {limits.cell_seconds:g} s") from None
+            self.events.append((TIMED_OUT, f"running {what} took longer than {timeout:.0f} s"))
+            raise TimeoutError(f"it ran longer than {timeout:.0f} s") from None
         except (KernelDied, ProtocolError) as error:
             reason = self.kernel.dead_reason or str(error)
             self.events.append((CRASHED, f"the kernel {reason} while running {what}"))
             raise KernelCrash(f"the kernel {reason} while running it") from None
         if interrupted:
-            self.events.append((TIMED_OUT, f"running {what} took longer than {limits.cell_seconds:g} s"))
-            raise TimeoutError(f"it ran longer than {limits.cell_seconds:g} s")
+            self.events.append((TIMED_OUT, f"running {what} took longer than {timeout:.0f} s"))
+            raise TimeoutError(f"it ran longer than {timeout:.0f} s")
         if reply.get("error"):
             raise remote_exception(reply["error"])
         try:
@@ -571,6 +575,7 @@ def _grade(grade: SubmissionGrade, data: bytes, ctx: Context, workspace) -> None
             for hidden_name in exercise.hidden_names:
                 items[f"name:{hidden_name}"] = hidden_name
         values, errors = session.fetch(items)
+        session.judge_deadline = time.monotonic() + ctx.limits.notebook_seconds
         grade.exercises = [_judge(exercise, values, errors, session, course_nb, notebook)
                            for exercise in course_nb.exercises]
     except GiveUp as error:
@@ -672,6 +677,9 @@ def _summarise(grade: SubmissionGrade, session: Session, notebook, missing, othe
     for index in memory[:2]:
         reasons.append(f"{_cell_label(notebook, index)} hit the memory limit "
                        f"({session.ctx.limits.memory_mb:,} MB)")
+    if any("start other programs" in str(e.get("message")) for e in session.cell_errors.values()):
+        reasons.append("the notebook starts programs, which the grader allows only under bubblewrap "
+                       "(or with --allow-processes)")
     errored = [i for i, e in session.cell_errors.items() if i not in memory
                and not (i in session.interrupted and e.get("type") == "KeyboardInterrupt")]
     if errored:

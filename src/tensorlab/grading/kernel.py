@@ -227,11 +227,21 @@ def _make_shell():
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
+    class GradingShell(InteractiveShell):
+        """IPython without a GUI: ``%matplotlib inline`` (or any backend) keeps the Agg backend,
+        which draws nothing; figures are closed after every cell as the inline backend does."""
+
+        def enable_gui(self, gui=None):
+            return None
+
+        def enable_matplotlib(self, gui=None):
+            return gui, "agg"
+
     config = Config()
     config.HistoryManager.enabled = False
     config.InteractiveShell.colors = "NoColor"
     config.InteractiveShell.xmode = "Plain"
-    return InteractiveShell.instance(config=config)
+    return GradingShell.instance(config=config)
 
 
 def _kernel_main(settings: dict, fds: list[int], zygote_cwd: str, prctl) -> None:

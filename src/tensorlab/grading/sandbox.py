@@ -192,8 +192,9 @@ class KernelProcess:
         self.buffer = b""
         self.dead_reason: str | None = None
         self.memory_limit = limits.memory_mb * 2**20
-        self.rss_limit = None  # set from the first measurement: what the zygote shares + the limit
         self.peak_rss = 0
+        # resident memory counts what the kernel shares with the zygote: the limit comes on top
+        self.rss_limit = self.memory() + self.memory_limit
 
     # -- life ------------------------------------------------------------------------------------
     def _exists(self) -> bool:
@@ -255,10 +256,7 @@ class KernelProcess:
         if not self._exists():
             self.kill(self._died())
             raise KernelDied(self.dead_reason)
-        rss = self.memory()
-        if self.rss_limit is None:
-            self.rss_limit = rss + self.memory_limit
-        elif rss > self.rss_limit:
+        if self.memory() > self.rss_limit:
             self.kill(f"used more than {self.limits.memory_mb:,} MB of memory and was stopped")
             raise KernelDied(self.dead_reason)
 
@@ -333,6 +331,7 @@ class KernelProcess:
         self.send(header, payload, deadline=deadline)
         try:
             reply, data = self.receive(deadline=deadline, max_payload=max_payload)
+            self.memory()  # for the log's peak, even when no wait was long enough to watch
             return reply, data, False
         except KernelTimeout:
             if not interruptible:
