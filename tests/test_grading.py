@@ -34,7 +34,7 @@ from tensorlab.grading.sandbox import bwrap_works
 
 pytestmark = pytest.mark.xdist_group(name="grading")  # the grading runs are shared by this module
 
-LIMITS = Limits(cell_seconds=15, notebook_seconds=240, memory_mb=1024, interrupt_grace=3,
+LIMITS = Limits(cell_seconds=15, notebook_seconds=240, memory_mb=1024, interrupt_grace=5,
                 startup_seconds=300)
 REPO = authoring.REPO_ROOT
 

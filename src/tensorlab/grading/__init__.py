@@ -179,6 +179,8 @@ def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = 
         raise FileNotFoundError(f"the submissions folder {submissions} does not exist")
     if _inside(out, submissions) or _inside(submissions, out):
         raise ValueError("OUT must be a folder outside SUBMISSIONS (and not contain it)")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"OUT ({out}) exists and is not a folder")
     files = discover(submissions)
     before = snapshot(files)
     course, broken = load_course(options.solutions)
@@ -250,7 +252,8 @@ def _grade_all(files, submissions: Path, ctx: Context, options: GradingOptions, 
         from tqdm import tqdm
 
         progress = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         futures = {pool.submit(one, number, path): path for number, path in enumerate(files)}
         for future in as_completed(futures):
             path = futures[future]
@@ -263,9 +266,17 @@ def _grade_all(files, submissions: Path, ctx: Context, options: GradingOptions, 
                     reason=f"the grader failed on this file: {type(error).__name__}: {error}"))
             if progress is not None:
                 progress.update(1)
-    if progress is not None:
-        progress.close()
-    for worker in zygotes:
-        if worker is not None:
-            worker.close()
+    except BaseException:  # Ctrl-C: stop the kernels, so the workers return at once
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in list(zygotes):
+            if worker is not None:
+                worker.close()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        if progress is not None:
+            progress.close()
+        for worker in list(zygotes):
+            if worker is not None:
+                worker.close()
     return grades

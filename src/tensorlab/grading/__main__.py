@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: the kernels were stopped and nothing was written", file=sys.stderr)
+        return 130
     sandbox = ("bubblewrap (read-only file system, no network) + in-kernel guard" if run.mode == "bwrap"
                else "in-kernel guard only: install bubblewrap for OS-level isolation")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.counts().items()))

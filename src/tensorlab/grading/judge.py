@@ -677,6 +677,9 @@ def _summarise(grade: SubmissionGrade, session: Session, notebook, missing, othe
     for index in memory[:2]:
         reasons.append(f"{_cell_label(notebook, index)} hit the memory limit "
                        f"({session.ctx.limits.memory_mb:,} MB)")
+    hidden_failures = [e.name for e in grade.exercises if e.detail.startswith("hidden test failed")]
+    if hidden_failures:
+        reasons.append(f"hidden tests failed: {', '.join(hidden_failures)} (see the log)")
     if any("start other programs" in str(e.get("message")) for e in session.cell_errors.values()):
         reasons.append("the notebook starts programs, which the grader allows only under bubblewrap "
                        "(or with --allow-processes)")

@@ -46,7 +46,7 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 class Pipe:
     def __init__(self, read_fd: int, write_fd: int):
         self.read_fd, self.write_fd = read_fd, write_fd
-        self.buffer = b""
+        self.buffer = bytearray()
 
     def _fill(self) -> None:
         chunk = _read(self.read_fd, 1 << 16)
@@ -59,12 +59,14 @@ class Pipe:
             if len(self.buffer) > MAX_HEADER:
                 raise ValueError("header too long")
             self._fill()
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        header = json.loads(line)
+        end = self.buffer.index(b"\n")
+        header = json.loads(bytes(self.buffer[:end]))
+        del self.buffer[:end + 1]
         size = int(header.get("size", 0))
         while len(self.buffer) < size:
             self._fill()
-        payload, self.buffer = self.buffer[:size], self.buffer[size:]
+        payload = bytes(self.buffer[:size])
+        del self.buffer[:size]
         return header, payload
 
     def send(self, header: dict, payload: bytes = b"") -> None:

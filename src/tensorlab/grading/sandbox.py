@@ -189,7 +189,7 @@ class KernelProcess:
         os.set_blocking(self.cmd_write, False)
         os.set_blocking(self.reply_read, False)
         self.output = OutputTrap(out_read)
-        self.buffer = b""
+        self.buffer = bytearray()
         self.dead_reason: str | None = None
         self.memory_limit = limits.memory_mb * 2**20
         self.peak_rss = 0
@@ -284,7 +284,9 @@ class KernelProcess:
         header, size = None, 0
         while True:
             if header is None and b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
+                end = self.buffer.index(b"\n")
+                line = bytes(self.buffer[:end])
+                del self.buffer[:end + 1]
                 try:
                     header = json.loads(line)
                     size = int(header.get("size", 0))
@@ -295,7 +297,8 @@ class KernelProcess:
                     self.kill("sent a reply larger than the grader accepts")
                     raise ProtocolError(f"a reply of {size:,} bytes is more than the grader reads")
             if header is not None and len(self.buffer) >= size:
-                payload, self.buffer = self.buffer[:size], self.buffer[size:]
+                payload = bytes(self.buffer[:size])
+                del self.buffer[:size]
                 return header, payload
             if header is None and len(self.buffer) > MAX_REPLY_HEADER:
                 self.kill("sent a garbled reply")
@@ -365,6 +368,7 @@ class Zygote:
         self.ns_pid = 0
         self.pid = 0
         self.info: dict = {}
+        self.closed = False  # closed on purpose (the end, or Ctrl-C): no restart
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -388,7 +392,7 @@ class Zygote:
             self.sock.send(json.dumps({"preload": self.preload, "statements": self.statements}).encode())
             ready = self._receive()
         except (OSError, ValueError, ZygoteError) as error:
-            self.close()
+            self._shutdown()
             raise ZygoteError(f"the grading kernel could not start ({error}): "
                               f"{self.output.text()[-1500:] if self.output else ''}") from None
         self.info = ready
@@ -429,8 +433,10 @@ class Zygote:
 
     def spawn(self, settings: dict) -> KernelProcess:
         """A fresh kernel, ready to run cells (or ZygoteError)."""
-        if not self.alive():
-            self.close()
+        if self.closed:
+            raise ZygoteError("grading was stopped")
+        if not self.alive():  # something killed the zygote: start a new one
+            self._shutdown()
             self.start()
         cmd_read, cmd_write = os.pipe()
         reply_read, reply_write = os.pipe()
@@ -443,7 +449,7 @@ class Zygote:
         except (OSError, ValueError, ZygoteError) as error:
             for fd in (cmd_write, reply_read, out_read):
                 os.close(fd)
-            self.close()
+            self._shutdown()
             raise ZygoteError(f"the grading kernel could not be forked ({error})") from None
         finally:
             for fd in (cmd_read, reply_write, out_write):
@@ -495,6 +501,10 @@ class Zygote:
         return killed
 
     def close(self) -> None:
+        self.closed = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         if self.process is not None:
             self.kill_strays()  # kernels first: once the zygote is gone they are out of reach
         if self.sock is not None:
