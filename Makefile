@@ -43,8 +43,9 @@ lab: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-# Debian's headless Chromium for the browser test (tests/test_browser.py): installed once with
-# apt-get when root, quick when already there; elsewhere it says why and the test skips.
+# System packages the tests use: Debian's headless Chromium (the browser test) and bubblewrap (the
+# grader's sandbox). Installed once with apt-get when root, quick when already there; elsewhere it
+# says why and the tests that need them skip, saying so.
 browser:
 	@tools/ensure_browser.sh
 

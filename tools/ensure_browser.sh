@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install Debian's headless Chromium for the browser test (tests/test_browser.py).
+# Install Debian's headless Chromium for the browser test (tests/test_browser.py), and bubblewrap,
+# the sandbox `make grade` runs submissions in (its tests need it too; without it they skip, saying so).
 #
 # `make test` runs this first (the `browser` target). Nothing here may download a browser build of
 # its own (Playwright's `playwright install` would), so the test drives Debian's /usr/bin/chromium.
@@ -8,9 +9,9 @@
 set -euo pipefail
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-PACKAGES=(chromium fonts-liberation)
+PACKAGES=(chromium fonts-liberation bubblewrap)
 
-if [ -x "$CHROMIUM" ]; then
+if [ -x "$CHROMIUM" ] && command -v bwrap >/dev/null 2>&1; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -27,3 +28,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 "$CHROMIUM" --version
+bwrap --version
