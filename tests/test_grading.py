@@ -391,14 +391,14 @@ def test_remote_exceptions_keep_their_name_and_builtins_stay_builtins():
 
 
 GUARD_SCRIPT = textwrap.dedent('''
-    import json, os, socket, subprocess, sys
+    import gc, json, os, socket, subprocess, sys
     from pathlib import Path
     import torch
-    from tensorlab.grading.guard import Guard, Policy
+    from tensorlab.grading import guard
 
     scratch, secret, outside = sys.argv[1], sys.argv[2], sys.argv[3]
     os.chdir(scratch)
-    Guard(Policy(scratch=scratch, rules=[(secret, False)], processes=False, loopback=False)).install()
+    guard.install(guard.Policy(scratch=scratch, rules=[(secret, False)], processes=False, loopback=False))
     results = {}
     def attempt(name, action):
         try:
@@ -406,20 +406,59 @@ GUARD_SCRIPT = textwrap.dedent('''
             results[name] = "done"
         except BaseException as error:
             results[name] = type(error).__name__
-    attempt("read secret", lambda: open(os.path.join(secret, "answers.txt")).read())
+    read_secret = lambda: open(os.path.join(secret, "answers.txt")).read()
+    attempt("read secret", read_secret)
     attempt("list secret", lambda: os.listdir(secret))
     attempt("symlink trick", lambda: (os.symlink(secret, "link"), open("link/answers.txt").read()))
     attempt("write outside", lambda: Path(outside, "x.txt").write_text("x"))
     attempt("torch.save outside", lambda: torch.save(torch.ones(1), os.path.join(outside, "t.pt")))
     attempt("os.open dir_fd", lambda: os.open("y.txt", os.O_WRONLY | os.O_CREAT, dir_fd=os.open(outside, os.O_RDONLY)))
     attempt("subprocess", lambda: subprocess.run(["true"]))
+    attempt("subprocess helper", lambda: subprocess._fork_exec())
     attempt("socket", lambda: socket.socket())
     attempt("ctypes", lambda: __import__("ctypes").CDLL(None))
     attempt("kill parent", lambda: os.kill(os.getppid(), 0))
     attempt("raise limits", lambda: __import__("resource").setrlimit(__import__("resource").RLIMIT_DATA, (-1, -1)))
+    attempt("gc", lambda: gc.get_objects())
+
+    def reimport():
+        del sys.modules["_posixsubprocess"]
+        import _posixsubprocess
+    attempt("re-import helper", reimport)
+
+    # switch the guard off from Python: patch what it might use, then dig it out of a traceback
+    os.path.realpath = lambda path, **kwargs: os.path.join(scratch, "harmless")
+    attempt("read after patching realpath", read_secret)
+
+    class Shifty:  # one name for the check, another for open()
+        calls = 0
+        def __fspath__(self):
+            Shifty.calls += 1
+            return os.path.join(scratch, "ok.txt") if Shifty.calls == 1 else os.path.join(secret, "answers.txt")
+    attempt("path-like trick", lambda: open(Shifty()).read())
+
+    def disable_from_traceback():
+        try:
+            read_secret()
+        except PermissionError as error:
+            tb = error.__traceback__
+            while tb is not None:
+                for value in tb.tb_frame.f_locals.values():
+                    if isinstance(value, tuple) and value and all(callable(f) for f in value):
+                        for function in value:
+                            function.__code__ = (lambda *a, **k: None).__code__
+                tb = tb.tb_next
+        return read_secret()
+    attempt("disable via traceback", disable_from_traceback)
     attempt("scratch", lambda: Path("mine.txt").write_text("fine"))
     print(json.dumps(results))
 ''')
+
+
+def test_guard_reads_no_global_names_so_patching_them_cannot_switch_it_off():
+    from tensorlab.grading.guard import guard_functions_read_globals
+
+    assert guard_functions_read_globals() == []
 
 
 def test_guard_refuses_what_a_notebook_has_no_business_doing(tmp_path):
@@ -432,6 +471,8 @@ def test_guard_refuses_what_a_notebook_has_no_business_doing(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results.pop("scratch") == "done"
+    # open() converts a path-like once, so the check and the open see the same (harmless) name
+    assert results.pop("path-like trick") in ("PermissionError", "FileNotFoundError")
     assert results == {name: "PermissionError" for name in results}, results
     assert list(outside.iterdir()) == []
 

@@ -275,9 +275,9 @@ def _kernel_main(settings: dict, fds: list[int], zygote_cwd: str, prctl) -> None
             sys.path[:] = [scratch if p in ("", zygote_cwd) else p for p in sys.path]
             _set_limits(settings)
             shell = _make_shell()
-            from tensorlab.grading.guard import Guard, Policy
+            from tensorlab.grading import guard
 
-            Guard(Policy.from_dict(settings["policy"])).install()
+            guard.install(guard.Policy.from_dict(settings["policy"]))
         except BaseException:  # noqa: BLE001 - tell the judge why the kernel could not start
             pipe.send({"reply": "ready", "error": traceback.format_exc()[-2000:]})
             code = 1

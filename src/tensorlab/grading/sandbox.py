@@ -11,11 +11,12 @@ the course's libraries once and then forks a fresh kernel for every submission. 
   CUDA make; ``RLIMIT_FSIZE`` for file size; ``RLIMIT_CPU`` as a backstop), plus a watchdog here
   that kills it if its resident memory grows past the limit anyway (shared memory is not data);
 - under bubblewrap when it is installed and works (``sandbox="auto"``): then the zygote and its
-  kernels see a read-only file system made of the Python installation, the package sources and
-  datasets/ only (no solutions/, no submissions, no home folder), a private /tmp in which the
-  worker's scratch folders are the only writable place, no network at all, their own process
-  list, and no capabilities. Leftover processes are killed after every submission, and each
-  scratch folder is emptied before the next one uses it;
+  kernels see a read-only file system made of the system, the Python installation and the course
+  repository with solutions/, tests/, .git/, the submissions and the results covered by empty
+  folders (and no home folder), a private /tmp in which the worker's scratch folders are the only
+  writable place, no network but their own loopback, their own process list, and no
+  capabilities. Leftover processes are killed after every submission, and each scratch folder is
+  emptied before the next one uses it;
 - and always behind the in-kernel guard (:mod:`tensorlab.grading.guard`).
 
 The judge talks to it over two pipes with deadlines on every wait; a cell that runs too long is
