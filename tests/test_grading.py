@@ -376,6 +376,12 @@ def test_wire_keeps_objects_in_the_kernel_and_refuses_code():
         wire.decode({"a": 1})
 
 
+def test_wire_refuses_a_tensor_too_large_to_compare():
+    huge_view = torch.zeros(1).expand(2**27)  # (134217728,) from one stored number
+    with pytest.raises(wire.WireError, match="more than the grader compares"):
+        wire.decode(wire.loads(wire.dumps(wire.encode(huge_view))))
+
+
 def test_sync_mirrors_what_a_function_did_to_its_model_argument():
     moved = torch.nn.Linear(4, 3).to("meta")
     after = wire.decode(wire.loads(wire.dumps(wire.encode([moved], None, modules_as_state=True))))

@@ -35,6 +35,7 @@ import torch
 TAG = "__tensorlab_wire__"
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
+MAX_ELEMENTS = 2**26  # a tensor the judge will compare (an expanded view can claim any size)
 
 
 class WireError(ValueError):
@@ -221,7 +222,7 @@ def decode(data: Any, make_object: Callable[[dict], Any] | None = None, _depth: 
     if data is None or type(data) in (bool, int, float, complex, str, bytes):
         return data
     if type(data) in (torch.Tensor, torch.nn.Parameter):
-        return data.detach().requires_grad_(data.requires_grad) if data.requires_grad else data
+        return _checked(data).detach().requires_grad_(data.requires_grad) if data.requires_grad else _checked(data)
     if isinstance(data, torch.Size) or type(data) in (torch.device, torch.dtype):
         return data
     if type(data) is list:
@@ -240,6 +241,13 @@ class ModuleState:
     state: dict
 
 
+def _checked(tensor: torch.Tensor) -> torch.Tensor:
+    if tensor.numel() > MAX_ELEMENTS:
+        raise WireError(f"a tensor of {tensor.numel():,} elements is more than the grader compares "
+                        f"({MAX_ELEMENTS:,})")
+    return tensor
+
+
 def _decode_tagged(data: dict, make_object, depth: int) -> Any:
     kind = data[TAG]
     if kind == "ellipsis":
@@ -254,7 +262,7 @@ def _decode_tagged(data: dict, make_object, depth: int) -> Any:
         tensor = data["data"]
         if type(tensor) is not torch.Tensor:
             raise WireError("an array without its data")
-        return tensor.numpy()
+        return _checked(tensor).numpy()
     if kind == "ndarray_list":
         import numpy as np
 
@@ -270,15 +278,15 @@ def _decode_tagged(data: dict, make_object, depth: int) -> Any:
         tensor, grad = data.get("data"), data.get("grad")
         if type(tensor) is not torch.Tensor or type(grad) is not torch.Tensor:
             raise WireError("a tensor with a gradient that is not a tensor")
-        tensor = tensor.detach().requires_grad_(True)
-        tensor.grad = grad
+        tensor = _checked(tensor).detach().requires_grad_(True)
+        tensor.grad = _checked(grad)
         return tensor
     if kind == "module_state":
         state = data.get("state")
         if type(state) is not dict or not all(type(k) is str and type(v) in (torch.Tensor, torch.nn.Parameter)
                                               for k, v in state.items()):
             raise WireError("a model's state that is not a dict of tensors")
-        return ModuleState(state)
+        return ModuleState({k: _checked(v) for k, v in state.items()})
     if kind == "object":
         tag = {"oid": data.get("oid"), "type": str(data.get("type", "object"))[:80],
                "text": str(data.get("text", ""))[:200], "callable": bool(data.get("callable")),
