@@ -147,6 +147,16 @@ def test_each_submission_gets_a_feedback_file_without_hidden_tests(graded, cours
     assert "**7 / 7**" in perfect and perfect.count("✅ passed") == 7
 
 
+def test_grades_csv_does_not_let_a_file_name_become_a_spreadsheet_formula():
+    from tensorlab.grading.judge import SubmissionGrade
+    from tensorlab.grading.report import grades_csv
+
+    grade = SubmissionGrade(path=Path("=HYPERLINK(1).ipynb"), relpath="=HYPERLINK(1).ipynb",
+                            student="=HYPERLINK(1)", sha256="", status="not a notebook", reason="x")
+    row = next(csv.DictReader(io.StringIO(grades_csv([grade]))))
+    assert row["student"] == "'=HYPERLINK(1)" and row["file"] == "'=HYPERLINK(1).ipynb"
+
+
 def test_the_instructors_own_files_in_out_are_left_alone(graded):
     assert (graded.out / "keep.txt").read_text() == "the instructor's own file in OUT"
     assert len(list((graded.out / "logs").glob("*.txt"))) == len(graded.cases)

@@ -46,6 +46,11 @@ def exercise_columns(grades: list[SubmissionGrade]) -> list[str]:
     return sorted(names, key=lambda n: (len(n), n))
 
 
+def _cell(text: str) -> str:
+    """A CSV field that a spreadsheet will not run as a formula (a file named "=HYPERLINK(...)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def grades_csv(grades: list[SubmissionGrade]) -> str:
     columns = exercise_columns(grades)
     buffer = io.StringIO()
@@ -54,8 +59,8 @@ def grades_csv(grades: list[SubmissionGrade]) -> str:
                      "flags", "seconds"])
     for grade in sorted(grades, key=lambda g: (g.student, g.relpath)):
         scores = {e.name: int(e.passed) for e in grade.exercises}
-        writer.writerow([grade.student, grade.relpath, grade.notebook, grade.status, grade.reason,
-                         *[scores.get(c, "") for c in columns], grade.total, grade.max,
+        writer.writerow([_cell(grade.student), _cell(grade.relpath), _cell(grade.notebook), grade.status,
+                         _cell(grade.reason), *[scores.get(c, "") for c in columns], grade.total, grade.max,
                          "; ".join(grade.flags), f"{grade.seconds:.1f}"])
     return buffer.getvalue()
 
