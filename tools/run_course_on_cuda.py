@@ -336,11 +336,7 @@ def notebook_imports(path: Path) -> set[str]:
             tree = ast.parse(strip_magics(cell_source(cell)))
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                modules.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                modules.add(node.module.split(".")[0])
+        modules |= _imported_modules(tree)
     return modules
 
 
@@ -349,6 +345,11 @@ def file_imports(path: Path) -> set[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError):
         return set()
+    return _imported_modules(tree)
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Top-level names of the modules a parsed piece of code imports (absolute imports only)."""
     modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

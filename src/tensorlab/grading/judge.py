@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import nbformat
 
-from tensorlab.checking import FAIL, NOT_ATTEMPTED, PASS
+from tensorlab.checking import FAIL, NOT_ATTEMPTED, PASS, sentence_case
 from tensorlab.grading import wire
 from tensorlab.grading.course import META, CourseNotebook
 from tensorlab.grading.sandbox import (KernelDied, KernelProcess, KernelTimeout, Limits, ProtocolError,
@@ -632,14 +632,13 @@ def _judge(exercise, values, errors, session: Session, course_nb: CourseNotebook
         else:
             message = (f"evaluating `{exercise.expression}` raised {error.get('type')}: "
                        f"{error.get('message', '')}".rstrip(": ") + ".")
-        return ExerciseGrade(exercise.name, label, FAIL, message[0].upper() + message[1:])
+        return ExerciseGrade(exercise.name, label, FAIL, sentence_case(message))
     result = exercise.exercise.evaluate(values[key])
     grade = ExerciseGrade(exercise.name, label, result.status, result.message)
     if result.status == PASS and exercise.hidden_code:
         failure = _run_hidden_tests(exercise, values, errors, course_nb)
         if failure:
-            grade.status, grade.message, grade.detail = FAIL, HIDDEN_TEST_MESSAGE[0].upper() + \
-                HIDDEN_TEST_MESSAGE[1:], failure
+            grade.status, grade.message, grade.detail = FAIL, sentence_case(HIDDEN_TEST_MESSAGE), failure
     return grade
 
 
