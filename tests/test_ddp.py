@@ -24,13 +24,30 @@ EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "results.json"
     command = torchrun_command(script_path("train_ddp.py"), "--out", str(out), "--epochs", str(EPOCHS),
                                "--timeout", "60", nproc_per_node=2)
     result = run_captured(command, timeout=240)
     assert "Traceback" not in result.stderr, result.stderr
-    return json.loads(out.read_text())
+    return result, json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def report(run):
+    return run[1]
+
+
+def test_every_rank_leaves_the_group_and_its_threads_stop_before_rank_0_writes(run):
+    # The script's exit protocol (barrier, destroy_process_group, gloo's threads gone before the
+    # interpreter exits; see leave_process_group in scripts/train_ddp.py). If anything still held the
+    # group after destroy_process_group(), its threads would outlive it and the script warns on stderr.
+    result, _ = run
+    lines = result.stdout.splitlines()
+    assert "rank 0: left the process group" in lines and "rank 1: left the process group" in lines, result.stdout
+    assert "still run after destroy_process_group" not in result.stderr, result.stderr
+    wrote = next(i for i, line in enumerate(lines) if line.startswith("rank 0: wrote"))
+    assert lines.index("rank 0: left the process group") < wrote  # the reference runs after leaving
 
 
 def test_the_run_used_two_gloo_processes_on_the_cpu_in_float64(report):
