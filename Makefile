@@ -16,7 +16,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser
+.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser stress
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
@@ -25,6 +25,7 @@ help:
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
 	@echo "make measure             time each notebook and record its peak memory"
+	@echo "make stress              hunt flaky tests: torchrun 30x, then the suite 2x, beside 2 busy processes"
 	@echo "make grade SUBMISSIONS=dir OUT=dir   grade submitted notebooks (docs/INSTRUCTORS.md)"
 	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
 
@@ -70,6 +71,11 @@ nbval: $(STAMP)
 
 nbval-3x: $(STAMP)
 	for run in 1 2 3; do echo "== nbval run $$run of 3 =="; $(MAKE) --no-print-directory nbval || exit 1; done
+
+# Not part of `make test` (about half an hour on 2 cores): see tools/stress.py and the README.
+STRESS_ARGS ?=
+stress: $(STAMP) browser
+	$(BIN)/python tools/stress.py $(STRESS_ARGS)
 
 measure: $(STAMP)
 	$(BIN)/python tools/measure_notebooks.py --write docs/measurements.md

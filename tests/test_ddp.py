@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 
@@ -118,14 +119,19 @@ def test_a_stuck_job_is_killed_with_all_its_processes():
         run_captured([sys.executable, "-c", code], timeout=5)
     assert time.monotonic() - start < 60
     child_pid = int(caught.value.output.split()[0])
-    for _ in range(50):  # the killed child is reaped by init shortly after
-        try:
-            os.kill(child_pid, 0)
-        except ProcessLookupError:
+    for _ in range(50):  # SIGKILL takes effect at once; "gone" includes a zombie not yet reaped
+        if not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE:
             break
         time.sleep(0.1)
     else:
         pytest.fail(f"the child process {child_pid} survived the timeout")
+
+
+def test_a_job_runs_in_a_temporary_folder_of_its_own_that_goes_with_it():
+    code = "import os, tempfile; print(tempfile.gettempdir()); open(os.path.join(tempfile.gettempdir(), 'log'), 'w')"
+    job_tmp = run_captured([sys.executable, "-c", code], timeout=60).stdout.strip()
+    assert os.path.basename(job_tmp).startswith("tensorlab-job-")
+    assert not os.path.exists(job_tmp)  # removed, with the file the job left there
 
 
 def test_a_failing_command_raises_with_its_stderr():

@@ -167,7 +167,7 @@ def test_the_plugin_fails_an_nbval_run_whose_notebook_swallowed_a_refusal(tmp_pa
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import socket\ntry:\n    socket.getaddrinfo('files.example.org', 443)\nexcept OSError:\n    pass")]), sneaky)
     env = {k: v for k, v in os.environ.items() if k not in (offline.ENABLE_VAR, offline.LOG_VAR)}
-    env["PYTHONPATH"] = str(ROOT)
+    env.update({"PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)})  # its guard's folder is this test's
     args = [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "tests.offline_plugin",
             "-c", os.devnull, "--rootdir", str(tmp_path), "--nbval-lax", "--nbval-current-env", "-q"]
     run = subprocess.run(args + [str(clean), str(sneaky)], cwd=tmp_path, env=env, capture_output=True, text=True,
