@@ -14,7 +14,8 @@ instructor-only checks with nbgrader's markers, so nbgrader users can take them 
 A solution region at the top level of a cell becomes one ``name = ...  # YOUR CODE HERE`` line for
 every name it assigns, so the untouched notebook still runs and the check says "not attempted yet".
 A region inside a function body becomes ``raise NotImplementedError(...)``, which the checks also
-read as "not attempted yet". Outputs are cleared; a first cell and the notebook metadata say that the
+read as "not attempted yet". Outputs are cleared. A first cell tells the learner that this is their copy
+and how to answer; the notebook metadata (``metadata["tensorlab"]``) says, for maintainers, that the
 file is generated and from which solution.
 
 Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generate``):
@@ -64,10 +65,11 @@ MAINTAINER_TAG_PREFIXES = ("nbval-",)
 # A check cell calls ``ex.<name>.check(...)``; that names the exercise its answer cells belong to.
 CHECK_CALL = re.compile(r"\bex\.(\w+)\.check\(")
 
-# Every notebook's first code cell is exactly SETUP_CELL (a test checks it). It cannot import the
-# package, because in Colab the package is not installed until this cell has run. It and the launch
-# badges are built from the one repository address in tensorlab/launch.py; after changing that
-# address, `make badges` rewrites both in every notebook.
+# Every notebook's first code cell is exactly SETUP_CELL (a test checks it). In Colab the package is
+# not there until the course is cloned, so the cell clones it in two lines and then calls
+# tensorlab.launch.setup(), which does the rest. It and the launch badges are built from the one
+# repository address in tensorlab/launch.py; after changing that address, `make badges` rewrites both
+# in every notebook.
 # (COURSE_REPO_URL, COURSE_BRANCH and SETUP_CELL are imported from there above, and re-exported.)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
