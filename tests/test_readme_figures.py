@@ -30,12 +30,13 @@ def test_figure_file_is_the_stored_notebook_output(figure):
                                  "`.venv/bin/python tools/export_readme_figures.py`")
 
 
-def test_marker_is_found_and_a_missing_file_is_reported(tmp_path):
+def test_metadata_is_found_and_a_missing_file_is_reported(tmp_path):
     import nbformat
 
     (tmp_path / "solutions").mkdir()
     notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("# README figure: docs/figures/x.png (made here)\nplt.show()")
+    cell = nbformat.v4.new_code_cell("plt.show()")
+    cell.metadata["tensorlab"] = {"readme_figure": "docs/figures/x.png"}
     cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "fig"})]
     notebook.cells = [cell]
     nbformat.write(notebook, tmp_path / "solutions" / "99_x.ipynb")

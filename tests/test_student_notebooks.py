@@ -37,8 +37,12 @@ def test_student_copy_hides_solutions_and_hidden_tests(path: Path):
         assert marker not in text, f"{path.name} still contains {marker!r}"
     notebook = nbformat.read(path, as_version=4)
     meta = notebook.metadata[authoring.METADATA_KEY]
-    assert meta["generated_from"] == f"solutions/{path.name}"
-    assert "generated from" in notebook.cells[0].source
+    assert meta["generated_from"] == f"solutions/{path.name}"  # provenance: in the metadata
+    assert f"Generated from solutions/{path.name}" in meta["note"] and "overwritten" in meta["note"]
+    banner = notebook.cells[0].source  # for the learner: this is their copy, and how to answer
+    assert "your copy" in banner and "overwritten" not in banner and "make " not in banner
+    if meta["exercises"]:
+        assert "# YOUR CODE HERE" in banner and "check cell" in banner
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
 
 

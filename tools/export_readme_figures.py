@@ -1,8 +1,9 @@
 """Copy the README's figures out of the stored outputs of the solution notebooks.
 
-A code cell whose picture the README shows says so in a comment line of its own:
+A code cell whose picture the README shows says so in its cell metadata, where learners do not read it
+(JupyterLab: the cell's property inspector, "Cell Metadata"):
 
-    # README figure: docs/figures/iris_decision_regions.png (tools/export_readme_figures.py copies this output)
+    "metadata": {"tensorlab": {"readme_figure": "docs/figures/iris_decision_regions.png"}}
 
 This script writes the first PNG that cell stored (when `make execute-solutions` ran it) to that path, so
 the figure in the README is exactly the one the notebook draws, with no second copy of the code that
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,12 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKER = re.compile(r"^\s*#\s*README figure:\s*(\S+\.png)\b", re.MULTILINE)
+METADATA_KEY, FIELD = "tensorlab", "readme_figure"  # cell.metadata["tensorlab"]["readme_figure"] = path
+
+
+def figure_target(cell) -> str | None:
+    """The README figure path a cell's metadata names, or None."""
+    return cell.get("metadata", {}).get(METADATA_KEY, {}).get(FIELD)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ def readme_figures(root: Path = ROOT) -> list[Figure]:
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue
-            for target in MARKER.findall(cell.source):
+            target = figure_target(cell)
+            if target:
                 pngs = [output["data"]["image/png"] for output in cell.get("outputs", [])
                         if "image/png" in output.get("data", {})]
                 found.append(Figure(notebook_path, index, root / target,

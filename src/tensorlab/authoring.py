@@ -14,7 +14,8 @@ instructor-only checks with nbgrader's markers, so nbgrader users can take them 
 A solution region at the top level of a cell becomes one ``name = ...  # YOUR CODE HERE`` line for
 every name it assigns, so the untouched notebook still runs and the check says "not attempted yet".
 A region inside a function body becomes ``raise NotImplementedError(...)``, which the checks also
-read as "not attempted yet". Outputs are cleared; a first cell and the notebook metadata say that the
+read as "not attempted yet". Outputs are cleared. A first cell tells the learner that this is their copy
+and how to answer; the notebook metadata (``metadata["tensorlab"]``) says, for maintainers, that the
 file is generated and from which solution.
 
 Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generate``):
@@ -27,6 +28,8 @@ Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generat
                         ones named) from the repository address in tensorlab/launch.py, then
                         regenerate their student copies (``make badges``); with --check, only list
                         what disagrees and exit 1 if anything does
+    tags [NB ...]       turn ``# NBVAL_...`` comment lines of solution notebooks into nbval's cell
+                        tags (nbval-ignore-output ...), which learners do not read
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import copy
 import re
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -48,13 +52,24 @@ BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 PLACEHOLDER_COMMENT = "# YOUR CODE HERE"
 METADATA_KEY = "tensorlab"
+# nbval's comment markers and the cell tags that replace them (solutions/ uses only the tags: a test
+# keeps learners from reading "# NBVAL_..." lines). The student copies keep none of the nbval tags.
+NBVAL_COMMENT_TAGS = {
+    "NBVAL_IGNORE_OUTPUT": "nbval-ignore-output",
+    "NBVAL_CHECK_OUTPUT": "nbval-check-output",
+    "NBVAL_SKIP": "nbval-skip",
+    "NBVAL_RAISES_EXCEPTION": "raises-exception",
+    "PYTEST_VALIDATE_IGNORE_OUTPUT": "nbval-ignore-output",
+}
+MAINTAINER_TAG_PREFIXES = ("nbval-",)
 # A check cell calls ``ex.<name>.check(...)``; that names the exercise its answer cells belong to.
 CHECK_CALL = re.compile(r"\bex\.(\w+)\.check\(")
 
-# Every notebook's first code cell is exactly SETUP_CELL (a test checks it). It cannot import the
-# package, because in Colab the package is not installed until this cell has run. It and the launch
-# badges are built from the one repository address in tensorlab/launch.py; after changing that
-# address, `make badges` rewrites both in every notebook.
+# Every notebook's first code cell is exactly SETUP_CELL (a test checks it). In Colab the package is
+# not there until the course is cloned, so the cell clones it in two lines and then calls
+# tensorlab.launch.setup(), which does the rest. It and the launch badges are built from the one
+# repository address in tensorlab/launch.py; after changing that address, `make badges` rewrites both
+# in every notebook.
 # (COURSE_REPO_URL, COURSE_BRANCH and SETUP_CELL are imported from there above, and re-exported.)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +79,49 @@ STUDENT_DIR = REPO_ROOT / "notebooks"
 
 class MarkerError(ValueError):
     """A solution notebook whose markers do not pair up."""
+
+
+# ---- parsing one code cell into its regions ------------------------------------------------------
+# One parser serves the student copy (strip_cell_source), the reference solution that
+# ``ex.qN.solution()`` prints (reference_source) and the placeholders' name analysis.
+
+@dataclass
+class Segment:
+    kind: str                     # "code" (kept as it is), "solution" or "hidden"
+    lines: list[str] = field(default_factory=list)
+    indent: str = ""              # a solution region's indentation: "" at the top level of the cell
+
+
+def parse_cell_source(source: str, where: str = "cell") -> list[Segment]:
+    """Split a solution cell into plain code, solution regions and hidden tests (markers dropped)."""
+    segments: list[Segment] = []
+    current: Segment | None = None  # the open solution or hidden region
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            if current is not None:
+                raise MarkerError(f"{where}, line {number}: {stripped} inside another region")
+            kind = "solution" if stripped == BEGIN_SOLUTION else "hidden"
+            current = Segment(kind, indent=line[: len(line) - len(line.lstrip())])
+            segments.append(current)
+        elif stripped in (END_SOLUTION, END_HIDDEN):
+            begin = BEGIN_SOLUTION if stripped == END_SOLUTION else BEGIN_HIDDEN
+            if current is None or current.kind != ("solution" if stripped == END_SOLUTION else "hidden"):
+                raise MarkerError(f"{where}, line {number}: {stripped} without {begin}")
+            if current.kind == "solution" and not current.indent:
+                _assigned_names("\n".join(current.lines))  # refuse a region that does not parse, early
+            current = None
+        elif current is not None:
+            current.lines.append(line)
+        else:
+            if not segments or segments[-1].kind != "code":
+                segments.append(Segment("code"))
+            segments[-1].lines.append(line)
+    if current is not None:
+        end = END_SOLUTION if current.kind == "solution" else END_HIDDEN
+        begin = BEGIN_SOLUTION if current.kind == "solution" else BEGIN_HIDDEN
+        raise MarkerError(f"{where}: {begin} is never closed by {end}")
+    return segments
 
 
 def _assigned_names(code: str) -> list[str]:
@@ -94,52 +152,105 @@ def _assigned_names(code: str) -> list[str]:
     return names
 
 
-def _placeholder(region: list[str], indent: str) -> list[str]:
-    if indent:  # inside a function body: calling it says "not attempted yet" to the check
-        return [f'{indent}raise NotImplementedError("{PLACEHOLDER_COMMENT[2:].lower()}")  {PLACEHOLDER_COMMENT}']
-    names = _assigned_names("\n".join(region))
+def _reads_and_writes(code: str) -> tuple[set[str], set[str]] | None:
+    """(names the code reads anywhere, names it assigns at the top level); None if it does not parse.
+
+    Words inside string constants count as reads: ``benchmark.Timer("a @ b", globals=globals())``
+    reads ``a`` and ``b``.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # IPython syntax (%timeit, !ls): the caller falls back to a word search
+        return None
+    reads: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            reads.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            reads.update(re.findall(r"[A-Za-z_]\w*", node.value))
+    writes = set(_assigned_names(code)) if code.strip() else set()
+    return reads, writes
+
+
+def _read_later(name: str, later_code: list[str]) -> bool:
+    """Does the code after a solution region read ``name`` before assigning it anew?
+
+    ``later_code`` is what the student copy keeps after the region, chunk by chunk (the rest of its
+    cell, then each later cell). A chunk that reads and assigns the name counts as reading it.
+    """
+    for code in later_code:
+        found = _reads_and_writes(code)
+        if found is None:
+            if re.search(rf"\b{re.escape(name)}\b", code):
+                return True
+            continue
+        reads, writes = found
+        if name in reads:
+            return True
+        if name in writes:
+            return False
+    return False
+
+
+def _placeholder(region: Segment, later_code: list[str] | None) -> list[str]:
+    """The student copy's lines for one solution region.
+
+    Inside a function body: ``raise NotImplementedError``. At the top level: ``name = ...`` for each
+    name the region assigns that the rest of the student copy reads (the answer the check cell
+    reads, a value a later cell uses), so the untouched notebook runs; the region's intermediate
+    names (02 Ex4's ``y1_start``) are not listed, since they would give its steps away. With
+    ``later_code=None`` every assigned name is kept.
+    """
+    if region.indent:
+        return [f'{region.indent}raise NotImplementedError("your code here")  {PLACEHOLDER_COMMENT}']
+    names = _assigned_names("\n".join(region.lines))
+    if later_code is not None:
+        names = [name for name in names if _read_later(name, later_code)]
     if not names:
         return [PLACEHOLDER_COMMENT]
     return [f"{name} = ...  {PLACEHOLDER_COMMENT}" for name in names]
 
 
-def strip_cell_source(source: str, where: str = "cell") -> tuple[str, bool, bool]:
-    """Return (student source, had a solution region, had hidden tests) for one code cell."""
+def _student_lines(segments: list[Segment], later_cells: list[str] | None) -> list[str]:
     out: list[str] = []
-    region: list[str] | None = None
-    region_indent = ""
-    in_hidden = False
-    had_solution = had_hidden = False
-    for number, line in enumerate(source.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped == BEGIN_SOLUTION:
-            if region is not None or in_hidden:
-                raise MarkerError(f"{where}, line {number}: {BEGIN_SOLUTION} inside another region")
-            region, region_indent, had_solution = [], line[: len(line) - len(line.lstrip())], True
-        elif stripped == END_SOLUTION:
-            if region is None:
-                raise MarkerError(f"{where}, line {number}: {END_SOLUTION} without {BEGIN_SOLUTION}")
-            out.extend(_placeholder(region, region_indent))
-            region = None
-        elif stripped == BEGIN_HIDDEN:
-            if region is not None or in_hidden:
-                raise MarkerError(f"{where}, line {number}: {BEGIN_HIDDEN} inside another region")
-            in_hidden = had_hidden = True
-        elif stripped == END_HIDDEN:
-            if not in_hidden:
-                raise MarkerError(f"{where}, line {number}: {END_HIDDEN} without {BEGIN_HIDDEN}")
-            in_hidden = False
-        elif region is not None:
-            region.append(line)
-        elif not in_hidden:
-            out.append(line)
-    if region is not None:
-        raise MarkerError(f"{where}: {BEGIN_SOLUTION} is never closed by {END_SOLUTION}")
-    if in_hidden:
-        raise MarkerError(f"{where}: {BEGIN_HIDDEN} is never closed by {END_HIDDEN}")
+    for index, segment in enumerate(segments):
+        if segment.kind == "code":
+            out.extend(segment.lines)
+        elif segment.kind == "solution":
+            later = None
+            if later_cells is not None:
+                rest = [line for s in segments[index + 1:] if s.kind == "code" for line in s.lines]
+                later = ["\n".join(rest)] + later_cells
+            out.extend(_placeholder(segment, later))
     while out and not out[-1].strip():
         out.pop()
-    return "\n".join(out), had_solution, had_hidden
+    return out
+
+
+def visible_code(source: str, where: str = "cell") -> str:
+    """What the student copy keeps of a cell's code, less its placeholders (for the name analysis)."""
+    return "\n".join(line for s in parse_cell_source(source, where) if s.kind == "code" for line in s.lines)
+
+
+def strip_cell_source(source: str, where: str = "cell",
+                      later_cells: list[str] | None = None) -> tuple[str, bool, bool]:
+    """Return (student source, had a solution region, had hidden tests) for one code cell.
+
+    ``later_cells``: the student copy's code of every later cell (``visible_code``), in order; with
+    it, a top-level region lists only the names that later code reads (see ``_placeholder``).
+    """
+    segments = parse_cell_source(source, where)
+    had_solution = any(s.kind == "solution" for s in segments)
+    had_hidden = any(s.kind == "hidden" for s in segments)
+    return "\n".join(_student_lines(segments, later_cells)), had_solution, had_hidden
+
+
+def reference_source(source: str, where: str = "cell") -> str:
+    """The cell as the reference solution reads: solutions kept, markers and hidden tests removed."""
+    lines = [line for s in parse_cell_source(source, where) if s.kind != "hidden" for line in s.lines]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
 
 
 def student_path_for(solution_path: Path) -> Path:
@@ -153,6 +264,34 @@ def _relative(path: Path) -> str:
         return path.name
 
 
+# The student copy's first cell is for learners; where the copy comes from is written in its metadata
+# (notebook.metadata["tensorlab"]), for maintainers, and the staleness test reads all of it.
+BANNER = "This is your copy of the notebook: run it, change it, try things."
+BANNER_EXERCISES = (" Each exercise has a cell marked `# YOUR CODE HERE`: replace its `...` (or its "
+                    "`raise NotImplementedError` line) with your answer, then run the check cell under it. "
+                    "✅ means right, ❌ says what to fix, ⏳ means not tried yet; `ex.q1.hint()` gives a hint "
+                    "for exercise 1.")
+GENERATED_NOTE = ("Generated from {source} by `make student` (python -m tensorlab.authoring generate): "
+                  "edit the solution notebook and regenerate; changes made here are overwritten.")
+
+
+def learner_banner(has_exercises: bool) -> str:
+    return "*" + BANNER + (BANNER_EXERCISES if has_exercises else "") + "*"
+
+
+def _keep_learner_tags(cell: nbformat.NotebookNode) -> None:
+    """Drop the tags that only tell nbval what to compare (nbval-ignore-output, nbval-skip ...).
+
+    ``raises-exception`` stays: Jupyter's "Run All" and nbclient read it too, and a cell that raises
+    on purpose must not stop a learner's run.
+    """
+    tags = [tag for tag in cell.metadata.get("tags", []) if not tag.startswith(MAINTAINER_TAG_PREFIXES)]
+    if tags:
+        cell.metadata["tags"] = tags
+    else:
+        cell.metadata.pop("tags", None)
+
+
 def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) -> nbformat.NotebookNode:
     """Build the student copy of one solution notebook (pure: the input is not modified)."""
     source_name = _relative(solution_path)
@@ -162,6 +301,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
     exercises: list[str] = []
     for index, cell in enumerate(student.cells):
         cell.metadata.pop(METADATA_KEY, None)
+        _keep_learner_tags(cell)
         if cell.cell_type == "code":
             where = f"{source_name}, cell {index}"
             cell.source, had_solution, _ = strip_cell_source(cell.source, where)
@@ -182,10 +322,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
     if pending_answers:
         raise MarkerError(f"{source_name}: a solution region is not followed by a check cell "
                           "(ex.<name>.check(...))")
-    banner = nbformat.v4.new_markdown_cell(
-        f"*Student copy, generated from `{source_name}` by `make student`. "
-        "To change it, edit that solution notebook and regenerate; edits here are overwritten.*"
-    )
+    banner = nbformat.v4.new_markdown_cell(learner_banner(has_exercises=bool(exercises)))
     banner.metadata[METADATA_KEY] = {"role": "generated-banner"}
     banner.pop("id", None)
     student.cells = [banner] + cells
@@ -195,6 +332,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
         "notebook": solution_path.stem,
         "generated_from": source_name,
         "generator": "python -m tensorlab.authoring generate",
+        "note": GENERATED_NOTE.format(source=source_name),
         "exercises": exercises,
     }
     # Stable cell ids: derived from position, so regenerating gives byte-identical files.
@@ -257,6 +395,35 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
         print(f"executed {_relative(path)}")
 
 
+def nbval_comment(line: str) -> str | None:
+    """The nbval marker a line is (``# NBVAL_SKIP`` -> "NBVAL_SKIP"), as nbval reads it, or None."""
+    stripped = line.strip()
+    if not stripped.startswith("#"):
+        return None
+    word = stripped.lstrip("#").strip()
+    return word if word in NBVAL_COMMENT_TAGS else None
+
+
+def nbval_comments_to_tags(notebook: nbformat.NotebookNode) -> int:
+    """Replace every ``# NBVAL_...`` comment line by the cell tag nbval reads the same way; return how many."""
+    moved = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = cell.source.split("\n")
+        markers = [nbval_comment(line) for line in lines]
+        if not any(markers):
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        for marker in filter(None, markers):
+            if NBVAL_COMMENT_TAGS[marker] not in tags:
+                tags.append(NBVAL_COMMENT_TAGS[marker])
+            moved += 1
+        cell.metadata["tags"] = tags
+        cell.source = "\n".join(line for line, marker in zip(lines, markers) if not marker)
+    return moved
+
+
 def launch_problems(path: Path) -> list[str]:
     """What in one notebook disagrees with the configured address (badges, setup cell, links)."""
     notebook = nbformat.read(path, as_version=4)
@@ -305,7 +472,17 @@ def main(argv: list[str] | None = None) -> int:
     badges = sub.add_parser("badges", help="rewrite launch badges and setup cells, regenerate notebooks/")
     badges.add_argument("--check", action="store_true", help="only report notebooks that disagree")
     badges.add_argument("notebooks", nargs="*", type=Path, help="solution notebooks (default: all)")
+    tags = sub.add_parser("tags", help="turn # NBVAL_... comment lines into nbval's cell tags")
+    tags.add_argument("notebooks", nargs="*", type=Path, help="solution notebooks (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "tags":
+        for path in [p.resolve() for p in args.notebooks] or solution_paths():
+            notebook = nbformat.read(path, as_version=4)
+            moved = nbval_comments_to_tags(notebook)
+            if moved:
+                nbformat.write(notebook, path)
+                print(f"{_relative(path)}: {moved} nbval comment(s) became cell tags")
+        return 0
     if args.command == "badges":
         chosen = [p.resolve() for p in args.notebooks] or solution_paths()
         if args.check:
