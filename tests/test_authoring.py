@@ -106,3 +106,12 @@ def test_solution_notebooks_are_stored_executed(path):
     for cell in code_cells:
         for output in cell.outputs:
             assert output.output_type != "error", f"{path.name} was stored with an error output"
+
+
+def test_stored_notebooks_carry_no_execution_timestamps():
+    # They change at every re-run: a diff in every cell, and a merge conflict between any two branches
+    # that re-ran a notebook. `make execute-solutions` does not record them, and the generator drops them.
+    for path in [*authoring.solution_paths(), *sorted(authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))]:
+        notebook = nbformat.read(path, as_version=4)
+        stamped = [i for i, cell in enumerate(notebook.cells) if "execution" in cell.metadata]
+        assert not stamped, f"{path.name}: cells {stamped} store execution timestamps"

@@ -301,6 +301,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
     exercises: list[str] = []
     for index, cell in enumerate(student.cells):
         cell.metadata.pop(METADATA_KEY, None)
+        cell.metadata.pop("execution", None)  # execution timestamps: not for learners, noise in diffs
         _keep_learner_tags(cell)
         if cell.cell_type == "code":
             where = f"{source_name}, cell {index}"
@@ -389,7 +390,9 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
 
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+        # record_timing=False: no execution timestamps in the stored notebooks, which would make every
+        # re-run a diff in every cell (and a merge conflict between any two branches that re-ran it).
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         nbformat.write(notebook, path)
         print(f"executed {_relative(path)}")
