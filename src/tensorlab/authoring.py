@@ -58,6 +58,7 @@ CHECK_CALL = re.compile(r"\bex\.(\w+)\.check\(")
 # (COURSE_REPO_URL, COURSE_BRANCH and SETUP_CELL are imported from there above, and re-exported.)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"  # 00_start_here.ipynb ... 07_beyond_one_device.ipynb
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 STUDENT_DIR = REPO_ROOT / "notebooks"
 
@@ -207,8 +208,13 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def solution_paths() -> list[Path]:
-    return sorted(SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+def solution_paths(directory: Path = SOLUTIONS_DIR) -> list[Path]:
+    """The course's notebooks in ``directory`` (default solutions/), in order: ``NN_name.ipynb``.
+
+    The one place that says which files are the course's notebooks; pass ``STUDENT_DIR`` for the
+    student copies.
+    """
+    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
 
 
 def expected_student_text(solution_path: Path) -> str:
@@ -246,14 +252,17 @@ def stale_notebooks() -> list[str]:
 
 
 def execute(paths: list[Path], timeout: int = 600) -> None:
-    """Run each solution notebook in a fresh kernel, in its folder, and store the outputs."""
-    from nbclient import NotebookClient
+    """Run each solution notebook in a fresh kernel, in its folder, and store the outputs.
+
+    A notebook that fails is left as it was, and the run stops there with the cell's traceback.
+    """
+    from tensorlab import executing  # needs Jupyter's parts, which only authors and tools need
 
     for path in paths:
-        notebook = nbformat.read(path, as_version=4)
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        nbformat.write(notebook, path)
+        execution = executing.execute(path, timeout=timeout)
+        if not execution.ok:
+            raise SystemExit(f"{execution.describe_error(_relative(path))}\n{execution.details}")
+        executing.write_notebook(execution.notebook, path)
         print(f"executed {_relative(path)}")
 
 
