@@ -208,13 +208,13 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def solution_paths(directory: Path = SOLUTIONS_DIR) -> list[Path]:
+def solution_paths(directory: Path | None = None) -> list[Path]:
     """The course's notebooks in ``directory`` (default solutions/), in order: ``NN_name.ipynb``.
 
     The one place that says which files are the course's notebooks; pass ``STUDENT_DIR`` for the
     student copies.
     """
-    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
+    return sorted(Path(SOLUTIONS_DIR if directory is None else directory).glob(NOTEBOOK_GLOB))
 
 
 def expected_student_text(solution_path: Path) -> str:
