@@ -140,9 +140,10 @@ def test_judging_a_run_against_stored_outputs(tmp_path):
     assert result.problems[0]["expected"] == "0.6767" and result.problems[0]["got"] == "0.6667"
 
 
-def test_device_dependent_tests_are_found_and_this_file_is_not_one_of_them():
+def test_device_dependent_tests_are_found_and_the_tools_own_tests_are_not_among_them():
     names = [p.name for p in rc.device_tests(ROOT / "tests")]
-    assert "test_hardware.py" in names and "test_run_course_on_cuda.py" not in names
+    assert "test_hardware.py" in names
+    assert "test_run_course_on_cuda.py" not in names and "test_gpu_run.py" not in names  # no run within a run
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ DEVICE_SANITIZERS = ((re.compile(r",\s*device='(cuda|mps)(:\d+)?'"), ""),
                      (re.compile(r"\b(cuda|cpu|mps)(:\d+)?\b"), "<device>"))
 NUMBER_IS_INTEGER = re.compile(r"[-+]?[\d,]+")
 NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?")
+TOOL_TESTS = ("test_run_course_on_cuda.py", "test_gpu_run.py")
 MISSING_HINTS = {
     "av": "PyAV decodes the course's video (notebook 05); tools/gpu_run.sh carries its wheel",
 }
@@ -357,11 +358,12 @@ def judge_notebook(path: Path, run: dict, baseline: dict | None, rtol: float, at
 def device_tests(tests_dir: Path) -> list[Path]:
     """The test files that depend on the device: they mention cuda, pick_device or TENSORLAB_DEVICE.
 
-    This script's own test is left out: it checks the script on the CPU, whatever the device.
+    The tests of this script and of tools/gpu_run.sh are left out: they check these tools on the CPU,
+    whatever the device, and the second would start this run again from within itself.
     """
     pattern = re.compile(r"cuda|pick_device|TENSORLAB_DEVICE")
     return sorted(p for p in tests_dir.glob("test_*.py")
-                  if p.name != "test_run_course_on_cuda.py" and pattern.search(p.read_text(encoding="utf-8")))
+                  if p.name not in TOOL_TESTS and pattern.search(p.read_text(encoding="utf-8")))
 
 
 def run_device_tests(device: str, timeout: float) -> dict:
