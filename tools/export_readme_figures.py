@@ -44,7 +44,7 @@ class Figure:
 def readme_figures(root: Path = ROOT) -> list[Figure]:
     """Every cell of solutions/*.ipynb that names a README figure, with the PNG it stored."""
     found = []
-    for notebook_path in authoring.solution_paths(root / "solutions"):
+    for notebook_path in authoring.notebook_paths(root / "solutions"):
         notebook = executing.read_notebook(notebook_path)
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":

@@ -208,13 +208,14 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def solution_paths(directory: Path | None = None) -> list[Path]:
-    """The course's notebooks in ``directory`` (default solutions/), in order: ``NN_name.ipynb``.
+def notebook_paths(directory: Path) -> list[Path]:
+    """The course's notebooks in a folder, in order (``NN_name.ipynb``): solutions/, notebooks/ or a
+    copy of either. The one place that says which files those are."""
+    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
 
-    The one place that says which files are the course's notebooks; pass ``STUDENT_DIR`` for the
-    student copies.
-    """
-    return sorted(Path(SOLUTIONS_DIR if directory is None else directory).glob(NOTEBOOK_GLOB))
+
+def solution_paths() -> list[Path]:
+    return notebook_paths(SOLUTIONS_DIR)
 
 
 def expected_student_text(solution_path: Path) -> str:
