@@ -24,7 +24,7 @@
 # tests/test_gpu_run.py does the same offline with a Python built to lack Jupyter.
 #
 # Settings, from the environment: PYTHON (default python3), GPU_WHEELS (default .whl), GPU_SITE (the
-# folder the wheels go into, or where they already are; default a new one under /tmp), GPU_PY_VERSION
+# folder the wheels go into, or where they already are; default a new one in $TMPDIR or /tmp), GPU_PY_VERSION
 # (download only; default 3.12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +65,7 @@ shopt -s nullglob
 wheels=("$WHEELS"/*.whl)
 site=${GPU_SITE:-}
 if ((${#wheels[@]})); then
-    site=${site:-$(mktemp -d /tmp/tensorlab-site.XXXXXX)}
+    site=${site:-$(mktemp -d -t tensorlab-site.XXXXXX)}
     echo "installing ${#wheels[@]} carried wheels from $WHEELS into $site"
     "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$site" "${wheels[@]}"

@@ -5,11 +5,12 @@ the processes it runs in.
 
 Each notebook runs in a fresh kernel (``tensorlab.executing``, the course's one notebook executor),
 started by a fresh helper process; when the kernel has exited, the helper reads
-getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak resident memory of its children, which is the kernel's (the process where the notebook's tensors live). Meanwhile this process samples, four times
-a second, the proportional set size (PSS: shared pages counted once, split between the processes that
-share them) of the kernel and everything it starts -- for notebook 07, torchrun and its two workers --
-summed; the largest sum is the figure to hold against Binder's 2 GB. Figures are from one run on the
-machine it ran on, stated in the output; nothing here is a pass/fail test, the limits are in the README.
+getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak resident memory of its children, which is the kernel's
+(the process where the notebook's tensors live). Meanwhile this process samples, four times a second,
+the proportional set size (PSS: shared pages counted once, split between the processes that share them)
+of the kernel and everything it starts -- for notebook 07, torchrun and its two workers -- summed; the
+largest sum is the figure to hold against Binder's 2 GB. Figures are from one run on the machine it ran
+on, stated in the output; nothing here is a pass/fail test, the limits are in the README.
 """
 
 from __future__ import annotations
