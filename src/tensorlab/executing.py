@@ -136,11 +136,12 @@ def execute(notebook: Path | nbformat.NotebookNode, *, cwd: Path | None = None,
             device: str | None = None, kernel_name: str = "python3", **client_options: Any) -> Execution:
     """Run a copy of ``notebook`` top to bottom in a fresh kernel and say what happened.
 
-    ``cwd`` is the kernel's working folder (default: the notebook's own, as in Jupyter); ``timeout``
-    is nbclient's per-cell limit in seconds (None: no limit); ``env`` is the kernel's whole
-    environment (default: this process's), and ``device`` sets ``TENSORLAB_DEVICE`` in it, which
-    ``tensorlab.pick_device`` obeys. Other keyword arguments go to ``nbclient.NotebookClient``
-    (``allow_errors``, ``interrupt_on_timeout``, ``startup_timeout``, ``kernel_manager_class``...).
+    ``cwd`` is the kernel's working folder (default: the notebook file's own folder, as in Jupyter; this
+    process's for a notebook passed as an object); ``timeout`` is nbclient's per-cell limit in seconds
+    (None: no limit); ``env`` is the kernel's whole environment (default: this process's), and
+    ``device`` sets ``TENSORLAB_DEVICE`` in it, which ``tensorlab.pick_device`` obeys. Other keyword
+    arguments go to ``nbclient.NotebookClient`` (``allow_errors``, ``interrupt_on_timeout``,
+    ``startup_timeout``, ``kernel_manager_class``...).
     The kernel is always shut down before this returns.
     """
     if isinstance(notebook, (str, Path)):
