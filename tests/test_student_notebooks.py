@@ -16,7 +16,7 @@ import pytest
 from notebook_runner import execute_notebook, stream_text
 from tensorlab import authoring
 
-STUDENT_NOTEBOOKS = sorted(authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))
+STUDENT_NOTEBOOKS = authoring.notebook_paths(authoring.STUDENT_DIR)
 
 
 def test_there_are_student_notebooks_for_every_solution():

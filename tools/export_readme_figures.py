@@ -5,9 +5,9 @@ A code cell whose picture the README shows says so in its cell metadata, where l
 
     "metadata": {"tensorlab": {"readme_figure": "docs/figures/iris_decision_regions.png"}}
 
-This script writes the first PNG that cell stored (when `make execute-solutions` ran it) to that path, so
-the figure in the README is exactly the one the notebook draws, with no second copy of the code that
-draws it. The notebooks themselves never write into the repository: running or testing them leaves the
+This script runs nothing: it writes the first PNG that cell stored (when `make execute-solutions` ran the
+notebook with the course's one executor, tensorlab.executing) to that path, so the figure in the README
+is exactly the one the notebook draws, with no second copy of the code that draws it. The notebooks themselves never write into the repository: running or testing them leaves the
 working tree as it was.
 
     .venv/bin/python tools/export_readme_figures.py           # write every figure
@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from tensorlab import authoring, executing
 
 ROOT = Path(__file__).resolve().parents[1]
 METADATA_KEY, FIELD = "tensorlab", "readme_figure"  # cell.metadata["tensorlab"]["readme_figure"] = path
@@ -49,8 +49,8 @@ class Figure:
 def readme_figures(root: Path = ROOT) -> list[Figure]:
     """Every cell of solutions/*.ipynb that names a README figure, with the PNG it stored."""
     found = []
-    for notebook_path in sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")):
-        notebook = nbformat.read(notebook_path, as_version=4)
+    for notebook_path in authoring.notebook_paths(root / "solutions"):
+        notebook = executing.read_notebook(notebook_path)
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue

@@ -3,13 +3,14 @@ the processes it runs in.
 
     .venv/bin/python tools/measure_notebooks.py [NOTEBOOK ...] [--write docs/measurements.md]
 
-Each notebook runs in a fresh kernel, started by a fresh helper process; when the kernel has exited,
-the helper reads getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak resident memory of its children, which is
-the kernel's (the process where the notebook's tensors live). Meanwhile this process samples, four times
-a second, the proportional set size (PSS: shared pages counted once, split between the processes that
-share them) of the kernel and everything it starts -- for notebook 07, torchrun and its two workers --
-summed; the largest sum is the figure to hold against Binder's 2 GB. Figures are from one run on the
-machine it ran on, stated in the output; nothing here is a pass/fail test, the limits are in the README.
+Each notebook runs in a fresh kernel (``tensorlab.executing``, the course's one notebook executor),
+started by a fresh helper process; when the kernel has exited, the helper reads
+getrusage(RUSAGE_CHILDREN).ru_maxrss, the peak resident memory of its children, which is the kernel's
+(the process where the notebook's tensors live). Meanwhile this process samples, four times a second,
+the proportional set size (PSS: shared pages counted once, split between the processes that share them)
+of the kernel and everything it starts -- for notebook 07, torchrun and its two workers -- summed; the
+largest sum is the figure to hold against Binder's 2 GB. Figures are from one run on the machine it ran
+on, stated in the output; nothing here is a pass/fail test, the limits are in the README.
 """
 
 from __future__ import annotations
@@ -26,21 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tensorlab import authoring
 
 
 def run_one(path: Path) -> dict:
     """Run in the helper process: execute the notebook, then report time and the kernel's peak RSS."""
-    import nbformat
-    from nbclient import NotebookClient
+    from tensorlab import executing
 
-    notebook = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
-    return {"notebook": path.name, "seconds": round(seconds, 1), "peak_mib": round(peak_kib / 1024)}
+    execution = executing.execute(path, timeout=600)
+    if not execution.ok:
+        raise SystemExit(f"{execution.describe_error(path.name)}\n{execution.details}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB; the kernel has exited
+    return {"notebook": path.name, "seconds": round(execution.seconds, 1), "peak_mib": round(peak_kib / 1024)}
 
 
 def tree_pss_mib(helper_pid: int) -> tuple[float, int]:
@@ -98,7 +96,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one.resolve())))
         return
-    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or authoring.solution_paths()
     rows = []
     for path in paths:
         rows.append(measure(path))

@@ -16,6 +16,8 @@ What lives here is what several notebooks need; what a notebook teaches stays in
 - ``tensorlab.hardware``     peak FLOP/s estimates and matmul measurements           -- notebook 06
 - ``tensorlab.ddp_launch``   start a torchrun job with captured output, killed on timeout -- notebook 07
 - ``tensorlab.authoring``    solutions/ -> notebooks/ generator (``make student``, ``make badges``)
+- ``tensorlab.executing``    the one way to run a notebook: nbclient in a fresh kernel (tools, tests,
+                             ``make execute-solutions``); docs/MAINTAINERS.md maps who uses it
 - ``tensorlab.launch``       the course's one address: Colab/Binder badges and the setup cell
 - ``tensorlab.offline``      the network guard the tests run every notebook under
 - ``tensorlab.grading``      the instructors' grader (``make grade``), see docs/INSTRUCTORS.md

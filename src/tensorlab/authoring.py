@@ -73,6 +73,7 @@ CHECK_CALL = re.compile(r"\bex\.(\w+)\.check\(")
 # (COURSE_REPO_URL, COURSE_BRANCH and SETUP_CELL are imported from there above, and re-exported.)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"  # 00_start_here.ipynb ... 07_beyond_one_device.ipynb
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
 STUDENT_DIR = REPO_ROOT / "notebooks"
 
@@ -346,8 +347,14 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
+def notebook_paths(directory: Path) -> list[Path]:
+    """The course's notebooks in a folder, in order (``NN_name.ipynb``): solutions/, notebooks/ or a
+    copy of either. The one place that says which files those are."""
+    return sorted(Path(directory).glob(NOTEBOOK_GLOB))
+
+
 def solution_paths() -> list[Path]:
-    return sorted(SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return notebook_paths(SOLUTIONS_DIR)
 
 
 def expected_student_text(solution_path: Path) -> str:
@@ -385,16 +392,19 @@ def stale_notebooks() -> list[str]:
 
 
 def execute(paths: list[Path], timeout: int = 600) -> None:
-    """Run each solution notebook in a fresh kernel, in its folder, and store the outputs."""
-    from nbclient import NotebookClient
+    """Run each solution notebook in a fresh kernel, in its folder, and store the outputs.
+
+    A notebook that fails is left as it was, and the run stops there with the cell's traceback.
+    """
+    from tensorlab import executing  # needs Jupyter's parts, which only authors and tools need
 
     for path in paths:
-        notebook = nbformat.read(path, as_version=4)
         # record_timing=False: no execution timestamps in the stored notebooks, which would make every
         # re-run a diff in every cell (and a merge conflict between any two branches that re-ran it).
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        nbformat.write(notebook, path)
+        execution = executing.execute(path, timeout=timeout, record_timing=False)
+        if not execution.ok:
+            raise SystemExit(f"{execution.describe_error(_relative(path))}\n{execution.details}")
+        executing.write_notebook(execution.notebook, path)
         print(f"executed {_relative(path)}")
 
 
