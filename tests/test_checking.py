@@ -21,9 +21,17 @@ def test_correct_answer_passes():
     assert verdict(vector, torch.tensor([1.0, 2.0, 3.0])) == (PASS, "correct.")
 
 
-def test_placeholder_is_not_attempted():
+def test_placeholder_is_not_attempted_and_the_message_names_the_placeholder():
     status, message = verdict(vector, ...)
-    assert status == NOT_ATTEMPTED and "not attempted yet" in message
+    assert status == NOT_ATTEMPTED and message == "not attempted yet: replace the ... placeholder with your answer."
+
+    def untouched(t):  # what the student copy's function placeholder does
+        raise NotImplementedError("your code here")
+
+    status, message = verdict(double, untouched)
+    assert status == NOT_ATTEMPTED
+    assert message == ("not attempted yet: replace the line raise NotImplementedError(...) in your function "
+                       "with your code.")
 
 
 @pytest.mark.parametrize("answer, expected_words", [

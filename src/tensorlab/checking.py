@@ -212,8 +212,7 @@ class Exercise:
         try:
             self.judge(answer)
         except NotAttempted:
-            return Result(self.label, NOT_ATTEMPTED,
-                          "not attempted yet: replace the ... placeholder with your answer.")
+            return Result(self.label, NOT_ATTEMPTED, not_attempted_message(answer))
         except WrongAnswer as wrong:
             message = sentence_case(str(wrong))
             tail = f" (ex.{self.name}.hint() gives a hint.)" if self.hints else ""
@@ -237,6 +236,14 @@ class Exercise:
         number = max(1, min(number, len(self.hints)))
         self._hints_shown = max(self._hints_shown, number)
         print(f"💡 {self.label}, hint {number} of {len(self.hints)}: {self.hints[number - 1]}")
+
+
+def not_attempted_message(answer: Any) -> str:
+    """What to replace, in the words of the student copy's placeholder (tensorlab.authoring)."""
+    if callable(answer):  # a function whose body is still ``raise NotImplementedError``
+        return ("not attempted yet: replace the line raise NotImplementedError(...) in your function "
+                "with your code.")
+    return "not attempted yet: replace the ... placeholder with your answer."
 
 
 def sentence_case(message: str) -> str:
