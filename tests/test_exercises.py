@@ -45,6 +45,29 @@ def test_every_exercise_treats_the_placeholder_as_not_attempted_and_has_hints(pa
         assert exercise.hints, f"{module_name}.{name} has no hints"
 
 
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_has_a_one_line_takeaway(path, module_name, checks):
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        takeaway = exercise.takeaway
+        assert takeaway, f"{module_name}.{name} has no takeaway (one line: what the exercise teaches)"
+        assert "\n" not in takeaway and len(takeaway) <= 160 and takeaway.endswith("."), (name, takeaway)
+        assert takeaway not in exercise.hints, f"{module_name}.{name}: the takeaway repeats a hint"
+
+
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_shows_its_reference_solution_from_the_notebook(path, module_name, checks, capsys):
+    notebook = nbformat.read(path, as_version=4)
+    roles, _ = authoring.exercise_roles(notebook)
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        exercise.solution()
+        out = capsys.readouterr().out
+        assert out.startswith(f"📖 {exercise.label}, the reference solution (from solutions/{path.name}):"), out
+        answers = [i for i, r in roles.items() if r == {"exercise": name, "role": "answer"}]
+        for index in answers:  # every line of the answer cells, less markers and hidden tests
+            assert authoring.reference_source(notebook.cells[index].source) in out
+        assert "### BEGIN" not in out and "### END" not in out
+
+
 # --- notebook 01 -----------------------------------------------------------------------------
 from tensorlab.exercises import ch01  # noqa: E402
 

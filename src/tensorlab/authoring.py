@@ -295,6 +295,48 @@ def _keep_learner_tags(cell: nbformat.NotebookNode) -> None:
         cell.metadata.pop("tags", None)
 
 
+def exercise_roles(solution: nbformat.NotebookNode, where: str = "notebook") -> tuple[dict[int, dict], list[str]]:
+    """Which cells belong to which exercise: ``({cell index: {"exercise": "q1", "role": ...}}, ["q1", ...])``.
+
+    A check cell calls ``ex.qN.check(...)`` (role "check"); the cells with a solution region since the
+    previous check cell are its answer cells (role "answer"; a cell that holds both is an answer cell).
+    The student copy's metadata, the grader and ``ex.qN.solution()`` all read the roles from here.
+    """
+    roles: dict[int, dict] = {}
+    pending: list[int] = []
+    exercises: list[str] = []
+    for index, cell in enumerate(solution.cells):
+        if cell.cell_type != "code":
+            continue
+        segments = parse_cell_source(cell.source, f"{where}, cell {index}")
+        code = "\n".join(line for s in segments if s.kind == "code" for line in s.lines)
+        if any(s.kind == "solution" for s in segments):
+            pending.append(index)
+        checks = CHECK_CALL.findall(code)
+        if checks:
+            name = checks[0]
+            roles[index] = {"exercise": name, "role": "check"}
+            for answer in pending:
+                roles[answer] = {"exercise": name, "role": "answer"}
+            pending = []
+            if name not in exercises:
+                exercises.append(name)
+    if pending:
+        raise MarkerError(f"{where}: a solution region is not followed by a check cell (ex.<name>.check(...))")
+    return roles, exercises
+
+
+def reference_solution(solution_path: Path, exercise: str) -> str:
+    """The reference solution of one exercise: its answer cells as the solution notebook has them,
+    without the markers and the hidden tests (what ``ex.qN.solution()`` prints)."""
+    notebook = nbformat.read(solution_path, as_version=4)
+    roles, _ = exercise_roles(notebook, _relative(solution_path))
+    answers = [index for index, role in sorted(roles.items()) if role == {"exercise": exercise, "role": "answer"}]
+    if not answers:
+        raise MarkerError(f"{_relative(solution_path)} has no answer cell for {exercise}")
+    return "\n\n".join(reference_source(notebook.cells[index].source) for index in answers)
+
+
 def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) -> nbformat.NotebookNode:
     """Build the student copy of one solution notebook (pure: the input is not modified)."""
     source_name = _relative(solution_path)
@@ -302,33 +344,20 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
     # What the student copy keeps of each code cell, for the placeholders' name analysis.
     visible = [visible_code(c.source, f"{source_name}, cell {i}") if c.cell_type == "code" else None
                for i, c in enumerate(solution.cells)]
+    roles, exercises = exercise_roles(solution, source_name)
     cells = []
-    pending_answers: list[nbformat.NotebookNode] = []
-    exercises: list[str] = []
     for index, cell in enumerate(student.cells):
         cell.metadata.pop(METADATA_KEY, None)
         _keep_learner_tags(cell)
         if cell.cell_type == "code":
             where = f"{source_name}, cell {index}"
             later = [code for code in visible[index + 1:] if code is not None]
-            cell.source, had_solution, _ = strip_cell_source(cell.source, where, later)
+            cell.source, _, _ = strip_cell_source(cell.source, where, later)
             cell.outputs = []
             cell.execution_count = None
-            checks = CHECK_CALL.findall(cell.source)
-            if had_solution:
-                pending_answers.append(cell)
-            if checks:
-                name = checks[0]
-                cell.metadata[METADATA_KEY] = {"exercise": name, "role": "check"}
-                for answer_cell in pending_answers:
-                    answer_cell.metadata[METADATA_KEY] = {"exercise": name, "role": "answer"}
-                pending_answers = []
-                if name not in exercises:
-                    exercises.append(name)
+            if index in roles:
+                cell.metadata[METADATA_KEY] = dict(roles[index])
         cells.append(cell)
-    if pending_answers:
-        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell "
-                          "(ex.<name>.check(...))")
     banner = nbformat.v4.new_markdown_cell(learner_banner(has_exercises=bool(exercises)))
     banner.metadata[METADATA_KEY] = {"role": "generated-banner"}
     banner.pop("id", None)
