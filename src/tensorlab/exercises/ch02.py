@@ -131,3 +131,4 @@ q6 = ChoiceExercise(
     takeaway=("A hand-written update of a parameter that requires grad goes inside torch.no_grad(): it is "
               "the training step, not part of the function being differentiated."),
 )
+
