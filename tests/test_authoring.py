@@ -191,3 +191,14 @@ def test_notebook_02_exercise_4_no_longer_gives_its_steps_away():
     assert {"y1_start", "d_ssr_d_w3"} <= _solution_only_names(path)  # the test above covers them
     student = authoring.expected_student_text(path)
     assert "y1_start" not in student and "d_ssr_d_w3" not in student and "new_w3 = ..." in student
+
+
+def test_a_discussion_cell_is_kept_without_its_output_and_is_no_exercise():
+    """ex.discuss(N) prints an open question's discussion: hidden in the student copy until it is run."""
+    cell = nbformat.v4.new_code_cell("ex.discuss(1)", execution_count=3, outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="💬 Question 1: ...\n")])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("**Think about it.** ..."), cell])
+    student = authoring.make_student_notebook(notebook, authoring.SOLUTIONS_DIR / "99_x.ipynb")
+    kept = student.cells[2]
+    assert kept.source == "ex.discuss(1)" and kept.outputs == [] and kept.execution_count is None
+    assert authoring.METADATA_KEY not in kept.metadata and student.metadata["tensorlab"]["exercises"] == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tensorlab.checking import (FAIL, NOT_ATTEMPTED, PASS, ChoiceExercise, FunctionExercise,
-                                NumberExercise, TensorExercise, ValueExercise, compare_equal,
+from tensorlab.checking import (FAIL, NOT_ATTEMPTED, PASS, ChoiceExercise, Discussion, Discussions,
+                                FunctionExercise, NumberExercise, TensorExercise, ValueExercise, compare_equal,
                                 compare_number)
 
 vector = TensorExercise("q1", "a vector", expected=lambda: torch.tensor([1.0, 2.0, 3.0]),
@@ -264,3 +264,22 @@ def test_checking_never_reads_the_solution(monkeypatch):
     for number in (1, 2):
         ch02.q4.hint(number)
 
+
+# ---- open-ended questions: a discussion, not a check -----------------------------------------------
+
+def test_discuss_prints_the_question_and_its_discussion(capsys):
+    discuss = Discussions(
+        Discussion("What happens if you call backward() twice?",
+                   "It fails: autograd frees the graph after the first call.\n\n"
+                   "With retain_graph=True it works, and the gradients add up."),
+    )
+    discuss(1)
+    assert capsys.readouterr().out == ("💬 Question 1: What happens if you call backward() twice?\n\n"
+                                       "It fails: autograd frees the graph after the first call.\n\n"
+                                       "With retain_graph=True it works, and the gradients add up.\n")
+    for wrong in (0, 2, "1", True):
+        discuss(wrong)
+        out = capsys.readouterr().out
+        assert out.startswith(f"There is no open question {wrong!r} in this notebook (its questions: 1).")
+    Discussions()(1)
+    assert "(its questions: none yet)" in capsys.readouterr().out

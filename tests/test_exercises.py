@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tensorlab import authoring
-from tensorlab.checking import NOT_ATTEMPTED
+from tensorlab.checking import NOT_ATTEMPTED, Discussions
 from tensorlab.exercises import exercises_of
 
 
@@ -66,6 +66,23 @@ def test_every_exercise_shows_its_reference_solution_from_the_notebook(path, mod
         for index in answers:  # every line of the answer cells, less markers and hidden tests
             assert authoring.reference_source(notebook.cells[index].source) in out
         assert "### BEGIN" not in out and "### END" not in out
+
+
+@pytest.mark.parametrize("path", authoring.solution_paths(), ids=lambda p: p.stem)
+def test_open_questions_match_their_discussions(path):
+    """Every ex.discuss(N) the notebook calls has a discussion, and every discussion is asked, in order."""
+    module = importlib.import_module(f"tensorlab.exercises.ch{path.name[:2]}") if path.name[:2] != "00" else None
+    notebook = nbformat.read(path, as_version=4)
+    calls = [int(n) for c in notebook.cells if c.cell_type == "code"
+             for n in re.findall(r"\bex\.discuss\((\d+)\)", authoring.visible_code(c.source))]
+    if module is None:
+        assert not calls, f"{path.name} has no exercise module, so no discussions"
+        return
+    assert isinstance(module.discuss, Discussions), f"{module.__name__} should define discuss = Discussions(...)"
+    assert calls == list(range(1, len(module.discuss) + 1)), (
+        f"{path.name} calls ex.discuss{tuple(calls)}, {module.__name__} has {len(module.discuss)} discussion(s)")
+    for discussion in module.discuss.discussions:
+        assert discussion.question.strip() and discussion.text.strip()
 
 
 # --- notebook 01 -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import math
 import numbers
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -470,3 +471,46 @@ def _short_repr(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 30 else text[:27] + "..."
 
+
+# ---------------------------------------------------------------------------------------------
+# Open-ended questions: a discussion to read, not a check
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Discussion:
+    """One open-ended question ("what happens if you call backward() twice?") and its discussion.
+
+    ``question`` repeats the question in a few words, ``text`` discusses it (paragraphs separated by
+    a blank line). Nothing is judged: the learner thinks, tries things, then reads.
+    """
+
+    question: str
+    text: str
+
+
+class Discussions:
+    """A notebook's open-ended questions, numbered from 1: ``ex.discuss(1)`` prints the first discussion.
+
+    An exercise module defines ``discuss = Discussions(Discussion(...), ...)``; the notebook asks the
+    question in a markdown cell and puts ``ex.discuss(N)`` in a code cell of its own below it. The
+    student copy keeps that cell without its output, so the discussion stays hidden until the
+    learner runs it. It is not an exercise: no check, no grade.
+    """
+
+    def __init__(self, *discussions: Discussion) -> None:
+        self.discussions = tuple(discussions)
+
+    def __len__(self) -> int:
+        return len(self.discussions)
+
+    def text(self, number: int) -> str:
+        """What ``ex.discuss(number)`` prints (a sentence, never an error, for a number that is not there)."""
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral) or not 1 <= number <= len(self):
+            have = f"1 to {len(self)}" if len(self) > 1 else "1" if len(self) == 1 else "none yet"
+            return f"There is no open question {number!r} in this notebook (its questions: {have})."
+        discussion = self.discussions[int(number) - 1]
+        paragraphs = [textwrap.fill(" ".join(p.split()), width=100) for p in discussion.text.split("\n\n")]
+        return f"💬 Question {int(number)}: {discussion.question}\n\n" + "\n\n".join(paragraphs)
+
+    def __call__(self, number: int) -> None:
+        print(self.text(number))

@@ -96,3 +96,12 @@ q7 = FunctionExercise(
     takeaway=("Broadcasting lines shapes up from the right: a (3,) tensor needs shape (3, 1, 1) to act on "
               "each channel of a (3, H, W) image."),
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

@@ -179,3 +179,12 @@ q6 = FunctionExercise(
            "int64 and the answer is a fraction."),
     takeaway="Recall reads the confusion matrix row by row: each diagonal entry over its row's total.",
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

@@ -214,3 +214,12 @@ q6 = FunctionExercise(
     takeaway=("A filter's gradient is itself a correlation: the upstream gradient slid over the layer's "
               "input."),
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

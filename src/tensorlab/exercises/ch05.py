@@ -220,3 +220,12 @@ q6 = CountExercise(
     takeaway=("A convolution does one multiply-add per output value per input value its kernel covers: "
               "output values x C_in x kernel size."),
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

@@ -138,3 +138,12 @@ q6 = NumberExercise(
     takeaway=("Copy time = bytes / bandwidth: at tens of GB/s a batch costs milliseconds, which is why "
               "data should stay on the GPU."),
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

@@ -92,3 +92,12 @@ q6 = ValueExercise(
     takeaway=("Every step DDP all-reduces one gradient value per parameter, so communication grows with "
               "the model, not with the batch."),
 )
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)
