@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tensorlab import authoring
-from tensorlab.checking import NOT_ATTEMPTED
+from tensorlab.checking import NOT_ATTEMPTED, Discussions
 from tensorlab.exercises import exercises_of
 
 
@@ -43,6 +43,46 @@ def test_every_exercise_treats_the_placeholder_as_not_attempted_and_has_hints(pa
     for name, exercise in exercises_of(importlib.import_module(module_name)).items():
         assert exercise.evaluate(...).status == NOT_ATTEMPTED, name
         assert exercise.hints, f"{module_name}.{name} has no hints"
+
+
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_has_a_one_line_takeaway(path, module_name, checks):
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        takeaway = exercise.takeaway
+        assert takeaway, f"{module_name}.{name} has no takeaway (one line: what the exercise teaches)"
+        assert "\n" not in takeaway and len(takeaway) <= 160 and takeaway.endswith("."), (name, takeaway)
+        assert takeaway not in exercise.hints, f"{module_name}.{name}: the takeaway repeats a hint"
+
+
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_shows_its_reference_solution_from_the_notebook(path, module_name, checks, capsys):
+    notebook = nbformat.read(path, as_version=4)
+    roles, _ = authoring.exercise_roles(notebook)
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        exercise.solution()
+        out = capsys.readouterr().out
+        assert out.startswith(f"📖 {exercise.label}, the reference solution (from solutions/{path.name}):"), out
+        answers = [i for i, r in roles.items() if r == {"exercise": name, "role": "answer"}]
+        for index in answers:  # every line of the answer cells, less markers and hidden tests
+            assert authoring.reference_source(notebook.cells[index].source) in out
+        assert "### BEGIN" not in out and "### END" not in out
+
+
+@pytest.mark.parametrize("path", authoring.solution_paths(), ids=lambda p: p.stem)
+def test_open_questions_match_their_discussions(path):
+    """Every ex.discuss(N) the notebook calls has a discussion, and every discussion is asked, in order."""
+    module = importlib.import_module(f"tensorlab.exercises.ch{path.name[:2]}") if path.name[:2] != "00" else None
+    notebook = nbformat.read(path, as_version=4)
+    calls = [int(n) for c in notebook.cells if c.cell_type == "code"
+             for n in re.findall(r"\bex\.discuss\((\d+)\)", authoring.visible_code(c.source))]
+    if module is None:
+        assert not calls, f"{path.name} has no exercise module, so no discussions"
+        return
+    assert isinstance(module.discuss, Discussions), f"{module.__name__} should define discuss = Discussions(...)"
+    assert calls == list(range(1, len(module.discuss) + 1)), (
+        f"{path.name} calls ex.discuss{tuple(calls)}, {module.__name__} has {len(module.discuss)} discussion(s)")
+    for discussion in module.discuss.discussions:
+        assert discussion.question.strip() and discussion.text.strip()
 
 
 # --- notebook 01 -----------------------------------------------------------------------------

@@ -94,8 +94,8 @@ def test_right_answers_pass(exercise, answer):
     (ch03.q4, lambda X, Xt: (X - Xt.min()) / (Xt.max() - Xt.min()), "element(s) differ"),
     (ch03.q4, lambda X, Xt: (X - Xt.mean(0)) / Xt.std(0), "element(s) differ"),
     # q5: argmax over the wrong dimension; a count instead of a fraction; a list
-    (ch03.q5, lambda z, y: (z.argmax(dim=0) == y).float().mean().item(), "is 0.3333, which is off by 0.3333"),
-    (ch03.q5, lambda z, y: int((z.argmax(dim=1) == y).sum()), "which is off by"),
+    (ch03.q5, lambda z, y: (z.argmax(dim=0) == y).float().mean().item(), "gave 0.3333, but 0.6667 was expected (off by 0.3333)"),
+    (ch03.q5, lambda z, y: int((z.argmax(dim=1) == y).sum()), "gave 2, but 0.6667 was expected"),
     (ch03.q5, lambda z, y: (z.argmax(dim=1) == y).tolist(), "should be a number, but it is a list"),
     # q6: columns (that is precision); integer division
     (ch03.q6, lambda c: c.diagonal().float() / c.sum(dim=0).float(), "element(s) differ"),
@@ -110,11 +110,16 @@ def test_wrong_answers_fail_with_one_clear_sentence(exercise, wrong, words):
 
 def test_the_overflowing_softmax_is_caught_on_the_large_case_only():
     # Without the shift the answer is right on ordinary numbers and nan on raw outputs in the thousands.
-    naive = lambda z: z.exp() / z.exp().sum(dim=1, keepdim=True)  # noqa: E731
+    def naive_softmax(z):
+        return z.exp() / z.exp().sum(dim=1, keepdim=True)
+
+    naive = naive_softmax
     ordinary = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(naive(ordinary), torch.softmax(ordinary, dim=1))
     message = ch03.q2.evaluate(naive).message
-    assert "6 of 6 element(s) differ" in message and "got [nan, nan, nan, nan, nan, nan]" in message, message
+    # the message names the call, with its input, and shows one differing element: expected and got
+    assert "6 of 6 element(s) differ" in message and "at index [0, 0] expected 0.2447, got nan" in message, message
+    assert message.startswith("naive_softmax(tensor([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -999.0]]))"), message
 
 
 @pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4", "q5", "q6"])

@@ -54,10 +54,10 @@ def right_max_clips(budget, shape, dtype):
     (ch05.q4, torch.bfloat16, "bfloat16", "should be a dtype such as torch.float32, but it is a str"),
     # q5: how many clips fit
     (ch05.q5, right_max_clips, lambda b, s, d: round(b / (math.prod(s) * d.itemsize)),
-     "(67108864, (3, 16, 112, 112), torch.bfloat16) is 56, which is not right"),
-    (ch05.q5, right_max_clips, lambda b, s, d: b // math.prod(s), "is 341, which is not right"),
-    (ch05.q5, right_max_clips, lambda b, s, d: b / (math.prod(s) * d.itemsize), "is 85.33333333333333"),
-    (ch05.q5, right_max_clips, lambda b, s, d: max(1, right_max_clips(b, s, d)), "torch.uint8) is 1, which is not right"),
+     "(67108864, (3, 16, 112, 112), torch.bfloat16) gave 56, but 55 was expected"),
+    (ch05.q5, right_max_clips, lambda b, s, d: b // math.prod(s), "gave 341, but 85 was expected"),
+    (ch05.q5, right_max_clips, lambda b, s, d: b / (math.prod(s) * d.itemsize), "gave 85.33333333333333, but 85 was expected"),
+    (ch05.q5, right_max_clips, lambda b, s, d: max(1, right_max_clips(b, s, d)), "torch.uint8) gave 1, but 0 was expected"),
     # q6: multiply-adds of a Conv3d layer
     (ch05.q6, 29_491_200, 2 * 29_491_200, "is the FLOP count (FlopCounterMode counts 2 per multiply-add)"),
     (ch05.q6, 29_491_200, 4 * 29_491_200, "what the layer would do with stride 1"),

@@ -50,8 +50,8 @@ BATCH_BYTES = 64 * 3 * 224 * 224 * 4
 
 
 @pytest.mark.parametrize("exercise, right, wrong, words", [
-    (ch06.q1, lambda m, k, n: 2 * m * k * n, lambda m, k, n: m * k * n, "(2, 3, 4) is 24, which is not right"),
-    (ch06.q1, lambda m, k, n: 2 * m * k * n, lambda m, k, n: 2 * m * n, "(2, 3, 4) is 16, which is not right"),
+    (ch06.q1, lambda m, k, n: 2 * m * k * n, lambda m, k, n: m * k * n, "(2, 3, 4) gave 24, but 48 was expected"),
+    (ch06.q1, lambda m, k, n: 2 * m * k * n, lambda m, k, n: 2 * m * n, "(2, 3, 4) gave 16, but 48 was expected"),
     (ch06.q1, lambda m, k, n: 2 * m * k * n, lambda m, k, n: None, "returned None"),
     (ch06.q2, 2 * 1024**3 / 0.020 / 1e9, 1024**3 / 0.020 / 1e9, "is 53.69, which is off by 53.69"),
     (ch06.q2, 2 * 1024**3 / 0.020 / 1e9, 2 * 1024**3 / 0.020, "off by"),

@@ -270,7 +270,7 @@ def test_tampering_with_torch_numpy_and_the_checks_does_not_pass_wrong_answers(g
     # the notebook's own (patched) check cells said "correct" for the wrong answers ...
     assert "✅ Exercise 1 (a dose as a 0-D tensor): correct." in row.output
     # ... the judge did not, and the lying tensor subclass was refused as data
-    assert "expected [0.75], got [0.5]" in row.exercises[0].message
+    assert "expected 0.75, got 0.5" in row.exercises[0].message
     assert "Liar" in row.exercises[6].message
     assert row.flags  # the instructor is told to look
 

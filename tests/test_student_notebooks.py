@@ -42,7 +42,7 @@ def test_student_copy_hides_solutions_and_hidden_tests(path: Path):
     banner = notebook.cells[0].source  # for the learner: this is their copy, and how to answer
     assert "your copy" in banner and "overwritten" not in banner and "make " not in banner
     if meta["exercises"]:
-        assert "# YOUR CODE HERE" in banner and "check cell" in banner
+        assert "replace the `...`" in banner and "raise NotImplementedError" in banner and "check cell" in banner
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
 
 

@@ -5,17 +5,19 @@ instructor-only checks with nbgrader's markers, so nbgrader users can take them 
 
     dose = torch.tensor(0.5)               # a line outside the markers stays as it is
     ### BEGIN SOLUTION
-    scalar = torch.tensor(0.5)             # becomes:  scalar = ...  # YOUR CODE HERE
+    scalar = torch.tensor(0.5)             # becomes:  scalar = ...  # YOUR CODE HERE: replace ...
     ### END SOLUTION
     ### BEGIN HIDDEN TESTS
     assert ex.q1.evaluate(scalar).passed   # removed from the student copy
     ### END HIDDEN TESTS
 
-A solution region at the top level of a cell becomes one ``name = ...  # YOUR CODE HERE`` line for
-every name it assigns, so the untouched notebook still runs and the check says "not attempted yet".
-A region inside a function body becomes ``raise NotImplementedError(...)``, which the checks also
-read as "not attempted yet". Outputs are cleared. A first cell tells the learner that this is their copy
-and how to answer; the notebook metadata (``metadata["tensorlab"]``) says, for maintainers, that the
+A solution region at the top level of a cell becomes one ``name = ...  # YOUR CODE HERE: replace ...
+with your answer`` line for every name it assigns *that later code reads* (the answer the check cell
+reads, a value a later cell uses), so the untouched notebook still runs and the check says "not
+attempted yet", while the solution's intermediate names (its steps) stay hidden. A region inside a
+function body becomes ``raise NotImplementedError("your code here")  # YOUR CODE HERE: replace this
+line with your code``, which the checks also read as "not attempted yet". Outputs are cleared. A
+first cell tells the learner that this is their copy and how to answer; the notebook metadata (``metadata["tensorlab"]``) says, for maintainers, that the
 file is generated and from which solution.
 
 Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generate``):
@@ -203,13 +205,14 @@ def _placeholder(region: Segment, later_code: list[str] | None) -> list[str]:
     ``later_code=None`` every assigned name is kept.
     """
     if region.indent:
-        return [f'{region.indent}raise NotImplementedError("your code here")  {PLACEHOLDER_COMMENT}']
+        return [f'{region.indent}raise NotImplementedError("your code here")  {PLACEHOLDER_COMMENT}: '
+                "replace this line with your code"]
     names = _assigned_names("\n".join(region.lines))
     if later_code is not None:
         names = [name for name in names if _read_later(name, later_code)]
     if not names:
-        return [PLACEHOLDER_COMMENT]
-    return [f"{name} = ...  {PLACEHOLDER_COMMENT}" for name in names]
+        return [f"{PLACEHOLDER_COMMENT}: write your code here"]
+    return [f"{name} = ...  {PLACEHOLDER_COMMENT}: replace ... with your answer" for name in names]
 
 
 def _student_lines(segments: list[Segment], later_cells: list[str] | None) -> list[str]:
@@ -268,8 +271,8 @@ def _relative(path: Path) -> str:
 # The student copy's first cell is for learners; where the copy comes from is written in its metadata
 # (notebook.metadata["tensorlab"]), for maintainers, and the staleness test reads all of it.
 BANNER = "This is your copy of the notebook: run it, change it, try things."
-BANNER_EXERCISES = (" Each exercise has a cell marked `# YOUR CODE HERE`: replace its `...` (or its "
-                    "`raise NotImplementedError` line) with your answer, then run the check cell under it. "
+BANNER_EXERCISES = (" In each exercise, replace the `...` (or the `raise NotImplementedError` line) in the "
+                    "answer cell with your answer, then run the check cell under it. "
                     "✅ means right, ❌ says what to fix, ⏳ means not tried yet; `ex.q1.hint()` gives a hint "
                     "for exercise 1.")
 GENERATED_NOTE = ("Generated from {source} by `make student` (python -m tensorlab.authoring generate): "
@@ -293,37 +296,70 @@ def _keep_learner_tags(cell: nbformat.NotebookNode) -> None:
         cell.metadata.pop("tags", None)
 
 
+def exercise_roles(solution: nbformat.NotebookNode, where: str = "notebook") -> tuple[dict[int, dict], list[str]]:
+    """Which cells belong to which exercise: ``({cell index: {"exercise": "q1", "role": ...}}, ["q1", ...])``.
+
+    A check cell calls ``ex.qN.check(...)`` (role "check"); the cells with a solution region since the
+    previous check cell are its answer cells (role "answer"; a cell that holds both is an answer cell).
+    The student copy's metadata, the grader and ``ex.qN.solution()`` all read the roles from here.
+    """
+    roles: dict[int, dict] = {}
+    pending: list[int] = []
+    exercises: list[str] = []
+    for index, cell in enumerate(solution.cells):
+        if cell.cell_type != "code":
+            continue
+        segments = parse_cell_source(cell.source, f"{where}, cell {index}")
+        code = "\n".join(line for s in segments if s.kind == "code" for line in s.lines)
+        if any(s.kind == "solution" for s in segments):
+            pending.append(index)
+        checks = CHECK_CALL.findall(code)
+        if checks:
+            name = checks[0]
+            roles[index] = {"exercise": name, "role": "check"}
+            for answer in pending:
+                roles[answer] = {"exercise": name, "role": "answer"}
+            pending = []
+            if name not in exercises:
+                exercises.append(name)
+    if pending:
+        raise MarkerError(f"{where}: a solution region is not followed by a check cell (ex.<name>.check(...))")
+    return roles, exercises
+
+
+def reference_solution(solution_path: Path, exercise: str) -> str:
+    """The reference solution of one exercise: its answer cells as the solution notebook has them,
+    without the markers and the hidden tests (what ``ex.qN.solution()`` prints)."""
+    notebook = nbformat.read(solution_path, as_version=4)
+    roles, _ = exercise_roles(notebook, _relative(solution_path))
+    answers = [index for index, role in sorted(roles.items()) if role == {"exercise": exercise, "role": "answer"}]
+    if not answers:
+        raise MarkerError(f"{_relative(solution_path)} has no answer cell for {exercise}")
+    return "\n\n".join(reference_source(notebook.cells[index].source) for index in answers)
+
+
 def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) -> nbformat.NotebookNode:
     """Build the student copy of one solution notebook (pure: the input is not modified)."""
     source_name = _relative(solution_path)
     student = copy.deepcopy(solution)
+    # What the student copy keeps of each code cell, for the placeholders' name analysis.
+    visible = [visible_code(c.source, f"{source_name}, cell {i}") if c.cell_type == "code" else None
+               for i, c in enumerate(solution.cells)]
+    roles, exercises = exercise_roles(solution, source_name)
     cells = []
-    pending_answers: list[nbformat.NotebookNode] = []
-    exercises: list[str] = []
     for index, cell in enumerate(student.cells):
         cell.metadata.pop(METADATA_KEY, None)
         cell.metadata.pop("execution", None)  # execution timestamps: not for learners, noise in diffs
         _keep_learner_tags(cell)
         if cell.cell_type == "code":
             where = f"{source_name}, cell {index}"
-            cell.source, had_solution, _ = strip_cell_source(cell.source, where)
+            later = [code for code in visible[index + 1:] if code is not None]
+            cell.source, _, _ = strip_cell_source(cell.source, where, later)
             cell.outputs = []
             cell.execution_count = None
-            checks = CHECK_CALL.findall(cell.source)
-            if had_solution:
-                pending_answers.append(cell)
-            if checks:
-                name = checks[0]
-                cell.metadata[METADATA_KEY] = {"exercise": name, "role": "check"}
-                for answer_cell in pending_answers:
-                    answer_cell.metadata[METADATA_KEY] = {"exercise": name, "role": "answer"}
-                pending_answers = []
-                if name not in exercises:
-                    exercises.append(name)
+            if index in roles:
+                cell.metadata[METADATA_KEY] = dict(roles[index])
         cells.append(cell)
-    if pending_answers:
-        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell "
-                          "(ex.<name>.check(...))")
     banner = nbformat.v4.new_markdown_cell(learner_banner(has_exercises=bool(exercises)))
     banner.metadata[METADATA_KEY] = {"role": "generated-banner"}
     banner.pop("id", None)

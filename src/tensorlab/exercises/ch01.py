@@ -12,6 +12,8 @@ q1 = TensorExercise(
     expected=lambda: torch.tensor(0.75),
     hints=("torch.tensor(number) makes a 0-D tensor; its shape is ().",
            "A Python float becomes float32, the dtype neural networks use: torch.tensor(0.75)."),
+    takeaway=("torch.tensor(0.75) is a 0-D tensor of shape (); a Python float becomes float32, the dtype "
+              "networks use."),
 )
 
 q2 = TensorExercise(
@@ -20,6 +22,8 @@ q2 = TensorExercise(
     device=pick_device,
     hints=("A list of numbers gives a 1-D tensor: torch.tensor([...]).",
            "Give the device when you create it (device=device) or move it with .to(device)."),
+    takeaway=("A tensor lives on a device: create it there (device=device) or move it with .to(device), "
+              "since an operation needs all its inputs on one device."),
 )
 
 q3 = ValueExercise(
@@ -28,6 +32,8 @@ q3 = ValueExercise(
     hints=("A batch has shape (N, C, H, W); the number of values is the product of the four sizes.",
            "Let the computer multiply: torch.zeros(8, 3, 256, 256).numel() would do it, but so "
            "does 8 * 3 * 256 * 256 without allocating anything."),
+    takeaway=("A tensor holds the product of its shape's sizes in values (shape.numel()), so you can "
+              "count a batch before you allocate it."),
 )
 
 
@@ -48,6 +54,8 @@ q4 = FunctionExercise(
     reference=_reference_to_chw, cases=_hwc_cases,
     hints=("tensor.permute(...) takes the old position of each new dimension.",
            "The new order is (C, H, W): C was dimension 2, H was 0, W was 1."),
+    takeaway=("permute reorders the dimensions and moves the values with them; a reshape to the same "
+              "shape would scramble the pixels."),
 )
 
 q5 = ValueExercise(
@@ -55,6 +63,8 @@ q5 = ValueExercise(
     expected=2 * 16 * 3 * 64 * 64 * 4,
     hints=("Values: N x T x C x H x W. Bytes: values x bytes per value.",
            "float32 takes 4 bytes per value (torch.tensor(0.0).element_size() says so)."),
+    takeaway=("Memory is values x bytes per value (element_size()): at 4 bytes per float32 value, video "
+              "batches grow fast."),
 )
 
 q6 = ValueExercise(
@@ -62,6 +72,7 @@ q6 = ValueExercise(
     expected=(3, 2),
     hints=("Build one and look: torch.nn.Linear(2, 3).weight.shape.",
            "nn.Linear stores its weight as (out_features, in_features)."),
+    takeaway="nn.Linear(in, out) stores its weight as (out, in) and computes x @ W.T + b.",
 )
 
 
@@ -82,4 +93,15 @@ q7 = FunctionExercise(
     reference=_reference_scale_channels, cases=_scale_cases,
     hints=("A (3,) tensor lines up with the last dimension (W), not with C. Give it shape (3, 1, 1).",
            "factors.view(3, 1, 1) or factors[:, None, None], then multiply: no loop needed."),
+    takeaway=("Broadcasting lines shapes up from the right: a (3,) tensor needs shape (3, 1, 1) to act on "
+              "each channel of a (3, H, W) image."),
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )

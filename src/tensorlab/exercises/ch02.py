@@ -22,6 +22,8 @@ q1 = NumberExercise(
     hints=("Follow the same steps as for the three doses: x1 = dose * w1 + b1, y1 = softplus(x1), and "
            "the same for the bottom node; then y1 * w3 + y2 * w4 + b3.",
            "F.softplus works on a tensor: F.softplus(torch.tensor(0.75) * -34.4 + 2.14). Don't forget b3."),
+    takeaway=("A forward pass is the same few tensor operations for any input: weighted sum, activation, "
+              "weighted sum, bias."),
 )
 
 
@@ -45,6 +47,8 @@ q2 = FunctionExercise(
     hints=("The result has one row per dose and one column per hidden node: shape (N, 2).",
            "Give the doses shape (N, 1) with doses[:, None]; broadcasting against the (2,) weights then "
            "gives (N, 2). Add the biases and apply F.softplus."),
+    takeaway=("Broadcasting an (N, 1) column against (2,) rows computes every dose with every hidden node "
+              "at once, without a loop."),
 )
 
 
@@ -81,6 +85,8 @@ q3 = FunctionExercise(
            "the doses. Only dy2/dx2 changes.",
            "ReLU's slope is 1 where x2 > 0 and 0 elsewhere: (x2 > 0).to(doses.dtype). So the terms are "
            "-2 * (observed - predicted), w4, that slope, and the dose."),
+    takeaway=("Changing the activation changes one link of the chain rule: ReLU's slope is 1 where x > 0 "
+              "and 0 elsewhere."),
 )
 
 
@@ -95,6 +101,8 @@ q4 = NumberExercise(
     expected=_w3_after_one_step, atol=1e-4, rtol=0.0,
     hints=("First the derivative: dSSR/dw3 = sum of -2 * (observed - predicted) * y1, at the starting values.",
            "Then step against the slope: new w3 = old w3 - learning rate * derivative (here -1.22 - 0.1 * ...)."),
+    takeaway=("One gradient-descent step: new value = old value - learning rate x the loss's derivative "
+              "at the old value."),
 )
 
 
@@ -109,6 +117,8 @@ q5 = NumberExercise(
     hints=("Compute the loss once, call .backward() on it once, then read net.w1.grad.",
            "Gradients add up: a second backward() doubles .grad. Start from a fresh DoseNet or call "
            "net.zero_grad() first; .item() turns the 0-D gradient into a number."),
+    takeaway=("backward() adds into .grad: compute the loss once and call backward() once, or zero the "
+              "gradients first."),
 )
 
 
@@ -118,5 +128,15 @@ q6 = ChoiceExercise(
     hints=("Autograd records every operation on a tensor that requires grad, so it can go backwards later.",
            "Only one of the four changes a leaf tensor that requires grad in place, and PyTorch refuses to "
            "record that (it is the step itself, not part of the function being differentiated)."),
+    takeaway=("A hand-written update of a parameter that requires grad goes inside torch.no_grad(): it is "
+              "the training step, not part of the function being differentiated."),
 )
 
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
+)

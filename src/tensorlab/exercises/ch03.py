@@ -36,6 +36,7 @@ q1 = FunctionExercise(
            "given by that row's label.",
            "Row i, column labels[i]: rows = torch.arange(len(labels)); one_hot[rows, labels] = 1.0. "
            "(torch.nn.functional.one_hot does it too, but returns int64: add .float().)"),
+    takeaway="One-hot encoding is indexing: in row i, put a 1 in column labels[i].",
 )
 
 
@@ -63,6 +64,7 @@ q2 = FunctionExercise(
            "keepdim=True so that the (N, 1) sums broadcast against the (N, C) exponentials.",
            "exp(1000) overflows to inf, and inf / inf is nan. Subtract each row's maximum first "
            "(logits - logits.max(dim=1, keepdim=True).values): the result is the same, as the notebook shows."),
+    takeaway="Subtracting each row's maximum leaves softmax unchanged and keeps exp() from overflowing.",
 )
 
 
@@ -92,6 +94,8 @@ q3 = FunctionExercise(
     hints=("For one flower the gradient with respect to its raw outputs is softmax minus one-hot.",
            "F.cross_entropy averages over the N flowers, so every row of the gradient is divided by N. "
            "Keep the dtype of the logits (float64 here): .to(logits.dtype) on the one-hot."),
+    takeaway=("The gradient of the mean cross-entropy with respect to the raw outputs is (softmax - "
+              "one-hot) / N."),
 )
 
 
@@ -120,6 +124,8 @@ q4 = FunctionExercise(
            "is a (D,) tensor that broadcasts against the (N, D) rows.",
            "Use X_train's minimum and maximum even for the rows of X: a test flower must be scaled exactly "
            "like the training flowers, so it may land a little below 0 or above 1."),
+    takeaway=("Scale new data with the training data's minimum and maximum, so that every row is "
+              "transformed the same way."),
 )
 
 
@@ -145,6 +151,8 @@ q5 = FunctionExercise(
     hints=("The predicted class is the column of the largest raw output: logits.argmax(dim=1).",
            "Compare with the labels (a tensor of True/False), turn it into numbers with .float(), "
            "take the mean, and return a Python float with .item()."),
+    takeaway=("Accuracy is argmax compared with the labels, averaged: (logits.argmax(dim=1) == "
+              "labels).float().mean()."),
 )
 
 
@@ -169,4 +177,14 @@ q6 = FunctionExercise(
            "of that row counts those predicted right.",
            "confusion.diagonal() / confusion.sum(dim=1): convert to float first, since the counts are "
            "int64 and the answer is a fraction."),
+    takeaway="Recall reads the confusion matrix row by row: each diagonal entry over its row's total.",
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )

@@ -82,6 +82,8 @@ q1 = KnownMistakesNumber(
            "column 0: rows 1 to 3, columns 0 to 2, i.e. image[1:4, 0:3].",
            "Multiply that window by the filter element by element, then add up all nine products: "
            "(window * sobel).sum(). No flipping: PyTorch's 'convolution' is a cross-correlation."),
+    takeaway=("PyTorch's conv2d slides the filter without flipping it: each output pixel is the sum of "
+              "one window times the filter."),
 )
 
 
@@ -107,6 +109,8 @@ q2 = KnownMistakesExercise(
            "channels becomes the number of filters.",
            "2 x 2 max pooling halves H and W (rounding down); N and C do not change. Check yourself: "
            "nn.MaxPool2d(2)(nn.Conv2d(1, 6, 3)(torch.zeros(16, 1, 28, 28))).shape"),
+    takeaway=("A 3 x 3 filter without padding trims 2 from H and W, the channels become the number of "
+              "filters, and 2 x 2 pooling halves H and W."),
 )
 
 
@@ -133,6 +137,8 @@ q3 = FunctionExercise(
            "Two loops over the window positions work; so does reshape.",
            "Without loops: feature_map.reshape(H // 2, 2, W // 2, 2) puts each window's rows in dimension 1 "
            "and its columns in dimension 3; then .amax(dim=(1, 3))."),
+    takeaway=("A reshape to (H/2, 2, W/2, 2) gives each 2 x 2 window its own two dimensions, so one amax "
+              "pools them all."),
 )
 
 
@@ -148,6 +154,8 @@ q4 = TensorExercise(
     hints=("torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
            "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "
            "shift_image(x_image(), 0, 1)."),
+    takeaway=("Convolution layers read (N, C, H, W): a grey image needs a channel dimension of size 1 "
+              "(unsqueeze(1))."),
 )
 
 
@@ -172,6 +180,8 @@ q5 = KnownMistakesExercise(
     hints=("Layer by layer: the convolution has 4 filters of 3 x 3 weights and one bias each; fc1 takes "
            "4 x 2 x 2 = 16 inputs to 8 nodes; fc2 takes 8 inputs to 2 outputs. Every node has a bias.",
            "Check your arithmetic: sum(p.numel() for p in XONet(seed=0).parameters())."),
+    takeaway=("A layer's parameter count follows from its shapes: one weight per input per output (times "
+              "the filter size) plus one bias per output."),
 )
 
 
@@ -201,4 +211,15 @@ q6 = FunctionExercise(
            "That is the upstream gradient slid over the image like a filter: the window image[a:a + h, b:b + w] "
            "times upstream, summed, for each (a, b), where (h, w) is upstream's shape. "
            "Or F.conv2d(image[None, None], upstream[None, None])[0, 0]."),
+    takeaway=("A filter's gradient is itself a correlation: the upstream gradient slid over the layer's "
+              "input."),
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )

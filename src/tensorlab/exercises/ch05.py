@@ -94,6 +94,7 @@ q1 = CountExercise(
     hints=("Bytes = number of values x bytes per value; the number of values is N x C x T x H x W.",
            "torch.Size([4, 3, 16, 112, 112]).numel() counts the values; torch.bfloat16.itemsize (or "
            "torch.empty((), dtype=torch.bfloat16).element_size()) gives 2 bytes per value."),
+    takeaway="Bytes are values x bytes per value: bfloat16 halves float32's memory for the same shape.",
 )
 
 
@@ -115,6 +116,8 @@ q2 = FunctionExercise(
     reference=_reference_frame_to_chw_float, cases=_frame_cases,
     hints=("Two steps: reorder the dimensions with permute, then convert to float and scale 0..255 to 0..1.",
            "frame.permute(2, 0, 1) gives (C, H, W); .float() / 255 gives float32 values between 0 and 1."),
+    takeaway=("Decoded frames arrive as (H, W, C) uint8: permute to (C, H, W), then convert to float and "
+              "scale to [0, 1]."),
 )
 
 
@@ -144,6 +147,8 @@ q3 = FunctionExercise(
     hints=("torch.stack adds a new first dimension N: N clips of (T, C, H, W) become (N, T, C, H, W).",
            "Then swap dimensions 1 and 2 with .permute(0, 2, 1, 3, 4) (or .transpose(1, 2)); a reshape "
            "would give the right shape but scramble the values."),
+    takeaway=("torch.stack adds the batch dimension; permute, not reshape, then moves T behind C for "
+              "nn.Conv3d."),
 )
 
 BUDGET_SHAPE = (8, 3, 16, 256, 256)  # (N, C, T, H, W): the largest batch of the notebook's cost table
@@ -155,6 +160,8 @@ q4 = DtypeBudgetExercise(
     hints=("Work out the batch's bytes in each dtype: values x bytes per value (8, 4 or 2).",
            "8 x 3 x 16 x 256 x 256 = 25,165,824 values; the most precise dtype is the one with the most "
            "bytes per value, among those that stay under 64 MiB = 67,108,864 bytes."),
+    takeaway=("The dtype sets the memory: the most precise dtype that fits is the one with the most bytes "
+              "per value under the budget."),
 )
 
 
@@ -177,6 +184,7 @@ q5 = FunctionExercise(
     hints=("One clip takes (values in one clip) x (bytes per value); how many whole clips fit in the budget?",
            "math.prod(clip_shape) * dtype.itemsize bytes per clip; divide the budget by it and round "
            "down with // (half a clip does not fit)."),
+    takeaway="How many whole items fit is a floor division: budget // (values per item x bytes per value).",
 )
 
 CONV_IN, CONV_OUT = 3, 8
@@ -209,4 +217,15 @@ q6 = CountExercise(
     hints=("Every output value is one sum over C_in x kT x kH x kW input values: that many multiply-adds.",
            "Output size per dimension: (size + 2 x padding - kernel) // stride + 1, so the output is "
            "(8, 16, 32, 32). Multiply its number of values by 3 x 3 x 5 x 5."),
+    takeaway=("A convolution does one multiply-add per output value per input value its kernel covers: "
+              "output values x C_in x kernel size."),
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )

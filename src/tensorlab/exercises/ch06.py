@@ -24,6 +24,8 @@ q1 = FunctionExercise(
     compare=compare_equal,
     hints=("An (m, k) @ (k, n) product has m * n outputs; each is a sum of k products.",
            "Count a multiplication and an addition for each of the k products: 2 * m * k * n."),
+    takeaway=("Counting the work comes first: an (m, k) @ (k, n) product is about 2mkn FLOPs, whatever "
+              "hardware runs it."),
 )
 
 q2 = NumberExercise(
@@ -33,6 +35,8 @@ q2 = NumberExercise(
     hints=("Rate = operations / seconds. How many operations does a (1024, 1024) @ (1024, 1024) "
            "product do?",
            "2 * 1024**3 operations in 0.020 s; divide by 1e9 for GFLOP/s (about a hundred)."),
+    takeaway=("Achieved FLOP/s = FLOPs / seconds; set against the hardware's peak, it says how well the "
+              "hardware is used."),
 )
 
 
@@ -103,6 +107,8 @@ q3 = DeviceFunctionExercise(
            "product: net.to(device) and X.to(device).",
            "net.to(device) moves a module in place and returns it; X.to(device) returns a new tensor. "
            "Then return net(X)."),
+    takeaway=("The arithmetic runs where the tensors are: the model's parameters and the data must both "
+              "be on the device."),
 )
 
 q4 = ChoiceExercise(
@@ -111,6 +117,8 @@ q4 = ChoiceExercise(
     hints=("CUDA calls return as soon as the work is queued; the GPU finishes later.",
            "The clock must be read after waiting for the GPU both before the start (earlier work) "
            "and before the stop (this work): torch.cuda.synchronize() in both places."),
+    takeaway=("CUDA calls return before the GPU finishes: synchronize before starting the clock and again "
+              "before stopping it."),
 )
 
 q5 = ValueExercise(
@@ -118,6 +126,7 @@ q5 = ValueExercise(
     expected=64 * 3 * 224 * 224 * 4,
     hints=("Bytes = number of values x bytes per value.",
            "64 * 3 * 224 * 224 values, 4 bytes each in float32 (torch.tensor(0.0).element_size())."),
+    takeaway="A copy moves the tensor's whole memory: values x bytes per value.",
 )
 
 q6 = NumberExercise(
@@ -126,4 +135,15 @@ q6 = NumberExercise(
     rtol=1e-3,
     hints=("Time = bytes / bytes per second; 25 GB/s is 25e9 bytes per second.",
            "Your answer to exercise 5 / 25e9 gives seconds; times 1000 gives milliseconds (about 1.5)."),
+    takeaway=("Copy time = bytes / bandwidth: at tens of GB/s a batch costs milliseconds, which is why "
+              "data should stay on the GPU."),
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )

@@ -11,6 +11,7 @@ q1 = ValueExercise(
     expected=256 // (2 * 4),
     hints=("One process per GPU: how many processes are there on 2 machines with 4 GPUs each?",
            "The global batch is shared equally by all 8 processes: 256 // 8."),
+    takeaway="Data parallelism splits the global batch evenly: one share per process, one process per GPU.",
 )
 
 
@@ -35,6 +36,8 @@ q2 = FunctionExercise(
            "ends up with one (P,) vector, the same in all of them.",
            "all_reduce sums over the processes and DDP divides by their number: the mean over dimension 0, "
            "local_grads.mean(dim=0)."),
+    takeaway=("DDP's all-reduce leaves every process with the mean of all the local gradients, so every "
+              "copy of the model takes the same step."),
 )
 
 
@@ -60,6 +63,8 @@ q3 = FunctionExercise(
     hints=("Every process shuffles the same way, then takes every world_size-th index, starting at its rank.",
            "First cut the order to a multiple of world_size (drop_last=True), then slice: "
            "order[:usable][rank::world_size] with usable = (len // world_size) * world_size."),
+    takeaway=("DistributedSampler gives each rank every world_size-th index of the same shuffled order, "
+              "starting at its rank."),
 )
 
 q4 = ChoiceExercise(
@@ -67,6 +72,7 @@ q4 = ChoiceExercise(
     choices=("gloo", "nccl", "mpi"), expected="nccl",
     hints=("One backend runs on CPUs everywhere; another is NVIDIA's own library for moving data between GPUs.",
            "NCCL (the NVIDIA Collective Communications Library) moves gradients from GPU memory to GPU memory."),
+    takeaway="NCCL moves tensors between NVIDIA GPUs; gloo is the backend for CPUs.",
 )
 
 q5 = ChoiceExercise(
@@ -74,6 +80,8 @@ q5 = ChoiceExercise(
     choices=("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"), expected="LOCAL_RANK",
     hints=("On the second of two 4-GPU machines the ranks are 4 to 7, but the GPUs there are numbered 0 to 3.",
            "LOCAL_RANK is the process's number on its own machine: torch.cuda.set_device(int(os.environ['LOCAL_RANK']))."),
+    takeaway=("LOCAL_RANK numbers the processes on one machine, so it picks the GPU; RANK numbers them "
+              "across all machines."),
 )
 
 q6 = ValueExercise(
@@ -81,4 +89,15 @@ q6 = ValueExercise(
     expected=25_000_000 * 4,
     hints=("DDP all-reduces one gradient value per parameter, in the parameters' dtype.",
            "float32 takes 4 bytes: 25,000,000 x 4."),
+    takeaway=("Every step DDP all-reduces one gradient value per parameter, so communication grows with "
+              "the model, not with the batch."),
+)
+
+
+# ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
+# (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
+# block grows on its own.
+from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+
+discuss = Discussions(
 )
