@@ -10,9 +10,14 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import LinearSegmentedColormap
 
 CHANNEL_NAMES = ("red", "green", "blue")
-CHANNEL_CMAPS = ("Reds", "Greens", "Blues")
+# Each channel drawn from black (0) to its own colour (the largest value): bright means a high value, as
+# on a screen. (matplotlib's "Reds", "Greens", "Blues" run the other way, from white to a dark colour,
+# which makes a bright yellow sun look dark in the red and green channels.)
+CHANNEL_CMAPS = tuple(LinearSegmentedColormap.from_list(f"black_to_{name}", ["black", name])
+                      for name in ("red", "lime", "blue"))
 
 
 def use_course_style() -> None:
@@ -62,13 +67,16 @@ def show_image(image: torch.Tensor, ax: plt.Axes | None = None, title: str | Non
 
 
 def show_channels(image: torch.Tensor, title: str | None = None) -> plt.Figure:
-    """Draw a (3, H, W) RGB image and each of its three channels side by side."""
+    """Draw a (3, H, W) RGB image and each of its three channels side by side, each channel from black
+    (0) to its own colour (the largest value), with a colour bar: the brighter, the higher the value."""
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) RGB image, got shape {tuple(image.shape)}")
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
     show_image(image, axes[0], "RGB")
+    top = 255 if image.dtype == torch.uint8 else 1
     for channel, (ax, name, cmap) in enumerate(zip(axes[1:], CHANNEL_NAMES, CHANNEL_CMAPS)):
-        ax.imshow(image[channel].detach().cpu().numpy(), cmap=cmap, vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
+        drawn = ax.imshow(image[channel].detach().cpu().numpy(), cmap=cmap, vmin=0, vmax=top)
+        fig.colorbar(drawn, ax=ax, fraction=0.046, pad=0.03, ticks=[0, top // 2 if top > 1 else 0.5, top])
         ax.set_title(f"channel {channel}: {name}")
         ax.set_xticks([])
         ax.set_yticks([])
