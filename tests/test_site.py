@@ -16,7 +16,6 @@ import functools
 import html
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -248,12 +247,12 @@ def visit(served_site, artifacts_dir) -> Visit:
             search_results = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
 
             # The recorder itself: a page that asks another host must be caught (else it proves nothing).
-            probe: list[str] = []
             before = len(external)
             page.goto(base + "index.html", wait_until="load")
             page.evaluate("""() => new Promise(done => { const img = new Image();
                 img.onload = img.onerror = () => done(); img.src = 'https://cdn.jsdelivr.net/probe.png'; })""")
-            probe, external[before:] = external[before:], []
+            probe = external[before:]
+            del external[before:]  # the probe's own request is not the site's
             context.close()
         finally:
             browser.close()
@@ -356,6 +355,16 @@ def test_the_pages_workflow_builds_with_make_site_and_publishes_site():
     assert uploads and uploads[0]["with"]["path"] == "_site"
     setup = [step for step in steps if str(step.get("uses", "")).startswith("actions/setup-python")]
     assert setup and str(setup[0]["with"]["python-version"]) == "3.11"
+
+
+def test_site_requirements_are_pinned_and_agree_with_the_course_lock():
+    from test_environment_files import pins
+
+    site = pins((ROOT / "requirements-site.txt").read_text().splitlines())
+    locked = pins((ROOT / "constraints.txt").read_text().splitlines())
+    assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline"} <= set(site)
+    clashes = {name: (version, locked[name]) for name, version in site.items() if name in locked and locked[name] != version}
+    assert not clashes, f"requirements-site.txt and constraints.txt pin these differently: {clashes}"
 
 
 # ---- the build copy, on small examples ---------------------------------------------------------------

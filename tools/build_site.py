@@ -350,6 +350,9 @@ def build(site_dir: Path = SITE_DIR, work_dir: Path = WORK_DIR) -> dict:
     if site_dir.exists():
         shutil.rmtree(site_dir)
     shutil.move(str(html), str(site_dir))
+    # The build copy holds every solution in full: keep it only while a build is being debugged (a
+    # failed build leaves it), so that nothing but _site/ stays behind.
+    shutil.rmtree(work_dir)
     manifest["seconds"] = round(time.perf_counter() - start, 1)
     return manifest
 
