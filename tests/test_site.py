@@ -380,6 +380,7 @@ def test_links_badges_and_images_are_rewritten_for_the_site(tmp_path):
     text = ("[![Open In Colab](https://colab.example/badge.svg)](https://colab.example/nb)\n"
             "See [02](notebooks/02_x.ipynb#part), [the guide](docs/AUTHORING.md), [home](README.md),\n"
             "![a figure](docs/figures/iris_decision_regions.png) and ![remote](https://cdn.example/x.png).\n"
+            "[![local badge](docs/figures/xo_feature_maps.png)](README.md)\n"
             "```\n[not a link](docs/AUTHORING.md)\n```")
     out = rewriter.rewrite(text, "", "example")
     assert "[Open In Colab](https://colab.example/nb)" in out and "badge.svg" not in out
@@ -388,6 +389,7 @@ def test_links_badges_and_images_are_rewritten_for_the_site(tmp_path):
     assert "![a figure](_assets/docs/figures/iris_decision_regions.png)" in out
     assert (tmp_path / "_assets/docs/figures/iris_decision_regions.png").is_file()
     assert "[remote](https://cdn.example/x.png)" in out and "![remote]" not in out
+    assert "[![local badge](_assets/docs/figures/xo_feature_maps.png)](index.md)" in out
     assert "[not a link](docs/AUTHORING.md)" in out  # code is left as it is
     with pytest.raises(build_site.SiteError, match="leads nowhere"):
         rewriter.rewrite("[gone](docs/no_such_file.md)", "", "example")

@@ -87,8 +87,10 @@ def sha256(data: bytes) -> str:
 # ---- Markdown: links and images -------------------------------------------------------------------
 # Inline links and images; a badge is an image inside a link. Targets with a scheme or a bare
 # fragment are left alone; fenced code is never rewritten.
-_LINKED_IMAGE = re.compile(r"\[!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)\)\]\((?P<href>[^)\s]+)\)")
-_IMAGE_OR_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")
+# One pattern, so that a badge is matched whole before its inner image or outer link could be.
+_LINK_PATTERN = re.compile(
+    r"\[!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)\)\]\((?P<href>[^)\s]+)\)"                  # [![alt](src)](href)
+    r"|(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")  # ![text](target), [text](target)
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
@@ -150,25 +152,26 @@ class LinkRewriter:
         return "".join(pieces)
 
     def _rewrite_prose(self, text: str, source_dir: str, where: str) -> str:
-        def linked_image(match: re.Match) -> str:
-            if _HAS_SCHEME.match(match["src"]):  # a badge hosted elsewhere: keep the link, drop the image
-                return f"[{match['alt']}]({match['href']})"
-            return match.group(0)  # a local image in a link: both parts are handled below
+        def image(target: str, alt: str, title: str = "") -> str:
+            if _HAS_SCHEME.match(target):  # an image from another host would be loaded from there
+                return f"[{alt or target}]({target})"
+            return f"![{alt}]({self._image(target, source_dir, where)}{title})"
 
-        def image_or_link(match: re.Match) -> str:
-            target = match["target"]
+        def link(target: str) -> str:
             if _HAS_SCHEME.match(target) or target.startswith("#"):
-                if match["bang"]:  # an image from another host would be loaded from there
-                    return f"[{match['text'] or target}]({target})"
-                return match.group(0)
-            if match["bang"]:
-                new = self._image(target, source_dir, where)
-            else:
-                new = self._link(target, source_dir, where)
-            return f"{match['bang']}[{match['text']}]({new}{match['title'] or ''})"
+                return target
+            return self._link(target, source_dir, where)
 
-        text = _LINKED_IMAGE.sub(linked_image, text)
-        return _IMAGE_OR_LINK.sub(image_or_link, text)
+        def replace(match: re.Match) -> str:
+            if match["src"] is not None:  # a badge: an image inside a link
+                if _HAS_SCHEME.match(match["src"]):  # hosted elsewhere: keep the link, drop the image
+                    return f"[{match['alt']}]({link(match['href'])})"
+                return f"[{image(match['src'], match['alt'])}]({link(match['href'])})"
+            if match["bang"]:
+                return image(match["target"], match["text"], match["title"] or "")
+            return f"[{match['text']}]({link(match['target'])}{match['title'] or ''})"
+
+        return _LINK_PATTERN.sub(replace, text)
 
 
 def markdown_sections(text: str, level: str = "## ") -> list[tuple[str, str]]:
