@@ -175,8 +175,11 @@ PAGE_SCRIPT = """() => ({
   }),
   launch: Object.fromEntries([...document.querySelectorAll('p.course-launch a')].map(a => [a.className, a.href])),
 })"""
-WAIT_FOR_MATH = """() => window.MathJax && MathJax.startup && MathJax.startup.promise
-                   ? MathJax.startup.promise.then(() => true) : true"""
+# After the load event (scripts, styles, images): MathJax typesets and then loads its fonts.
+WAIT_FOR_MATH_AND_FONTS = """() => (window.MathJax && MathJax.startup && MathJax.startup.promise
+                   ? MathJax.startup.promise : Promise.resolve()).then(() => document.fonts.ready).then(() => true)"""
+# Generous: on the shared 2-core machine the other test worker and other jobs compete for the CPU.
+TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="session")
@@ -201,19 +204,33 @@ def visit(served_site, artifacts_dir) -> Visit:
             context = browser.new_context(viewport={"width": 1280, "height": 1000}, service_workers="block")
             context.route("**/*", guard)
             page = context.new_page()
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(TIMEOUT_MS)
             current: list[PageVisit] = []
+            in_flight: set[str] = set()
             page.on("console", lambda m: m.type == "error" and current[-1].console_errors.append(m.text))
             page.on("pageerror", lambda e: current[-1].page_errors.append(str(e)))
-            page.on("requestfailed", lambda r: current[-1].failed.append(f"{r.url} ({r.failure})"))
+            page.on("request", lambda r: in_flight.add(r.url))
+            page.on("requestfinished", lambda r: in_flight.discard(r.url))
+            page.on("requestfailed", lambda r: (in_flight.discard(r.url),
+                                                current[-1].failed.append(f"{r.url} ({r.failure})")))
             page.on("response", lambda r: r.status >= 400 and current[-1].failed.append(f"{r.url} ({r.status})"))
+
+            def settle() -> None:
+                """Wait until the page has asked for everything it will and nothing is still loading
+                (Playwright's own "networkidle" gives no clue when it times out; this names what hangs)."""
+                page.evaluate(WAIT_FOR_MATH_AND_FONTS)
+                deadline = time.monotonic() + TIMEOUT_MS / 1000
+                while in_flight and time.monotonic() < deadline:
+                    page.wait_for_timeout(100)
+                if in_flight:
+                    current[-1].failed.extend(f"{url} (still loading after {TIMEOUT_MS // 1000} s)" for url in in_flight)
+                    in_flight.clear()
             screenshots = []
             for name in page_names:
                 record = PageVisit()
                 current.append(record)
                 page.goto(base + name, wait_until="load")
-                page.evaluate(WAIT_FOR_MATH)
-                page.wait_for_load_state("networkidle")
+                settle()
                 seen = page.evaluate(PAGE_SCRIPT)
                 record.links, record.images, record.ids = seen["links"], seen["images"], set(seen["ids"])
                 record.math_containers, record.solutions, record.launch = seen["math"], seen["solutions"], seen["launch"]
@@ -242,8 +259,8 @@ def visit(served_site, artifacts_dir) -> Visit:
             box.press("Enter")
             page.wait_for_url(re.compile(r"search\.html\?q="))
             search_via_box = page.url
-            page.locator("#search-results ul.search li").first.wait_for()
-            page.wait_for_load_state("networkidle")
+            page.locator("#search-results p.search-summary", has_text="Search finished").wait_for()
+            settle()
             search_results = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
 
             # The recorder itself: a page that asks another host must be caught (else it proves nothing).
