@@ -156,6 +156,7 @@ class Visit:
     probe_blocked: list[str]        # what the recorder caught when a page was made to ask another host
     search_results: list[str]       # links of the results for SEARCH_WORD
     search_via_box: str             # the address the search box led to
+    search_visit: PageVisit         # errors and failed requests while searching
     solution_opens: bool            # clicking "Show solution" showed the code
     screenshots: list[Path]
 
@@ -252,6 +253,8 @@ def visit(served_site, artifacts_dir) -> Visit:
             solution_opens = cell.locator(".cell_input").is_visible()
 
             # Search as a reader does: the search button, the word, Enter; then the results page.
+            search_visit = PageVisit()
+            current.append(search_visit)
             page.goto(base + "index.html", wait_until="load")
             page.locator("button.search-button-field").first.click()
             box = page.locator("#pst-search-dialog input[name='q']")
@@ -264,6 +267,7 @@ def visit(served_site, artifacts_dir) -> Visit:
             search_results = page.locator("#search-results ul.search li a").evaluate_all("as => as.map(a => a.href)")
 
             # The recorder itself: a page that asks another host must be caught (else it proves nothing).
+            current.append(PageVisit())  # the probe's own (expected) failure is not the site's
             before = len(external)
             page.goto(base + "index.html", wait_until="load")
             page.evaluate("""() => new Promise(done => { const img = new Image();
@@ -273,7 +277,8 @@ def visit(served_site, artifacts_dir) -> Visit:
             context.close()
         finally:
             browser.close()
-    return Visit(base, pages, external, probe, search_results, search_via_box, solution_opens, screenshots)
+    return Visit(base, pages, external, probe, search_results, search_via_box, search_visit, solution_opens,
+                 screenshots)
 
 
 # ---- the build --------------------------------------------------------------------------------------
@@ -491,6 +496,8 @@ def test_each_notebook_page_has_launch_links_and_a_download(visit):
 
 def test_search_finds_broadcasting(visit):
     assert "search.html?q=" + SEARCH_WORD in visit.search_via_box
+    errors = visit.search_visit
+    assert not (errors.console_errors or errors.page_errors or errors.failed), errors
     pages = {urlparse(link).path.rsplit("/", 1)[-1] for link in visit.search_results}
     assert "01_tensors_0d_to_nd.html" in pages, f"searching {SEARCH_WORD!r} found {sorted(pages)}"
 
