@@ -59,6 +59,8 @@ browser:
 # (requirements-site.txt) into .venv; the GitHub Pages workflow runs exactly `make site`.
 .PHONY: site site-deps site-check site-serve
 SITE_PORT ?= 8000
+SITE_OUT ?= _site
+SITE_WORK ?= build/site
 
 site-deps: $(SITE_STAMP)
 
@@ -67,16 +69,16 @@ $(SITE_STAMP): requirements-site.txt $(STAMP)
 	touch $(SITE_STAMP)
 
 site: $(SITE_STAMP)
-	$(BIN)/python tools/build_site.py
+	$(BIN)/python tools/build_site.py --out $(SITE_OUT) --work $(SITE_WORK)
 
 # Is _site/ complete and built from the current sources?
 site-check: $(STAMP)
-	$(BIN)/python tools/build_site.py --check
+	$(BIN)/python tools/build_site.py --check --out $(SITE_OUT)
 
 # Look at the built site in a browser, offline: http://127.0.0.1:$(SITE_PORT)/
 site-serve:
-	@test -f _site/index.html || { echo "no _site/ yet: run make site"; exit 1; }
-	$(BIN)/python -m http.server --directory _site --bind 127.0.0.1 $(SITE_PORT)
+	@test -f $(SITE_OUT)/index.html || { echo "no $(SITE_OUT)/ yet: run make site"; exit 1; }
+	$(BIN)/python -m http.server --directory $(SITE_OUT) --bind 127.0.0.1 $(SITE_PORT)
 
 # ---- authoring ---------------------------------------------------------------------------
 student: $(STAMP)

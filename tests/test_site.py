@@ -1,7 +1,8 @@
 """The course website (`make site`, tools/build_site.py): built, complete, current, offline, in a browser.
 
-Once per run, ``make site`` builds _site/ with the network blocked (tensorlab.offline: the build
-must fetch nothing). The site is then served on 127.0.0.1 under /REPO/, the path GitHub Pages gives
+Once per run, ``make site`` builds the site with the network blocked (tensorlab.offline: the build
+must fetch nothing), into the run's temporary folder (``SITE_OUT``), so that the repository is left as
+it was (tests/cleanup_plugin.py). The site is then served on 127.0.0.1 under /REPO/, the path GitHub Pages gives
 it, so a link that only works at the root of a host fails here too. Headless Chromium (Debian's,
 driven by Playwright, as in test_browser.py) opens every page with the network cut twice over: host
 names do not resolve and other hosts go to a dead proxy, and every request to a host other than
@@ -42,7 +43,6 @@ build_site = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = build_site
 _spec.loader.exec_module(build_site)
 
-SITE = build_site.SITE_DIR
 SITE_PREFIX = "/" + launch.github_owner_and_repo()[1] + "/"  # as on GitHub Pages: /REPO/
 # Chromium's own network cut: no host name resolves, and anything not on loopback goes to a port
 # where nothing listens (the discard port).
@@ -79,9 +79,17 @@ def text_of(html_text: str) -> str:
 
 
 # ---- building and serving -------------------------------------------------------------------------
+@dataclass
+class BuiltSite:
+    dir: Path           # the site, built in this run's temporary folder (the run leaves the repository as it was)
+    seconds: float
+    network_log: Path   # the network guard's log of the build
+    output: str
+
+
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory, artifacts_dir) -> dict:
-    """`make site`, exactly as the Pages workflow runs it, with the network blocked; its manifest."""
+def built_site(tmp_path_factory, artifacts_dir) -> BuiltSite:
+    """`make site`, as the Pages workflow runs it, with the network blocked."""
     try:
         import myst_nb  # noqa: F401
         import sphinx  # noqa: F401
@@ -90,20 +98,19 @@ def built_site(tmp_path_factory, artifacts_dir) -> dict:
     up_to_date = subprocess.run(["make", "--no-print-directory", "-q", build_site.SITE_DEPS_STAMP],
                                 cwd=ROOT).returncode == 0
     if not up_to_date:  # make site would run pip, which the blocked network would stop half-way
-        pytest.skip("requirements-site.txt changed since the site's tools were installed: run "
-                    "`make site-deps` (make test does)")
+        pytest.skip(f"{build_site.SITE_DEPS_STAMP} is older than requirements-site.txt or the course's "
+                    ".venv, so `make site` would install packages first: run `make site-deps` (make test does)")
     workdir = tmp_path_factory.mktemp("site-build")
     env = offline.blocked_env(workdir / "offline")
     start = time.perf_counter()
-    result = subprocess.run(["make", "--no-print-directory", "site"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run(["make", "--no-print-directory", "site", f"SITE_OUT={workdir / '_site'}",
+                             f"SITE_WORK={workdir / 'work'}"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=600)
     seconds = time.perf_counter() - start
     assert result.returncode == 0, f"make site failed:\n{result.stdout}\n{result.stderr}"
     (artifacts_dir / "site_build.txt").write_text(
         f"make site took {seconds:.1f} s (the build copy and Sphinx; imports included)\n{result.stdout}")
-    log = Path(env[offline.LOG_VAR])
-    return {"manifest": json.loads((SITE / build_site.MANIFEST).read_text()), "seconds": seconds,
-            "network_log": log, "output": result.stdout + result.stderr}
+    return BuiltSite(workdir / "_site", seconds, Path(env[offline.LOG_VAR]), result.stdout + result.stderr)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -115,7 +122,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def served_site(built_site, tmp_path_factory):
     """The site at http://127.0.0.1:PORT/REPO/, the layout of GitHub Pages; yields that base address."""
     root = tmp_path_factory.mktemp("site-root")
-    (root / SITE_PREFIX.strip("/")).symlink_to(SITE, target_is_directory=True)
+    (root / SITE_PREFIX.strip("/")).symlink_to(built_site.dir, target_is_directory=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -184,10 +191,10 @@ TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="session")
-def visit(served_site, artifacts_dir) -> Visit:
+def visit(built_site, served_site, artifacts_dir) -> Visit:
     sync_playwright = playwright_or_skip()
     base = served_site
-    page_names = sorted(p.name for p in SITE.glob("*.html"))
+    page_names = sorted(p.name for p in built_site.dir.glob("*.html"))
     external: list[str] = []
     pages: dict[str, PageVisit] = {}
 
@@ -283,25 +290,26 @@ def visit(served_site, artifacts_dir) -> Visit:
 
 # ---- the build --------------------------------------------------------------------------------------
 def test_make_site_builds_offline(built_site):
-    log = built_site["network_log"]
+    log = built_site.network_log
     guarded = [e for e in offline.read_log(log) if e["event"] == "installed" and "build_site.py" in " ".join(e["argv"])]
     assert guarded, "the site was not built with the network guard installed"
     assert not offline.refusals(log), "the site's build tried the network:\n" + offline.describe(offline.refusals(log))
-    assert "built _site/" in built_site["output"]
+    assert f"built {built_site.dir}/" in built_site.output
+    assert (ROOT / "_site") != built_site.dir
 
 
 def test_every_notebook_has_a_page_and_the_site_is_current(built_site):
-    assert build_site.site_problems() == []
+    assert build_site.site_problems(built_site.dir) == []
     for notebook in build_site.solution_notebooks():
-        assert (SITE / build_site.page_of(notebook)).is_file(), f"no page for {notebook.name}"
+        assert (built_site.dir / build_site.page_of(notebook)).is_file(), f"no page for {notebook.name}"
 
 
-def _copy_of_site_and_sources(tmp_path: Path) -> tuple[Path, Path]:
+def _copy_of_site_and_sources(built: BuiltSite, tmp_path: Path) -> tuple[Path, Path]:
     site, root = tmp_path / "_site", tmp_path / "repo"
     site.mkdir()
-    for page in SITE.glob("*.html"):
+    for page in built.dir.glob("*.html"):
         shutil.copy(page, site)
-    shutil.copy(SITE / build_site.MANIFEST, site)
+    shutil.copy(built.dir / build_site.MANIFEST, site)
     shutil.copytree(ROOT / "solutions", root / "solutions")
     (root / "docs").mkdir()
     shutil.copy(ROOT / build_site.README, root)
@@ -311,20 +319,20 @@ def _copy_of_site_and_sources(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_a_missing_page_is_reported(built_site, tmp_path):
-    site, root = _copy_of_site_and_sources(tmp_path)
+    site, root = _copy_of_site_and_sources(built_site, tmp_path)
     (site / "02_single_dose_network.html").unlink()
     assert any("02_single_dose_network.html" in p and "missing" in p for p in build_site.site_problems(site, root))
 
 
 def test_a_notebook_without_a_page_is_reported(built_site, tmp_path):
-    site, root = _copy_of_site_and_sources(tmp_path)
+    site, root = _copy_of_site_and_sources(built_site, tmp_path)
     shutil.copy(root / "solutions" / "02_single_dose_network.ipynb", root / "solutions" / "08_new_notebook.ipynb")
     problems = build_site.site_problems(site, root)
     assert any("solutions/08_new_notebook.ipynb has no page" in p for p in problems), problems
 
 
 def test_a_site_older_than_its_solutions_is_reported(built_site, tmp_path):
-    site, root = _copy_of_site_and_sources(tmp_path)
+    site, root = _copy_of_site_and_sources(built_site, tmp_path)
     notebook = root / "solutions" / "02_single_dose_network.ipynb"
     notebook.write_text(notebook.read_text(encoding="utf-8").replace("single", "single ", 1), encoding="utf-8")
     problems = build_site.site_problems(site, root)
@@ -332,8 +340,8 @@ def test_a_site_older_than_its_solutions_is_reported(built_site, tmp_path):
 
 
 def test_hidden_tests_and_markers_never_appear(built_site):
-    texts = {path.relative_to(SITE).as_posix(): path.read_text(encoding="utf-8", errors="replace")
-             for path in SITE.rglob("*") if path.is_file() and path.suffix in {".html", ".js", ".json", ".ipynb", ".txt"}
+    texts = {path.relative_to(built_site.dir).as_posix(): path.read_text(encoding="utf-8", errors="replace")
+             for path in built_site.dir.rglob("*") if path.is_file() and path.suffix in {".html", ".js", ".json", ".ipynb", ".txt"}
              and "_static" not in path.parts}
     for path, text in texts.items():
         for marker in (authoring.BEGIN_HIDDEN, authoring.BEGIN_SOLUTION, authoring.END_SOLUTION):
@@ -350,7 +358,7 @@ def test_hidden_tests_and_markers_never_appear(built_site):
 
 def test_the_downloadable_student_copies_are_the_generated_ones(built_site):
     for notebook in build_site.solution_notebooks():
-        copy = SITE / build_site.STUDENT_DIR_IN_SITE / notebook.name
+        copy = built_site.dir / build_site.STUDENT_DIR_IN_SITE / notebook.name
         assert copy.is_file(), f"no student copy of {notebook.name} in the site"
         assert copy.read_text(encoding="utf-8") == authoring.expected_student_text(notebook)
 
@@ -460,9 +468,9 @@ def test_every_internal_link_and_image_resolves(visit):
     assert len(checked) > 20, "suspiciously few internal links were found"
 
 
-def test_math_is_typeset_by_the_sites_own_mathjax(visit):
+def test_math_is_typeset_by_the_sites_own_mathjax(built_site, visit):
     notebook_02 = visit.pages["02_single_dose_network.html"]
-    raw = (SITE / "02_single_dose_network.html").read_text(encoding="utf-8")
+    raw = (built_site.dir / "02_single_dose_network.html").read_text(encoding="utf-8")
     n_math = raw.count('class="math notranslate nohighlight"')
     assert n_math > 0, "notebook 02's page has no math: the check below would prove nothing"
     assert notebook_02.math_containers >= n_math, "MathJax did not typeset every formula of notebook 02"
@@ -503,9 +511,9 @@ def test_search_finds_broadcasting(visit):
 
 
 def test_glossary_and_measurements_pages(built_site):
-    glossary = text_of((SITE / "glossary.html").read_text(encoding="utf-8"))
+    glossary = text_of((built_site.dir / "glossary.html").read_text(encoding="utf-8"))
     assert "张量" in glossary and "backpropagation" in glossary
-    measurements = text_of((SITE / "measurements.html").read_text(encoding="utf-8"))
+    measurements = text_of((built_site.dir / "measurements.html").read_text(encoding="utf-8"))
     measured = re.findall(r"\d\d_\w+\.ipynb", (ROOT / build_site.MEASUREMENTS_SOURCE).read_text(encoding="utf-8"))
     assert measured and all(name in measurements for name in measured)
     assert "kernel peak memory (MiB)" in measurements

@@ -1,6 +1,7 @@
 """Build the course website (`make site`): every solution notebook as a page, with its stored outputs.
 
     .venv/bin/python tools/build_site.py          # build _site/ (what `make site` runs)
+    .venv/bin/python tools/build_site.py --out DIR --work DIR   # elsewhere (the tests build in a temp folder)
     .venv/bin/python tools/build_site.py --check  # exit 1, saying why, if _site/ is missing a page or
                                                   # was built from other sources than the current ones
 
@@ -356,6 +357,8 @@ def build(site_dir: Path = SITE_DIR, work_dir: Path = WORK_DIR) -> dict:
     # The build copy holds every solution in full: keep it only while a build is being debugged (a
     # failed build leaves it), so that nothing but _site/ stays behind.
     shutil.rmtree(work_dir)
+    if work_dir == WORK_DIR and not any(WORK_DIR.parent.iterdir()):
+        WORK_DIR.parent.rmdir()  # build/, if make site made it
     manifest["seconds"] = round(time.perf_counter() - start, 1)
     return manifest
 
@@ -386,21 +389,26 @@ def site_problems(site_dir: Path = SITE_DIR, root: Path = ROOT) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only check that _site/ is complete and current")
+    parser.add_argument("--check", action="store_true", help="only check that the site is complete and current")
+    parser.add_argument("--out", type=Path, default=SITE_DIR, help="where the site goes (default: _site)")
+    parser.add_argument("--work", type=Path, default=WORK_DIR,
+                        help="scratch folder for the build copy, removed after a good build (default: build/site)")
     args = parser.parse_args(argv)
+    out = args.out.resolve()
     if args.check:
-        problems = site_problems()
+        problems = site_problems(out)
         for problem in problems:
             print(problem)
-        print("_site/ is stale or incomplete: run `make site`" if problems else "_site/ is current")
+        print(f"{out} is stale or incomplete: run `make site`" if problems else f"{out} is current")
         return 1 if problems else 0
     try:
-        manifest = build()
+        manifest = build(out, args.work.resolve())
     except (SiteError, authoring.MarkerError) as error:
         print(f"make site: {error}", file=sys.stderr)
         return 1
     n_notebooks = sum(1 for key in manifest["pages"] if key.startswith("solutions/"))
-    print(f"built {SITE_DIR.relative_to(ROOT)}/ in {manifest['seconds']} s: {n_notebooks} notebooks, "
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print(f"built {shown}/ in {manifest['seconds']} s: {n_notebooks} notebooks, "
           f"landing page, glossary, measurements (published at {manifest['site_url']})")
     return 0
 
