@@ -10,6 +10,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # The stamp is rebuilt (and the venv updated) only when a pin changes.
 STAMP  := $(VENV)/.installed
+# The website's tools (requirements-site.txt), installed on top by `make site` / `make test`.
+SITE_STAMP := $(VENV)/.site-installed
 PYTEST_WORKERS ?= 2
 LAB_PORT ?= 8888
 LAB_ARGS ?=
@@ -28,6 +30,7 @@ help:
 	@echo "make stress              hunt flaky tests: torchrun 30x, then the suite 2x, beside 2 busy processes"
 	@echo "make grade SUBMISSIONS=dir OUT=dir   grade submitted notebooks (docs/INSTRUCTORS.md)"
 	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
+	@echo "make site                build the course website into _site/ (make site-serve shows it)"
 
 venv: $(STAMP)
 
@@ -41,7 +44,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: $(STAMP) browser
+test: $(STAMP) $(SITE_STAMP) browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # System packages the tests use: Debian's headless Chromium (the browser test) and bubblewrap (the
@@ -49,6 +52,33 @@ test: $(STAMP) browser
 # says why and the tests that need them skip, saying so.
 browser:
 	@tools/ensure_browser.sh
+
+# ---- the course as a website ---------------------------------------------------------------
+# make site: a static site of the course in _site/, built from the stored outputs of solutions/
+# (nothing is executed; tools/build_site.py). The first run installs the pinned site tools
+# (requirements-site.txt) into .venv; the GitHub Pages workflow runs exactly `make site`.
+.PHONY: site site-deps site-check site-serve
+SITE_PORT ?= 8000
+SITE_OUT ?= _site
+SITE_WORK ?= build/site
+
+site-deps: $(SITE_STAMP)
+
+$(SITE_STAMP): requirements-site.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-site.txt -c constraints.txt
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(BIN)/python tools/build_site.py --out $(SITE_OUT) --work $(SITE_WORK)
+
+# Is _site/ complete and built from the current sources?
+site-check: $(STAMP)
+	$(BIN)/python tools/build_site.py --check --out $(SITE_OUT)
+
+# Look at the built site in a browser, offline: http://127.0.0.1:$(SITE_PORT)/
+site-serve:
+	@test -f $(SITE_OUT)/index.html || { echo "no $(SITE_OUT)/ yet: run make site"; exit 1; }
+	$(BIN)/python -m http.server --directory $(SITE_OUT) --bind 127.0.0.1 $(SITE_PORT)
 
 # ---- authoring ---------------------------------------------------------------------------
 student: $(STAMP)
@@ -95,4 +125,4 @@ grade: $(STAMP)
 	$(BIN)/python -m tensorlab.grading "$(SUBMISSIONS)" "$(OUT)" $(GRADE_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts
+	rm -rf $(VENV) .pytest_cache artifacts _site build/site

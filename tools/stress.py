@@ -39,6 +39,19 @@ from tensorlab.ddp_launch import run_captured, script_path, torchrun_command  # 
 BUSY_LOOP = "while True: pass"
 
 
+def describe_machine() -> str:
+    """Cores, CPU model and whether it has AVX-512 (the course's machines differ in that)."""
+    model, flags = platform.processor() or platform.machine(), ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line for line in info.splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{os.cpu_count()} cores, {model}, {vector}"
+
+
 def start_busy(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP], start_new_session=True) for _ in range(count)]
 
@@ -113,7 +126,7 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.processor() or platform.platform()}"
+    machine = describe_machine()
     print(f"stress: {args.runs} torchrun runs, then {0 if args.no_suite else args.suites} test suites, "
           f"with {args.busy} busy processes beside them ({machine})", flush=True)
     failures: dict[str, list[str]] = defaultdict(list)
