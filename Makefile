@@ -102,7 +102,7 @@ nbval: $(STAMP)
 nbval-3x: $(STAMP)
 	for run in 1 2 3; do echo "== nbval run $$run of 3 =="; $(MAKE) --no-print-directory nbval || exit 1; done
 
-# Not part of `make test` (about half an hour on 2 cores): see tools/stress.py and the README.
+# Not part of `make test` (30-60 min on 2 cores): see tools/stress.py and the README.
 STRESS_ARGS ?=
 stress: $(STAMP) browser
 	$(BIN)/python tools/stress.py $(STRESS_ARGS)

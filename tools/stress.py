@@ -12,7 +12,7 @@
 4. Prints the failures per test (how often, in which run, the first line of the error), writes them to
    ``artifacts/stress/summary.json``, and exits with status 1 if anything failed at all.
 
-It is not part of ``make test``: it takes about half an hour on 2 cores.
+It is not part of ``make test``: on 2 cores it takes about half an hour, and an hour when the machine is busy.
 """
 
 from __future__ import annotations
