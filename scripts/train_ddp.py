@@ -101,6 +101,14 @@ def thread_count() -> int | None:
         return None
 
 
+def say(line: str, stream=None) -> None:
+    """Print one whole line in one write. Both ranks share torchrun's stdout; print() writes the text and
+    its newline separately, so two ranks printing at once interleaved as "rank 0: ...rank 1: ...\n\n"."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")  # one write of under 4 KiB to a pipe is atomic (PIPE_BUF)
+    stream.flush()
+
+
 def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
     """Leave the group together with every other process, and make sure it is really gone.
 
@@ -114,9 +122,9 @@ def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
     dist.destroy_process_group()
     threads_now = thread_count()
     if threads_before_joining is not None and threads_now > threads_before_joining:
-        print(f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
-              "run after destroy_process_group(); something still holds the group", file=sys.stderr, flush=True)
-    print(f"rank {rank}: left the process group", flush=True)
+        say(f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
+            "run after destroy_process_group(); something still holds the group", sys.stderr)
+    say(f"rank {rank}: left the process group")
 
 
 def flat_params(net: torch.nn.Module) -> torch.Tensor:
@@ -297,7 +305,7 @@ def main() -> None:
     report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
-    print(f"rank 0: wrote {args.out}")
+    say(f"rank 0: wrote {args.out}")
 
 
 if __name__ == "__main__":

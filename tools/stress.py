@@ -82,9 +82,10 @@ def one_ddp_run(workdir: Path, index: int) -> str | None:
         return "a traceback on stderr"
     if "still run after destroy_process_group" in result.stderr:
         return "the process group's threads outlived destroy_process_group()"
+    lines = result.stdout.splitlines()  # whole lines: the ranks' output once interleaved mid-line
     for rank in (0, 1):
-        if f"rank {rank}: left the process group" not in result.stdout:
-            return f"rank {rank} did not report leaving the process group"
+        if f"rank {rank}: left the process group" not in lines:
+            return f"rank {rank} did not report leaving the process group on a line of its own"
     if not out.is_file():
         return "rank 0 wrote no report"
     return None
