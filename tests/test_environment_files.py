@@ -143,6 +143,9 @@ def test_what_learners_run_needs_only_the_core_dependencies():
 def test_declared_names_are_locked_and_every_pin_is_declared():
     everything = set().union(*declared().values())
     locked = pins((ROOT / "constraints.txt").read_text().splitlines())
+    site = pins((ROOT / "requirements-site.txt").read_text().splitlines())  # the [site] extra's own lock
+    assert declared()["site"] <= set(site), "the [site] extra names what requirements-site.txt does not pin"
+    locked |= site
     assert not everything - set(locked), f"declared in pyproject.toml but not locked: {everything - set(locked)}"
     assert not set(requirements()) - everything, (
         f"pinned in requirements.txt but declared nowhere in pyproject.toml: {set(requirements()) - everything}")
