@@ -388,12 +388,18 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     """Run each solution notebook in a fresh kernel, in its folder, and store the outputs."""
     from nbclient import NotebookClient
 
+    from tensorlab.interactive import strip_widget_views
+
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         # record_timing=False: no execution timestamps in the stored notebooks, which would make every
         # re-run a diff in every cell (and a merge conflict between any two branches that re-ran it).
+        # store_widget_state=False and strip_widget_views: the interactive explorers' widgets live only
+        # in this run's kernel (their ids are random); the stored output keeps their still figure and
+        # text, which nbval compares and static pages show (tensorlab/interactive/_base.py).
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       store_widget_state=False, resources={"metadata": {"path": str(path.parent)}}).execute()
+        strip_widget_views(notebook)
         nbformat.write(notebook, path)
         print(f"executed {_relative(path)}")
 
