@@ -260,6 +260,10 @@ class DoseNetworkExplorer(Explorer):
         if self._quiet:
             return
         name = change.owner.description
+        if abs(change.new - self.model.params[name]) < SLIDER_STEP / 2:
+            # The browser's slider snaps a value set from here (b3 during "fit b3 only") to its step and
+            # sends it back; that echo must not move the model off the value it already has.
+            return
         self.model.set(**{name: change.new})
         self.status = ""
         self.refresh()
