@@ -61,3 +61,18 @@ def test_constraints_lock_every_requirement_at_the_same_version():
     locked = pins((ROOT / "constraints.txt").read_text().splitlines())
     for name, version in requirements().items():
         assert locked.get(name) == version, f"constraints.txt locks {name}=={locked.get(name)}"
+
+
+def test_pyproject_names_only_pinned_packages():
+    """The package's dependencies and extras (e.g. ipywidgets for the explorers) are pinned above."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    named = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        named += extra
+    reqs = requirements()
+    for requirement in named:
+        name = canonical(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
+        assert name in reqs, f"pyproject.toml names {requirement!r}, which requirements.txt does not pin"
+    assert "ipywidgets" in reqs and any(r.startswith("ipywidgets") for r in named)
