@@ -34,6 +34,8 @@ SLIDER_RANGES: dict[str, tuple[float, float]] = {
     "w3": (-5.0, 5.0), "w4": (-5.0, 5.0), "b3": (-3.0, 4.0),
 }
 SLIDER_STEP = 0.01
+#: y-axis limits of the three panels, wide enough for both starts (they widen when a curve leaves them)
+DEFAULT_LIMITS = ((-0.1, 3.0), (-3.5, 4.0), (-3.0, 1.5))
 LEARNING_RATE = 0.1      # notebook 02's gradient descent on b3
 MIN_STEP_SIZE = 0.0001   # ... stops when a step is smaller than this
 MAX_STEPS = 1000
@@ -199,15 +201,19 @@ class DoseNetworkExplorer(Explorer):
         for line, p, o in zip(self.residuals, predicted.tolist(), model.observed.tolist()):
             line.set_ydata([o, p])
         self.ssr_text.set_text(f"SSR = {model.ssr():.4f}")
-        # Fixed limits while the curves fit in them (the background is then reused); wider when not.
+        # Axis limits stay put while the curves fit in them (the background is then reused) and widen
+        # in coarse steps when they do not; they shrink back only on "reset" or a new start, so that a
+        # slider moving back and forth never makes them jump to and fro.
         nodes, scaled, output = self.axes
-        self.limits = {
-            nodes: _expand(-0.1, 3.0, torch.cat([curves["y1"], curves["y2"]])),
-            scaled: _expand(-3.5, 3.5, torch.cat([curves["top"], curves["bottom"], curves["sum"]])),
-            output: _expand(-0.5, 1.5, torch.cat([curves["output"], predicted])),
+        needed = {
+            nodes: torch.cat([curves["y1"], curves["y2"]]),
+            scaled: torch.cat([curves["top"], curves["bottom"], curves["sum"]]),
+            output: torch.cat([curves["output"], predicted]),
         }
-        for ax, limits in self.limits.items():
-            ax.set_ylim(*limits)
+        for ax, values in needed.items():
+            low, high = self.limits.get(ax, DEFAULT_LIMITS[self.axes.tolist().index(ax)])
+            self.limits[ax] = _expand(low, high, values)
+            ax.set_ylim(*self.limits[ax])
 
     def background_key(self):
         return tuple(self.limits.values())
@@ -286,6 +292,7 @@ class DoseNetworkExplorer(Explorer):
         with self.batch():
             self.model.reset(start)
             self.status = ""
+            self.limits = {}  # back to the usual axis limits
             self._show_params()
 
     def fit_b3(self) -> list[DescentStep]:
