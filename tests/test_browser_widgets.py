@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ DOSE_NOTEBOOK = "notebooks/02_single_dose_network.ipynb"
 FILTER_NOTEBOOK = "notebooks/04_x_or_o_cnn.ipynb"
 NEW_W1 = 1.5       # notebook 02: w1 typed into its slider's readout
 NEW_POSITION = 10  # notebook 04: the filter's position typed into its slider's readout
+TIMINGS: dict[str, object] = {}  # written to artifacts/browser_widgets_timing.json, for a look
 
 pytestmark = pytest.mark.xdist_group(name="browser")
 
@@ -65,14 +67,16 @@ def type_into_readout(page, slider, value) -> None:
     page.keyboard.press("Enter")
 
 
-def figure_changes(page, explorer, action, timeout_s: float = 60) -> tuple[bytes, bytes]:
-    """Screenshots of the explorer's figure before and after ``action``, waiting for a new frame."""
+def figure_changes(page, explorer, action, timeout_s: float = 60) -> tuple[bytes, bytes, float]:
+    """Screenshots of the explorer's figure before and after ``action``, waiting for a new frame; and
+    the seconds from the action to the new frame (slider to kernel to browser; noted, never judged)."""
     figure = explorer.locator("img.tensorlab-figure")
     before_src, before = figure.get_attribute("src"), figure.screenshot()
+    start = time.perf_counter()
     action()
     page.wait_for_function("([el, src]) => el.getAttribute('src') !== src",
-                           arg=[figure.element_handle(), before_src], timeout=timeout_s * 1000)
-    return before, figure.screenshot()
+                           arg=[figure.element_handle(), before_src], timeout=timeout_s * 1000, polling=10)
+    return before, figure.screenshot(), time.perf_counter() - start
 
 
 def check_dose_explorer(page, explorer, artifacts_dir: Path) -> None:
@@ -83,8 +87,9 @@ def check_dose_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = DoseModel(BACKPROP_PARAMS)
     moved.set(w1=NEW_W1)
     expected = f"SSR = {moved.ssr():.4f}"
-    before, after = figure_changes(page, explorer, lambda: type_into_readout(
+    before, after, seconds = figure_changes(page, explorer, lambda: type_into_readout(
         page, explorer.locator(".tensorlab-slider-w1"), NEW_W1))
+    TIMINGS["02: w1 typed -> new frame in the browser (s)"] = round(seconds, 3)
     ssr_text.filter(has_text=expected).wait_for(timeout=60_000)
     assert before != after, "the figure did not change when w1 moved"
     explorer.screenshot(path=str(artifacts_dir / "browser_02_dose_explorer_w1.png"))
@@ -111,8 +116,9 @@ def check_filter_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = ConvModel(position=NEW_POSITION)
     row, col = moved.window()
     expected = f"= {moved.cell_value():.2f} -> feature-map cell ({row}, {col})"
-    before, after = figure_changes(page, explorer, lambda: type_into_readout(
+    before, after, seconds = figure_changes(page, explorer, lambda: type_into_readout(
         page, explorer.locator(".tensorlab-position"), NEW_POSITION))
+    TIMINGS["04: position typed -> new frame in the browser (s)"] = round(seconds, 3)
     readout.filter(has_text=expected).wait_for(timeout=60_000)
     assert f"window at row {row}, column {col}" in readout.inner_text()
     assert before != after, "the figure did not change when the filter moved"
@@ -150,6 +156,8 @@ def test_explorers_move_in_make_lab(tmp_path, artifacts_dir):
                         raise
             finally:
                 browser.close()
+                TIMINGS["load average (1, 5, 15 min)"] = [round(x, 1) for x in os.getloadavg()]
+                (artifacts_dir / "browser_widgets_timing.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
     finally:
         saved = [nb for nb, content in notebooks_before.items() if (ROOT / nb).read_bytes() != content]
         for nb in saved:  # never leave outputs in the committed copies
