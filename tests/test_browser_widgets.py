@@ -49,27 +49,34 @@ def open_and_run_all(page, lab, notebook: str, workspace: str):
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     explorer = panel.locator(".tensorlab-explorer")
-    explorer.wait_for(timeout=300_000)    # the widget itself, rendered by JupyterLab's widget manager
-    kernel_idle.wait_for(timeout=300_000)  # ... and every cell after it has run
+    explorer.wait_for(timeout=300_000)  # the widget itself, rendered by JupyterLab's widget manager
+    # Every cell has run when every prompt shows a number. (The kernel's status alone is no sign: it
+    # reads Idle for a moment between two cells of Run All.)
+    page.wait_for_function(
+        """() => {
+            const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+            const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
+        }""", timeout=300_000, polling=500)
+    kernel_idle.wait_for(timeout=300_000)
     explorer.scroll_into_view_if_needed()
     prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
-    assert prompts and all(p.strip() not in ("[ ]:", "[*]:") for p in prompts), f"cells not all run: {prompts}"
+    assert prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts), f"cells not all run: {prompts}"
     errors = panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, errors.all_inner_texts()
     return panel, explorer
 
 
-def type_into_readout(page, slider, value) -> None:
-    """What a learner can do: click the number beside a slider, type a new one, press Enter."""
+def type_into_readout(slider, value) -> None:
+    """What a learner can do: click the number beside a slider and type a new one (then press Enter)."""
     readout = slider.locator(".widget-readout")
     readout.click()
     readout.fill(str(value))
-    page.keyboard.press("Enter")
 
 
 def figure_changes(page, explorer, action, timeout_s: float = 60) -> tuple[bytes, bytes, float]:
     """Screenshots of the explorer's figure before and after ``action``, waiting for a new frame; and
-    the seconds from the action to the new frame (slider to kernel to browser; noted, never judged)."""
+    the seconds from the action to the new frame (browser to kernel and back; noted, never judged)."""
     figure = explorer.locator("img.tensorlab-figure")
     before_src, before = figure.get_attribute("src"), figure.screenshot()
     start = time.perf_counter()
@@ -87,9 +94,9 @@ def check_dose_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = DoseModel(BACKPROP_PARAMS)
     moved.set(w1=NEW_W1)
     expected = f"SSR = {moved.ssr():.4f}"
-    before, after, seconds = figure_changes(page, explorer, lambda: type_into_readout(
-        page, explorer.locator(".tensorlab-slider-w1"), NEW_W1))
-    TIMINGS["02: w1 typed -> new frame in the browser (s)"] = round(seconds, 3)
+    type_into_readout(explorer.locator(".tensorlab-slider-w1"), NEW_W1)
+    before, after, seconds = figure_changes(page, explorer, lambda: page.keyboard.press("Enter"))
+    TIMINGS["02: Enter after typing w1 -> new frame shown (s)"] = round(seconds, 3)
     ssr_text.filter(has_text=expected).wait_for(timeout=60_000)
     assert before != after, "the figure did not change when w1 moved"
     explorer.screenshot(path=str(artifacts_dir / "browser_02_dose_explorer_w1.png"))
@@ -116,9 +123,9 @@ def check_filter_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = ConvModel(position=NEW_POSITION)
     row, col = moved.window()
     expected = f"= {moved.cell_value():.2f} -> feature-map cell ({row}, {col})"
-    before, after, seconds = figure_changes(page, explorer, lambda: type_into_readout(
-        page, explorer.locator(".tensorlab-position"), NEW_POSITION))
-    TIMINGS["04: position typed -> new frame in the browser (s)"] = round(seconds, 3)
+    type_into_readout(explorer.locator(".tensorlab-position"), NEW_POSITION)
+    before, after, seconds = figure_changes(page, explorer, lambda: page.keyboard.press("Enter"))
+    TIMINGS["04: Enter after typing the position -> new frame shown (s)"] = round(seconds, 3)
     readout.filter(has_text=expected).wait_for(timeout=60_000)
     assert f"window at row {row}, column {col}" in readout.inner_text()
     assert before != after, "the figure did not change when the filter moved"
