@@ -371,3 +371,11 @@ def test_static_html_shows_the_still_figure_even_with_a_widget_view():
     html, _ = HTMLExporter().from_notebook_node(notebook)
     assert f'src="data:image/png;base64,{bundle["image/png"][:40]}' in html
     assert bundle[WIDGET_VIEW_MIMETYPE]["model_id"] not in html
+
+
+def test_importing_the_explorers_does_not_import_torchvision():
+    """Notebooks 02 and 04 import tensorlab.interactive; torchvision (seconds to import) is for 05's clip."""
+    code = "import sys, tensorlab.interactive; print('torchvision' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from tensorlab.data.images import make_color_image
-from tensorlab.data.video import make_video
 from tensorlab.interactive._base import Explorer, new_figure
 
 OPERATIONS = ("reshape", "permute", "transpose", "unsqueeze")
@@ -45,6 +44,10 @@ class Example:
 
 def example_tensors() -> dict[str, Example]:
     """The course picture (3, 256, 256), a batch of 4 frames (4, 3, 64, 64), a clip of 8 (8, 3, 64, 64)."""
+    # Imported here: tensorlab.data.video imports torchvision (seconds), which notebooks 02 and 04,
+    # importing tensorlab.interactive for their own explorers, do not need.
+    from tensorlab.data.video import make_video
+
     picture = make_color_image()                                # (3, 256, 256) uint8: C, H, W
     frames = make_video(num_frames=32, size=64)                 # (32, 3, 64, 64) uint8: T, C, H, W
     return {
