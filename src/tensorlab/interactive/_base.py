@@ -1,4 +1,4 @@
-"""What the three explorers share: a matplotlib view rendered to PNG, optional widgets, one display.
+"""What the three explorers share: a matplotlib view rendered to an image, optional widgets, one display.
 
 An explorer is a **model** (plain tensors, no widgets, no drawing: the unit tests drive it), a **view**
 (a matplotlib ``Figure`` drawn from the model, kept between redraws so that a slider move only
@@ -18,7 +18,10 @@ display with three representations of the same state, and each reader takes the 
 
 The stored notebooks keep only the PNG and the text: ``tensorlab.authoring execute`` drops widget
 views and widget state (:func:`strip_widget_views`), because a widget's model lives only in the
-kernel session that made it. Nothing here detects the frontend; the bundle is always the same.
+kernel session that made it. Nothing here asks which frontend is listening: the bundle is the same
+everywhere, except in Colab (``google.colab`` imported), which always runs a kernel beside the
+notebook, so its readers always have the widget; there the PNG is left out, because how Colab
+chooses between a widget view and a PNG in one output is not documented.
 """
 
 from __future__ import annotations
@@ -77,10 +80,10 @@ def encode(rgb: np.ndarray, format: str = "png", **options) -> bytes:
 
 @dataclass
 class Panel:
-    """One axes of an explorer's figure and the animated artists drawn in it (or in its caption).
+    """One axes of an explorer's figure and the animated artists drawn in it.
 
-    ``below`` (pixels) extends the panel's region under the axes, where its caption is; ``beside``
-    (pixels) extends it left and right. Regions of different panels must not overlap.
+    ``below`` and ``beside`` (pixels) extend the panel's region under and beside the axes, for
+    artists drawn there. Regions of different panels must not overlap (a test checks notebook 04's).
     """
 
     axes: Axes
@@ -230,8 +233,7 @@ class Explorer:
         if self.widget is not None:
             bundle[WIDGET_VIEW_MIMETYPE] = {"version_major": 2, "version_minor": 0,
                                             "model_id": self.widget.model_id}
-        # Colab always runs a kernel next to the notebook, so its readers always have the widget;
-        # the PNG is for readers that have no kernel.
+        # The PNG is for readers without a kernel; Colab always has one (see the module docstring).
         if self.widget is None or not in_colab():
             bundle["image/png"] = base64.b64encode(self.png()).decode("ascii")
         return bundle

@@ -14,9 +14,6 @@ tests drive it, and the controls, without a browser.
 
 from __future__ import annotations
 
-from typing import Mapping
-
-import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
