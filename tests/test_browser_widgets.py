@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOSE_NOTEBOOK = "notebooks/02_single_dose_network.ipynb"
 FILTER_NOTEBOOK = "notebooks/04_x_or_o_cnn.ipynb"
 NEW_W1 = 1.5       # notebook 02: w1 typed into its slider's readout
-NEW_POSITION = 10  # notebook 04: the filter's position typed into its slider's readout
+NEW_POSITION = 7   # notebook 04: the filter's position typed into its slider's readout (window at (1, 3))
 TIMINGS: dict[str, object] = {}  # written to artifacts/browser_widgets_timing.json, for a look
 
 pytestmark = pytest.mark.xdist_group(name="browser")
@@ -94,6 +94,7 @@ def check_dose_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = DoseModel(BACKPROP_PARAMS)
     moved.set(w1=NEW_W1)
     expected = f"SSR = {moved.ssr():.4f}"
+    assert expected != f"SSR = {start.ssr():.4f}"  # the text must change to a value only the new w1 gives
     type_into_readout(explorer.locator(".tensorlab-slider-w1"), NEW_W1)
     before, after, seconds = figure_changes(page, explorer, lambda: page.keyboard.press("Enter"))
     TIMINGS["02: Enter after typing w1 -> new frame shown (s)"] = round(seconds, 3)
@@ -123,13 +124,16 @@ def check_filter_explorer(page, explorer, artifacts_dir: Path) -> None:
     moved = ConvModel(position=NEW_POSITION)
     row, col = moved.window()
     expected = f"= {moved.cell_value():.2f} -> feature-map cell ({row}, {col})"
+    # a window whose cell differs from the starting one (-2.00 against 1.00): a readout that kept the
+    # old value under the new label would not pass
+    assert f"{moved.cell_value():.2f}" != f"{start.cell_value():.2f}"
     type_into_readout(explorer.locator(".tensorlab-position"), NEW_POSITION)
     before, after, seconds = figure_changes(page, explorer, lambda: page.keyboard.press("Enter"))
     TIMINGS["04: Enter after typing the position -> new frame shown (s)"] = round(seconds, 3)
     readout.filter(has_text=expected).wait_for(timeout=60_000)
     assert f"window at row {row}, column {col}" in readout.inner_text()
     assert before != after, "the figure did not change when the filter moved"
-    explorer.screenshot(path=str(artifacts_dir / "browser_04_filter_explorer_position10.png"))
+    explorer.screenshot(path=str(artifacts_dir / f"browser_04_filter_explorer_position{NEW_POSITION}.png"))
 
 
 def test_explorers_move_in_make_lab(tmp_path, artifacts_dir):
