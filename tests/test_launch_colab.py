@@ -114,11 +114,14 @@ for name, scenario in scenarios.items():
     elif os.path.isdir(course):
         import shutil
         shutil.rmtree(course)
-    for module in ("google", "google.colab"):
+    for module in ("google", "google.colab", "google.colab.output"):
         sys.modules.pop(module, None)
+    widget_manager = []  # calls of google.colab.output.enable_custom_widget_manager
     if scenario["colab"]:
         sys.modules["google"] = types.ModuleType("google")
-        sys.modules["google.colab"] = types.ModuleType("google.colab")
+        sys.modules["google.colab"] = colab = types.ModuleType("google.colab")
+        sys.modules["google.colab.output"] = colab.output = types.ModuleType("google.colab.output")
+        colab.output.enable_custom_widget_manager = lambda: widget_manager.append("enabled")
     os.environ.update(scenario.get("env", {}))
     pythonpath_before = os.environ.get("PYTHONPATH", "")
 
@@ -137,7 +140,7 @@ for name, scenario in scenarios.items():
     exec(compile(cell, "<setup cell>", "exec"), namespace)
     results[name] = {"commands": commands, "chdirs": chdirs, "git": open(git_log).read().splitlines(),
                      "device": str(namespace["device"]), "torch": namespace["torch"].__name__,
-                     "new_path": [p for p in sys.path if p not in path_before],
+                     "new_path": [p for p in sys.path if p not in path_before], "widget_manager": widget_manager,
                      "pythonpath": os.environ.get("PYTHONPATH", ""), "pythonpath_before": pythonpath_before}
     sys.path[:] = path_before
     os.environ["PYTHONPATH"] = pythonpath_before
@@ -203,6 +206,16 @@ def test_in_a_fresh_colab_the_cell_clones_and_adds_only_pyav(setup_runs, course_
     # torchrun's workers (notebook 07) are new processes: they find the package through PYTHONPATH
     assert run["pythonpath"].split(os.pathsep)[0] == f"{course_dir}/src"
     assert run["device"] == "cpu" and run["torch"] == "torch"  # the rest of the cell ran: device chosen, torch there
+
+
+@COLAB_GROUP
+def test_in_colab_the_cell_turns_on_the_widget_manager_the_explorers_need(setup_runs):
+    # Colab draws ipywidgets 8 (and third-party widgets) only with its custom widget manager; the
+    # learner is told nothing to do, so every Colab run of the cell must turn it on, once.
+    for name in ("colab, first run", "colab, run again", "colab, course there, PyAV not"):
+        assert setup_runs[name]["widget_manager"] == ["enabled"], name
+    # and the setup cell says so, for the learner who reads it
+    assert "widgets" in authoring.SETUP_CELL.splitlines()[2]
 
 
 @COLAB_GROUP

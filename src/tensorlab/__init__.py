@@ -13,6 +13,8 @@ What lives here is what several notebooks need; what a notebook teaches stays in
 - ``tensorlab.dose``         the single-dose network: data, forward, SSR, hand gradients -- notebook 02
 - ``tensorlab.xo_net``       the X/O convolutional network and its training          -- notebook 04
 - ``tensorlab.xo_plots``     drawings of its filters and feature maps                -- notebook 04
+- ``tensorlab.interactive``  the explorers: sliders on the dose network (02), the sliding filter (04),
+                             reshape against permute (05); a still figure where widgets cannot run
 - ``tensorlab.hardware``     peak FLOP/s estimates and matmul measurements           -- notebook 06
 - ``tensorlab.ddp_launch``   start a torchrun job with captured output, killed on timeout -- notebook 07
 - ``tensorlab.authoring``    solutions/ -> notebooks/ generator (``make student``, ``make badges``)

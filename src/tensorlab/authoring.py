@@ -434,12 +434,18 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     """
     from tensorlab import executing  # needs Jupyter's parts, which only authors and tools need
 
+    from tensorlab.interactive import strip_widget_views
+
     for path in paths:
         # record_timing=False: no execution timestamps in the stored notebooks, which would make every
         # re-run a diff in every cell (and a merge conflict between any two branches that re-ran it).
-        execution = executing.execute(path, timeout=timeout, record_timing=False)
+        # store_widget_state=False and strip_widget_views: the interactive explorers' widgets live only
+        # in this run's kernel (their ids are random); the stored output keeps their still figure and
+        # text, which nbval compares and static pages show (tensorlab/interactive/_base.py).
+        execution = executing.execute(path, timeout=timeout, record_timing=False, store_widget_state=False)
         if not execution.ok:
             raise SystemExit(f"{execution.describe_error(_relative(path))}\n{execution.details}")
+        strip_widget_views(execution.notebook)
         executing.write_notebook(execution.notebook, path)
         print(f"executed {_relative(path)}")
 

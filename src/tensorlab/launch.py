@@ -12,8 +12,9 @@ edit followed by one command::
 ``make badges`` rewrites, in every solution notebook, the launch badges under the title and the setup
 cell (which clones the repository in Colab), then regenerates notebooks/ from solutions/. The setup
 cell is a few lines: in Colab it clones the course and puts its package on the path; then it calls
-:func:`setup`, which does the rest (in Colab: PyAV, never torch; everywhere: device, seeds, plot style). Student
-notebooks link to ``notebooks/NN_name.ipynb``, solution notebooks to ``solutions/NN_name.ipynb``.
+:func:`setup`, which does the rest (in Colab: PyAV, never torch, and Colab's widget manager; everywhere:
+device, seeds, plot style). Student notebooks link to ``notebooks/NN_name.ipynb``, solution notebooks to
+``solutions/NN_name.ipynb``.
 ``tests/test_launch_colab.py`` fails, naming the file, when any notebook disagrees with the address.
 
 Apart from :func:`setup` and :func:`prepare_colab`, which the notebooks run, this module is pure (no
@@ -25,9 +26,13 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import nbformat
+
+if TYPE_CHECKING:  # only for the annotation of setup(): importing torch here would make this module slow
+    import torch
 
 # ---- the one place to change when the course moves ---------------------------------------------
 COURSE_REPO_URL = "https://github.com/tensors-course/tensors-for-neural-networks"
@@ -54,7 +59,7 @@ SETUP_CELL_FIRST_LINE = "# Setup: the same cell works on your machine, in Binder
 # (``!git``): tools/run_course_on_cuda.py runs the cells as plain Python.
 _SETUP_TEMPLATE = SETUP_CELL_FIRST_LINE + """
 import subprocess, sys
-if "google.colab" in sys.modules:  # Colab: fetch the course once (its package and data; Colab's torch stays)
+if "google.colab" in sys.modules:  # Colab: fetch the course once (Colab's torch stays; setup() adds PyAV, turns widgets on)
     subprocess.run("test -d {course_dir} || git clone --quiet --depth 1 --branch {branch} {repo} {course_dir}", shell=True, check=True)
     sys.path.insert(0, "{course_dir}/src")
 import torch
@@ -93,6 +98,9 @@ def prepare_colab(course_dir: str | None = None) -> list[list[str]]:
       clone's ``src/`` goes on ``PYTHONPATH``, and onto this kernel's ``sys.path`` if it is not there.
     - What Colab lacks (``COLAB_EXTRAS``: PyAV), pinned and installed with ``pip --no-deps``, so that
       Colab's own torch and torchvision are never replaced. Nothing is installed twice.
+    - The explorers (``tensorlab.interactive``) are ipywidgets: Colab's custom widget manager is turned
+      on (``google.colab.output.enable_custom_widget_manager()``), which Colab needs to draw ipywidgets 8
+      and which draws its own ipywidgets 7 too, so the learner has nothing to do.
     - The working directory becomes the course's ``notebooks/``, as on a learner's machine, so that
       paths such as ``../datasets`` work.
 
@@ -116,6 +124,9 @@ def prepare_colab(course_dir: str | None = None) -> list[list[str]]:
         commands.append([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *missing])
         subprocess.run(commands[-1], check=True)
         importlib.invalidate_caches()
+    from google.colab import output
+
+    output.enable_custom_widget_manager()
     os.chdir(f"{course_dir}/notebooks")
     return commands
 
