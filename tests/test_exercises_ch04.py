@@ -122,6 +122,8 @@ def test_the_expected_answers_are_what_the_notebook_teaches():
     (ch04.q4, right_pool, lambda m: m.T.reshape(m.shape[1] // 2, 2, m.shape[0] // 2, 2).amax(dim=(1, 3)),
      "should have shape (2, 3), but it has shape (3, 2)"),
     (ch04.q4, right_pool, lambda m: F.max_pool2d(m, 2), "raised RuntimeError"),
+    (ch04.q4, right_pool, lambda m: right_pool(m).double(),  # the question asks for the map's dtype
+     "should have dtype torch.float32, but it has dtype torch.float64"),
     # q5: the shape after conv and pooling, on a non-square input with an odd size to round
     (ch04.q5, torch.Size([16, 6, 13, 10]), (16, 6, 27, 20), "before the 2 x 2 max pooling"),
     (ch04.q5, (16, 6, 13, 10), (16, 6, 14, 10), "what rounding up gives"),
