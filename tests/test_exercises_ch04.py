@@ -86,7 +86,9 @@ RIGHT_BATCH = torch.stack([x_image(), o_image(), shift_image(x_image(), 0, 1)]).
 def test_the_expected_answers_are_what_the_notebook_teaches():
     assert ch04.q3.expected() == -3.0
     assert ch04.q5.expected() == (16, 6, 13, 10)
-    assert ch04.q6.expected() == (4 * 9 + 4) + (16 * 8 + 8) + (8 * 2 + 2) == 194
+    # XONet(num_filters=6, hidden=10): 6 filters of 3 x 3 + biases, 6 x 2 x 2 = 24 -> 10, 10 -> 2
+    assert ch04.q6.expected() == (6 * 9 + 6) + (24 * 10 + 10) + (10 * 2 + 2) == 332
+    assert len(set(ch04._q6_mistakes()) | {332}) == len(ch04._q6_mistakes()) + 1  # distinct, none the answer
     for mistake in ch04.q5.mistakes():
         assert mistake != ch04.q5.expected()
 
@@ -134,10 +136,12 @@ def test_the_expected_answers_are_what_the_notebook_teaches():
     (ch04.q5, (16, 6, 13, 10), (16, 6, 13, 13), "is (16, 6, 13, 13), which is not right"),
     (ch04.q5, (16, 6, 13, 10), [16, 6], "should have 4 entries, but it has 2"),
     # q6: counting parameters
-    (ch04.q6, 194, 180, "the weights only"),
-    (ch04.q6, 194, 68, "what one filter would need"),
-    (ch04.q6, 194, 578, "counting fc1's inputs before pooling"),
-    (ch04.q6, torch.tensor(194), 195, "is 195, which is not right"),
+    (ch04.q6, 332, 6 * 9 + 24 * 10 + 10 * 2, "the weights only"),
+    (ch04.q6, 332, (9 + 1) + (4 * 10 + 10) + (10 * 2 + 2), "what one filter would need"),
+    (ch04.q6, 332, (6 * 9 + 6) + (6 * 10 + 10) + (10 * 2 + 2), "one input per filter"),
+    (ch04.q6, 332, (6 * 9 + 6) + (96 * 10 + 10) + (10 * 2 + 2), "counting fc1's inputs before pooling"),
+    (ch04.q6, 332, 194, "XONet() with its defaults"),  # the count the notebook prints just above the question
+    (ch04.q6, torch.tensor(332), 333, "is 333, which is not right"),
     # q7: the input's gradient
     (ch04.q7, right_input_gradient, input_gradient_unturned, "element(s) differ"),
     (ch04.q7, input_gradient_by_padding, input_gradient_overwriting, "element(s) differ"),

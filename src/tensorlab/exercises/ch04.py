@@ -201,26 +201,42 @@ q5 = KnownMistakesExercise(
 
 
 # --- 6. counting parameters ----------------------------------------------------------------------
+# Not XONet()'s defaults: the notebook prints their count (194) just above, so the question asks for another
+# size, and the learner has to work out fc1's inputs (6 filters x 2 x 2 pooled values = 24) from the shapes.
+Q6_FILTERS, Q6_HIDDEN = 6, 10
 
-def _parameter_count() -> int:
+
+def _parameter_count(num_filters: int = Q6_FILTERS, hidden: int = Q6_HIDDEN) -> int:
     from tensorlab.xo_net import XONet
 
-    return sum(p.numel() for p in XONet(seed=0).parameters())
+    return sum(p.numel() for p in XONet(seed=0, num_filters=num_filters, hidden=hidden).parameters())
+
+
+def _q6_mistakes() -> dict[int, str]:
+    f, h = Q6_FILTERS, Q6_HIDDEN
+    return {
+        f * 9 + f * 4 * h + h * 2: "the weights only: every filter and every output node also has a bias",
+        (9 + 1) + (4 * h + h) + (h * 2 + 2): f"what one filter would need: this XONet has {f}, and so fc1 takes "
+                                              f"{f} x 2 x 2 = {f * 4} inputs",
+        (f * 9 + f) + (f * h + h) + (h * 2 + 2): f"what one input per filter to fc1 gives: fc1 reads each filter's whole "
+                                                  f"2 x 2 pooled map, {f} x 2 x 2 = {f * 4} values",
+        (f * 9 + f) + (f * 16 * h + h) + (h * 2 + 2): f"what counting fc1's inputs before pooling gives: fc1 takes the "
+                                                       f"pooled maps, {f} x 2 x 2 = {f * 4} values, not {f} x 4 x 4 = "
+                                                       f"{f * 16}",
+        _parameter_count(4, 8): f"the count of XONet() with its defaults (4 filters, 8 hidden nodes); the question's "
+                                f"network has {f} filters and {h} hidden nodes",
+    }
 
 
 q6 = KnownMistakesExercise(
     "q6", "the number of parameters of XONet",
     expected=_parameter_count,
-    mistakes=lambda: {
-        4 * 9 + 16 * 8 + 8 * 2: "the weights only: every filter and every output node also has a bias",
-        (9 + 1) + (4 * 8 + 8) + (8 * 2 + 2): "what one filter would need: XONet has 4, and so fc1 takes 4 x 2 x 2 "
-                                             "= 16 inputs",
-        (4 * 9 + 4) + (64 * 8 + 8) + (8 * 2 + 2): "what counting fc1's inputs before pooling gives: fc1 takes the pooled "
-                                                    "maps, 4 filters x 2 x 2 = 16 values, not 4 x 4 x 4 = 64",
-    },
-    hints=("Layer by layer: the convolution has 4 filters of 3 x 3 weights and one bias each; fc1 takes "
-           "4 x 2 x 2 = 16 inputs to 8 nodes; fc2 takes 8 inputs to 2 outputs. Every node has a bias.",
-           "Check your arithmetic: sum(p.numel() for p in XONet(seed=0).parameters())."),
+    mistakes=_q6_mistakes,
+    hints=(f"Layer by layer: the convolution has {Q6_FILTERS} filters of 3 x 3 weights and one bias each; fc1 "
+           f"reads the pooled maps, {Q6_FILTERS} filters x 2 x 2 values, and has {Q6_HIDDEN} outputs; fc2 takes "
+           f"{Q6_HIDDEN} inputs to 2 outputs. Every output has a bias.",
+           f"Check your arithmetic: sum(p.numel() for p in XONet(num_filters={Q6_FILTERS}, "
+           f"hidden={Q6_HIDDEN}).parameters())."),
     takeaway=("A layer's parameter count follows from its shapes: one weight per input per output (times "
               "the filter size) plus one bias per output."),
 )
