@@ -238,7 +238,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
         "reordered_cells.ipynb": (to_bytes(reordered), {"status": "ok", "scores": full,
                                                         "reason": "not in the handed-out order"}),
         "magics.ipynb": (to_bytes(insert_after(good, "q1", "check", MAGICS)), {"status": "ok", "scores": full}),
-        "exception_in_q3.ipynb": (to_bytes(set_answer(good, "q3", "house_bgr = picture[[2, 1, 0], 90:210, 40:112] // 0")),
+        "exception_in_q3.ipynb": (to_bytes(set_answer(good, "q3", "house_bgr = 1 // 0")),
                                   {"status": "ok", "scores": scores(q3=0), "message_q3": "ZeroDivisionError"}),
         "infinite_loop.ipynb": (to_bytes(set_answer(good, "q3", "while True:\n    pass\nhouse_bgr = 1")),
                                 {"status": "timed out", "scores": scores(q3=0), "reason": "interrupted"}),

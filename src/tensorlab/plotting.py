@@ -157,7 +157,9 @@ def show_matmul_shapes(m: int, k: int, n: int, row: int = 1, col: int = 1) -> pl
         for spine in ax.spines.values():
             spine.set_visible(True)
     axes[0].set_xlabel(f"k = {k} columns")
+    axes[0].set_ylabel(f"m = {m} rows")
     axes[1].set_ylabel(f"k = {k} rows")
+    axes[1].set_xlabel(f"n = {n} columns")
     axes[2].set_xlabel(f"[{row}, {col}] = row {row} of A · column {col} of B")
     fig.suptitle(f"({m}, {k}) @ ({k}, {n}) -> ({m}, {n}): the inner sizes must match, the outer ones remain")
     fig.tight_layout(rect=(0, 0, 1, 0.9))

@@ -10,7 +10,8 @@ discuss = Discussions(
     Discussion(
         "You and a friend both run torch.manual_seed(0) and then torch.rand(3). Do you see the same numbers?",
         "On the CPU, with the same PyTorch release: yes. The seed fixes where PyTorch's random number "
-        "generator starts, and from there the sequence is pure arithmetic, the same on every machine.\n\n"
+        "generator starts, and from there the sequence is pure arithmetic, the same on every machine that "
+        "runs that release.\n\n"
         "Not necessarily otherwise. A GPU has generators of its own, and torch.rand(3, device='cuda') gives "
         "other numbers than the CPU for the same seed. PyTorch does not promise the same numbers across "
         "releases either (its notes on reproducibility say so). And the seed fixes a sequence, not each "
