@@ -194,6 +194,7 @@ def test_q8():
     lambda x, weight, bias: torch.addmm(bias, x, weight.t()),
     lambda x, weight, bias: (weight @ x.T).T + bias,
     lambda x, weight, bias: torch.einsum("ni,oi->no", x, weight) + bias,
+    lambda x, weight, bias: x.double() @ weight.double().T + bias.double(),  # no dtype was asked for
 ])
 def test_q9_right_answers(right):
     _passes(ch01.q9, right)
@@ -228,6 +229,10 @@ def test_q10_right_answers(right):
 ])
 def test_q10_wrong_answers(wrong, words):
     _fails(ch01.q10, wrong, words)
+
+
+def test_q10_keeps_the_dtype_of_the_image():
+    _fails(ch01.q10, lambda im: im.permute(2, 0, 1).float(), "dtype torch.uint8", "torch.float32")
 
 
 def test_q10_an_order_that_is_wrong_only_on_square_images_is_caught():
@@ -268,6 +273,7 @@ def test_q11_messages_name_the_call():
     lambda im, f: im * f[:, None, None],
     lambda im, f: im * f.reshape(-1, 1, 1),
     lambda im, f: torch.stack([im[c] * f[c] for c in range(3)]),   # a loop is slower, not wrong
+    lambda im, f: im.double() * f.double()[:, None, None],          # no dtype was asked for
 ])
 def test_q12_right_answers(right):
     _passes(ch01.q12, right)
@@ -295,6 +301,7 @@ def test_q12_a_broadcast_along_the_width_is_caught_when_it_runs_without_an_error
     lambda x: x - x.mean(dim=[2, 3])[:, :, None, None],
     lambda x: x - x.sum(dim=(2, 3), keepdim=True) / (x.shape[2] * x.shape[3]),
     lambda x: x - x.flatten(2).mean(-1).view(x.shape[0], x.shape[1], 1, 1),
+    lambda x: x.double() - x.double().mean(dim=(2, 3), keepdim=True),   # no dtype was asked for
 ])
 def test_q13_right_answers(right):
     _passes(ch01.q13, right)

@@ -144,7 +144,7 @@ def test_each_submission_gets_a_feedback_file_without_hidden_tests(graded, cours
         assert "BEGIN HIDDEN" not in text and "evaluate(" not in text and "assert " not in text, path.name
         assert not [line for line in hidden_lines if line in text], path.name
     perfect = (graded.out / "feedback" / "perfect.md").read_text()
-    assert "**7 / 7**" in perfect and perfect.count("✅ passed") == 7
+    assert f"**{len(EXERCISES)} / {len(EXERCISES)}**" in perfect and perfect.count("✅ passed") == len(EXERCISES)
 
 
 def test_grades_csv_does_not_let_a_file_name_become_a_spreadsheet_formula():

@@ -182,7 +182,8 @@ def _linear_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
 
 q9 = FunctionExercise(
     "q9", "what nn.Linear computes",
-    reference=_reference_linear_forward, cases=_linear_cases, compare_options={"atol": 1e-5},
+    reference=_reference_linear_forward, cases=_linear_cases,
+    compare_options={"atol": 1e-5, "check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("x is (N, in), the weight is (out, in): for (m, k) @ (k, n) the inner sizes must match.",
            "Transpose the weight to (in, out): x @ weight.T, then add the bias, which broadcasts over the N rows."),
     takeaway=("(m, k) @ (k, n) -> (m, n): nn.Linear keeps W as (out, in), so it computes x @ W.T + b; a square W "
@@ -257,6 +258,7 @@ def _scale_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 q12 = FunctionExercise(
     "q12", "scale each colour channel with broadcasting",
     reference=_reference_scale_channels, cases=_scale_cases,
+    compare_options={"check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("A (3,) tensor lines up with the last dimension (W), not with C. Give it shape (3, 1, 1).",
            "factors.view(3, 1, 1) or factors[:, None, None], then multiply: no loop needed."),
     takeaway=("Broadcasting lines shapes up from the right: a (3,) tensor needs shape (3, 1, 1) to act on "
@@ -281,7 +283,8 @@ def _center_cases() -> list[tuple[torch.Tensor]]:
 
 q13 = FunctionExercise(
     "q13", "subtract each image's channel means",
-    reference=_reference_center_channels, cases=_center_cases, compare_options={"atol": 1e-5},
+    reference=_reference_center_channels, cases=_center_cases,
+    compare_options={"atol": 1e-5, "check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("The mean over the height and width of each image and channel: images.mean(dim=(2, 3)) has shape (N, C).",
            "keepdim=True leaves it as (N, C, 1, 1), which broadcasts against (N, C, H, W)."),
     takeaway=("Reduce with keepdim=True when the result must broadcast back: (N, C, 1, 1) lines up with "
