@@ -457,7 +457,8 @@ def _round(value: Any) -> Any:
 def _short_repr(value: Any) -> str:
     """An argument of a test case, short enough for one sentence: small tensors in full, with their dtype.
 
-    ``tensor([0, 2, 1])``, ``tensor([[0.5, 1.0], [2.0, 3.0]], float64)``, ``<tensor (4, 5, 3) uint8>``.
+    ``tensor([0, 2, 1])``, ``tensor([[0.5, 1.0], [2.0, 3.0]], float64)``, ``<tensor (4, 5, 3) uint8>``,
+    ``<tensor (2, 4) float32 on meta>`` (a tensor off the CPU says where it is; a meta tensor has no values).
     """
     if isinstance(value, torch.Tensor):
         dtype = str(value.dtype).replace("torch.", "")
@@ -465,7 +466,8 @@ def _short_repr(value: Any) -> str:
         if value.numel() <= 6 and value.ndim <= 2 and not value.is_meta:
             values = _round(value.detach().cpu().tolist())
             return f"tensor({values})" if plain else f"tensor({values}, {dtype})"
-        return f"<tensor {format_shape(value.shape)} {dtype}>"
+        where = "" if value.device.type == "cpu" else f" on {value.device.type}"  # meta, cuda ...
+        return f"<tensor {format_shape(value.shape)} {dtype}{where}>"
     if isinstance(value, torch.dtype):
         return str(value)
     text = repr(value)
