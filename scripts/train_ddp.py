@@ -21,8 +21,7 @@ What the script writes (JSON, to ``--out``; rank 0 writes it) lets notebook 07 a
   whole global batch;
 - ``param_max_diff``: after every step, the largest difference between the DDP network and a network trained
   in one process on the same global batches with the mean loss (float64, so only rounding separates them);
-- ``timing`` (with ``--timing``): all-reduce of growing tensors (the median of several interleaved rounds,
-  with the fastest and slowest round) against the compute of one training step.
+- ``timing`` (with ``--timing``): all-reduce of growing tensors against the compute of one training step.
 
 On GPUs the same script runs with ``--device cuda`` (nccl backend, one process per GPU, each process on GPU
 number LOCAL_RANK); that path was not run where the course was built (no GPU) -- see notebook 07.
@@ -35,7 +34,6 @@ import gc
 import json
 import logging
 import os
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -103,6 +101,14 @@ def thread_count() -> int | None:
         return None
 
 
+def say(line: str, stream=None) -> None:
+    """Print one whole line in one write. Both ranks share torchrun's stdout; print() writes the text and
+    its newline separately, so two ranks printing at once interleaved as "rank 0: ...rank 1: ...\n\n"."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")  # one write of under 4 KiB to a pipe is atomic (PIPE_BUF)
+    stream.flush()
+
+
 def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
     """Leave the group together with every other process, and make sure it is really gone.
 
@@ -116,9 +122,9 @@ def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
     dist.destroy_process_group()
     threads_now = thread_count()
     if threads_before_joining is not None and threads_now > threads_before_joining:
-        print(f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
-              "run after destroy_process_group(); something still holds the group", file=sys.stderr, flush=True)
-    print(f"rank {rank}: left the process group", flush=True)
+        say(f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
+            "run after destroy_process_group(); something still holds the group", sys.stderr)
+    say(f"rank {rank}: left the process group")
 
 
 def flat_params(net: torch.nn.Module) -> torch.Tensor:
@@ -216,48 +222,23 @@ def reference(args, all_indices: list[list[list[int]]], device: torch.device):
     return net, torch.stack(snapshots), first_grad  # (steps, P)
 
 
-def block_times(stmt, globals_: dict, number: int, rounds: int) -> list[float]:
-    """Seconds per call of ``stmt``: one value per round, each the mean of ``number`` calls.
-
-    Every rank runs exactly the same calls (a collective waits until every rank has entered it), so the
-    count is fixed: ``blocked_autorange``, which picks its own count from the clock, could pick different
-    counts in different ranks and wait forever. ``Timer`` warms up first (the same count in every rank),
-    and synchronizes CUDA around the timed calls. A barrier starts each round together.
-    """
-    from torch.utils.benchmark import Timer
-
-    times = []
-    for _ in range(rounds):
-        dist.barrier()
-        times.append(Timer(stmt, globals=globals_).timeit(number).mean)
-    return times
+def time_it(stmt, globals_: dict, number: int) -> float:
+    from torch.utils.benchmark import Timer  # warms up, and synchronizes CUDA around the timed calls
+    return Timer(stmt, globals=globals_).timeit(number).mean
 
 
-# All-reduce sizes: from 100 float32 values (400 bytes) to 4 million (16 MB), two per power of ten, so
-# both regimes have several points: latency-bound below some tens of kilobytes, bandwidth-bound above.
-TIMING_SIZES = [100, 316, 1_000, 3_162, 10_000, 31_623, 100_000, 316_228, 1_000_000, 4_000_000]
-
-
-def timing(rank: int, world_size: int, device: torch.device, local_batch: int, rounds: int = 7) -> dict:
-    """Seconds per all-reduce of float32 tensors of growing size, and per training step.
-
-    Each size is timed in ``rounds`` rounds, interleaved (every size once per round), so that a burst of
-    other work on a shared machine hits every size alike instead of one of them; what is reported is
-    the median over the rounds, with the smallest and largest round for the spread. Both ranks time every
-    call (each collective waits for the other), and rank 0's numbers are the ones reported.
-    """
-    sizes = TIMING_SIZES
+def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -> dict:
+    """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only)."""
+    sizes = [10 ** k for k in range(2, 7)] + [4 * 10 ** 6]
     warm_up = torch.ones(sizes[-1], device=device)  # the first calls also set up the connections
     for _ in range(3):
         dist.all_reduce(warm_up)
-    tensors = {size: torch.ones(size, device=device) for size in sizes}  # (size,) float32 each
-    # Calls per round: enough that one round of a small size is not a single scheduling hiccup.
-    number = {size: 20 if size <= 100_000 else 5 if size <= 1_000_000 else 2 for size in sizes}
-    rounds_s: dict[int, list[float]] = {size: [] for size in sizes}
-    for _ in range(rounds):
-        for size in sizes:
-            rounds_s[size] += block_times("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensors[size]},
-                                          number[size], 1)
+    all_reduce_s = []
+    for size in sizes:
+        tensor = torch.ones(size, device=device)  # (size,) float32
+        number = 50 if size <= 10 ** 5 else 5      # every rank runs the same count: they meet in each call
+        dist.barrier()                             # start together
+        all_reduce_s.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
     data = make_xo_dataset(seed=0)
     X = data.train_images[:local_batch].to(device)  # (B, 1, 6, 6) float32
     y = data.train_labels[:local_batch].to(device)  # (B,)
@@ -276,16 +257,11 @@ def timing(rank: int, world_size: int, device: torch.device, local_batch: int, r
         optimizer.step()
         optimizer.zero_grad()
 
-    compute_rounds = block_times("step()", {"step": step_alone}, 40, 5)
-    ddp_rounds = block_times("step()", {"step": step_ddp}, 40, 5)
-    return {"sizes": sizes, "rounds": rounds, "calls_per_round": [number[s] for s in sizes],
-            "all_reduce_s": [statistics.median(rounds_s[s]) for s in sizes],
-            "all_reduce_min_s": [min(rounds_s[s]) for s in sizes],
-            "all_reduce_max_s": [max(rounds_s[s]) for s in sizes],
-            "step_compute_s": statistics.median(compute_rounds), "step_ddp_s": statistics.median(ddp_rounds),
+    compute_s = time_it("step()", {"step": step_alone}, 200)
+    ddp_step_s = time_it("step()", {"step": step_ddp}, 200)
+    return {"sizes": sizes, "all_reduce_s": all_reduce_s, "step_compute_s": compute_s, "step_ddp_s": ddp_step_s,
             "num_parameters": sum(p.numel() for p in net.parameters()), "local_batch": local_batch,
-            "threads_per_process": torch.get_num_threads(),
-            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+            "threads_per_process": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -303,10 +279,8 @@ def main() -> None:
     dist.gather_object({"rank": rank, "all_reduce_demo": report["all_reduce_demo"], "init": report["init"],
                         "indices": report["indices"], "first_step": report["first_step"],
                         "final_params": report["final_params"]}, per_rank, dst=0)
-    timing_start = time.perf_counter()
     if args.timing:
         report["timing"] = timing(rank, world_size, device, report["local_batch"])
-    report["timing_seconds"] = time.perf_counter() - timing_start
     # ... then all processes leave the group together. (If a rank fails before this point, it exits with
     # its error and torchrun stops the others; a barrier there would only wait for the timeout.)
     leave_process_group(rank, threads_before_joining)
@@ -331,7 +305,7 @@ def main() -> None:
     report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
-    print(f"rank 0: wrote {args.out}")
+    say(f"rank 0: wrote {args.out}")
 
 
 if __name__ == "__main__":

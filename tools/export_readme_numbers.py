@@ -120,10 +120,11 @@ def block(numbers: SpeedNumbers) -> str:
         "",
         f"**In the notebook's own stored run** ({numbers.dot_conditions}), one tensor operation beat the "
         f"equivalent Python loop by {numbers.dot_speedup} for a dot product and {numbers.matmul_speedup} for a "
-        "128 × 128 matrix product, one core each (the notebook asserts at least 10× and 100×, and that the "
-        "results are equal). One epoch of training on the X/O data, one image at a time against batches of 32, "
-        f"with the same resulting network ({numbers.training_conditions}): {training}. A busy machine makes "
-        "all of these times longer and the speed-ups less steady than an idle one would.",
+        "128 × 128 matrix product, in CPU time of one thread each (the notebook asserts at least 10× and 100×, "
+        "and that the results are equal). One epoch of training on the X/O data, one image at a time against "
+        f"batches of 32, with the same resulting network ({numbers.training_conditions}), in CPU time: "
+        f"{training}. CPU time leaves out the moments other programs had the processor, but a busy machine "
+        "still slows memory and caches, so an idle one gives somewhat different ratios.",
         END,
     ]
     return "\n".join(lines)
