@@ -65,8 +65,8 @@ MS = (0.5e-3 + 25_000_000 * 4 / 10e9) * 1e3
     (ch07.q2, rank_indices, pad_with_the_last, "at index [2] expected 2, got 5"),
     (ch07.q2, rank_indices, pad_with_order_once, "(tensor([2, 0]), 4, 5) should have shape (1,), but it has shape (0,)"),
     (ch07.q2, rank_indices, lambda o, r, w: o[r::w].tolist(), "should be a torch.Tensor"),
-    (ch07.q3, 32, 128, "is 128, which is not right"),
-    (ch07.q3, 32, 64, "is 64, which is not right"),
+    (ch07.q3, 16, 128, "is 128, which is not right"),  # divided by the machines only
+    (ch07.q3, 16, 48, "is 48, which is not right"),    # divided by the GPUs of one machine only
     (ch07.q4, "nccl", "gloo", "'gloo' is not the right choice"),
     (ch07.q4, "NCCL", "cuda", "not one of the choices"),
     (ch07.q5, "LOCAL_RANK", "RANK", "'RANK' is not the right choice"),

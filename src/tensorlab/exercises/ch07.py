@@ -88,9 +88,9 @@ q2 = FunctionExercise(
 
 q3 = ValueExercise(
     "q3", "the per-process batch size",
-    expected=256 // (2 * 4),
-    hints=("One process per GPU: how many processes are there on 2 machines with 4 GPUs each?",
-           "The global batch is shared equally by all 8 processes: 256 // 8."),
+    expected=384 // (3 * 8),
+    hints=("One process per GPU: how many processes are there on 3 machines with 8 GPUs each?",
+           "The global batch is shared equally by all 24 processes: 384 // 24."),
     takeaway="Data parallelism splits the global batch evenly: one share per process, one process per GPU.",
 )
 
