@@ -90,6 +90,8 @@ check-student: $(STAMP)
 execute-solutions: $(STAMP)
 	$(BIN)/python -m tensorlab.authoring execute $(NOTEBOOKS)
 	$(BIN)/python -m tensorlab.authoring generate
+	$(BIN)/python tools/export_readme_figures.py   # the README's figures and speed numbers come from
+	$(BIN)/python tools/export_readme_numbers.py   # the stored outputs, so they follow every re-run
 
 # After changing the course's address (COURSE_REPO_URL / COURSE_BRANCH in src/tensorlab/launch.py),
 # or after adding a notebook: badges and setup cells of solutions/, then notebooks/ regenerated.
