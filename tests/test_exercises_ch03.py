@@ -300,8 +300,13 @@ def accuracy_of(net, X, y):
 
 @pytest.fixture(scope="module")
 def iris():
-    with torch.random.fork_rng():
-        yield iris_pipeline()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook does on the CPU: tiny tensors train faster on one thread
+    try:
+        with torch.random.fork_rng():
+            yield iris_pipeline()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_pipeline_copy_reproduces_the_notebook(iris):
