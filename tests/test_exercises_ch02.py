@@ -391,27 +391,3 @@ def test_discussion_2_all_zero_start(activation, lr, steps):
     else:
         assert first["w3"] == pytest.approx(-2 * torch.log(torch.tensor(2.0)).item())  # softplus(0) = ln 2
         assert values["w3"] != 0.0 and values["w1"] != 0.0  # it moves, symmetrically
-
-
-# --- the time estimate --------------------------------------------------------------------------------
-# The notebook's "Time." line states the minutes to read and run at a careful pace: 100 words of text or
-# 20 lines of code a minute (the solutions' text and non-blank code lines). The statement must stay within
-# 15 % of what that pace gives, so a notebook that grows or shrinks has its estimate updated.
-
-def reading_minutes(path):
-    import json
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    words = sum(len("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
-    lines = sum(1 for c in cells if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines() if line.strip())
-    return words / 100 + lines / 20
-
-
-def test_the_time_estimate_fits_a_reading_pace():
-    import json
-    import re
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "solutions" / "02_single_dose_network.ipynb"
-    intro = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
-    stated = int(re.search(r"about (\d+) minutes to read and run at a careful pace", intro.replace("\n", " ")).group(1))
-    assert abs(stated - reading_minutes(path)) <= 0.15 * reading_minutes(path), (stated, reading_minutes(path))

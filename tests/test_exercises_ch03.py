@@ -351,22 +351,3 @@ def test_discussion_2_all_zero_start(iris):
     ln3 = torch.tensor(3.0).log().item()
     assert all(abs(loss - ln3) < 0.01 for loss in losses)
     assert "ln 3 = 1.0986" in ch03.discuss.text(2)
-
-
-# --- the time estimate --------------------------------------------------------------------------------
-# As in tests/test_exercises_ch02.py: the "Time." line's minutes to read and run must stay within 15 % of
-# a careful pace of 100 words of text or 20 lines of code a minute (the solutions' text and code lines).
-
-def test_the_time_estimate_fits_a_reading_pace():
-    import json
-    import re
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "solutions" / "03_iris_classifier.ipynb"
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    words = sum(len("".join(c["source"]).split()) for c in cells if c["cell_type"] == "markdown")
-    lines = sum(1 for c in cells if c["cell_type"] == "code" for line in "".join(c["source"]).splitlines() if line.strip())
-    minutes = words / 100 + lines / 20
-    intro = "".join(cells[0]["source"]).replace("\n", " ")
-    stated = int(re.search(r"about (\d+) to read and run at a careful pace", intro).group(1))
-    assert abs(stated - minutes) <= 0.15 * minutes, (stated, minutes)
