@@ -194,8 +194,12 @@ class KernelProcess:
         self.dead_reason: str | None = None
         self.memory_limit = limits.memory_mb * 2**20
         self.peak_rss = 0
-        # resident memory counts what the kernel shares with the zygote: the limit comes on top
-        self.rss_limit = self.memory() + self.memory_limit
+        # resident memory counts what the kernel shares with the zygote: the limit comes on top. RLIMIT_DATA
+        # is the limit for ordinary data (a MemoryError in the cell, the kernel lives on); this watchdog is
+        # the backstop for memory it does not count (shared memory), with headroom, so that it never
+        # fires first on ordinary data: pages allocated before the start and touched later count here but
+        # not against the data limit, and once made the watchdog win the race (a flaky test, 2026-12-02).
+        self.rss_limit = self.memory() + self.memory_limit + self.memory_limit // 2
 
     # -- life ------------------------------------------------------------------------------------
     def _exists(self) -> bool:
