@@ -8,7 +8,7 @@ import torch
 from tensorlab.checking import (FAIL, NOT_ATTEMPTED, PASS, ChoiceExercise, FunctionExercise,
                                 NumberExercise, TensorExercise, ValueExercise)
 
-vector = TensorExercise("q1", "a vector", expected=lambda: torch.tensor([1.0, 2.0, 3.0]),
+vector = TensorExercise("a vector", name="q1", expected=lambda: torch.tensor([1.0, 2.0, 3.0]),
                         hints=("first", "second"))
 
 
@@ -43,19 +43,19 @@ def test_wrong_tensor_answers_get_one_sentence(answer, expected_words):
 
 
 def test_device_is_checked_when_asked():
-    on_meta = TensorExercise("q9", "on a device", expected=lambda: torch.zeros(2), device="meta")
+    on_meta = TensorExercise("on a device", name="q9", expected=lambda: torch.zeros(2), device="meta")
     status, message = verdict(on_meta, torch.zeros(2))
     assert status == FAIL and "should be on the device 'meta', but it is on 'cpu'" in message
 
 
 def test_tolerance_is_respected():
-    loose = TensorExercise("q2", "loose", expected=lambda: torch.tensor([1.0]), atol=0.1)
+    loose = TensorExercise("loose", name="q2", expected=lambda: torch.tensor([1.0]), atol=0.1)
     assert loose.evaluate(torch.tensor([1.05])).passed
     assert not loose.evaluate(torch.tensor([1.2])).passed
 
 
 def test_numbers_accept_zero_d_tensors_and_report_the_gap():
-    number = NumberExercise("q3", "a number", expected=2.5)
+    number = NumberExercise("a number", name="q3", expected=2.5)
     assert number.evaluate(2.5).passed and number.evaluate(torch.tensor(2.5)).passed
     status, message = verdict(number, 3.0)
     assert status == FAIL and "off by 0.5" in message
@@ -64,24 +64,24 @@ def test_numbers_accept_zero_d_tensors_and_report_the_gap():
 
 
 def test_values_compare_shapes_and_ints():
-    shape = ValueExercise("q4", "a shape", expected=(3, 2))
+    shape = ValueExercise("a shape", name="q4", expected=(3, 2))
     assert shape.evaluate(torch.Size([3, 2])).passed and shape.evaluate([3, 2]).passed
     assert "should have 2 entries, but it has 3" in verdict(shape, (3, 2, 1))[1]
-    count = ValueExercise("q5", "a count", expected=12)
+    count = ValueExercise("a count", name="q5", expected=12)
     assert count.evaluate(12).passed and count.evaluate(12.0).passed and count.evaluate(torch.tensor(12)).passed
     assert "is 13, which is not right" in verdict(count, 13)[1]
-    flag = ValueExercise("q6", "a flag", expected=True)
+    flag = ValueExercise("a flag", name="q6", expected=True)
     assert "should be True or False" in verdict(flag, "yes")[1]
 
 
 def test_choices():
-    choice = ChoiceExercise("q7", "a choice", choices=("a", "b"), expected="b")
+    choice = ChoiceExercise("a choice", name="q7", choices=("a", "b"), expected="b")
     assert choice.evaluate("B").passed
     assert "is not one of the choices" in verdict(choice, "c")[1]
     assert "is not the right choice" in verdict(choice, "a")[1]
 
 
-double = FunctionExercise("q8", "double", reference=lambda t: 2 * t,
+double = FunctionExercise("double", name="q8", reference=lambda t: 2 * t,
                           cases=lambda: [(torch.tensor([1.0, 2.0]),), (torch.ones(2, 3),)])
 
 
@@ -116,7 +116,7 @@ def test_function_answers_cannot_spoil_the_cases_by_editing_in_place():
 
 
 def test_hints_come_one_after_another(capsys):
-    exercise = TensorExercise("q1", "hinted", expected=lambda: torch.zeros(1), hints=("one", "two"))
+    exercise = TensorExercise("hinted", name="q1", expected=lambda: torch.zeros(1), hints=("one", "two"))
     exercise.hint()
     exercise.hint()
     exercise.hint()

@@ -37,6 +37,7 @@ import copy
 import re
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -103,9 +104,22 @@ def _placeholder(region: list[str], indent: str) -> list[str]:
     return [f"{name} = ...  {PLACEHOLDER_COMMENT}" for name in names]
 
 
-def strip_cell_source(source: str, where: str = "cell") -> tuple[str, bool, bool]:
-    """Return (student source, had a solution region, had hidden tests) for one code cell."""
+@dataclass(frozen=True)
+class CellParts:
+    """One solution cell read once, marker by marker, in the three forms the course needs."""
+
+    student: str        # what the student copy shows: solutions become placeholders, hidden tests go
+    solved: str         # what a student who solved it would have: the solutions kept, no markers
+    hidden: str         # the hidden tests alone, dedented (the grader runs them)
+    had_solution: bool
+    had_hidden: bool
+
+
+def split_cell_source(source: str, where: str = "cell") -> CellParts:
+    """Read the solution and hidden-test markers of one code cell (the one parser of the markers)."""
     out: list[str] = []
+    solved: list[str] = []
+    hidden: list[str] = []
     region: list[str] | None = None
     region_indent = ""
     in_hidden = False
@@ -129,17 +143,38 @@ def strip_cell_source(source: str, where: str = "cell") -> tuple[str, bool, bool
             if not in_hidden:
                 raise MarkerError(f"{where}, line {number}: {END_HIDDEN} without {BEGIN_HIDDEN}")
             in_hidden = False
-        elif region is not None:
-            region.append(line)
-        elif not in_hidden:
-            out.append(line)
+        elif in_hidden:
+            hidden.append(line)
+        else:
+            solved.append(line)
+            if region is not None:
+                region.append(line)
+            else:
+                out.append(line)
     if region is not None:
         raise MarkerError(f"{where}: {BEGIN_SOLUTION} is never closed by {END_SOLUTION}")
     if in_hidden:
         raise MarkerError(f"{where}: {BEGIN_HIDDEN} is never closed by {END_HIDDEN}")
     while out and not out[-1].strip():
         out.pop()
-    return "\n".join(out), had_solution, had_hidden
+    return CellParts("\n".join(out), "\n".join(solved).rstrip(), textwrap.dedent("\n".join(hidden)).strip(),
+                     had_solution, had_hidden)
+
+
+def strip_cell_source(source: str, where: str = "cell") -> tuple[str, bool, bool]:
+    """Return (student source, had a solution region, had hidden tests) for one code cell."""
+    parts = split_cell_source(source, where)
+    return parts.student, parts.had_solution, parts.had_hidden
+
+
+def exercise_tag(cell) -> tuple[str | None, str | None]:
+    """(exercise, role) that the generator wrote into a student cell: ("q1", "answer"), ("q1", "check"),
+    or (None, None) for any other cell (also for a submitted cell whose metadata is not a dict)."""
+    metadata = cell.get("metadata")
+    tag = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(tag, dict) or not isinstance(tag.get("exercise"), str):
+        return None, None
+    return tag["exercise"], tag.get("role")
 
 
 def student_path_for(solution_path: Path) -> Path:
@@ -207,8 +242,9 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def solution_paths() -> list[Path]:
-    return sorted(SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+def solution_paths(directory: Path | None = None) -> list[Path]:
+    """The solution notebooks (NN_name.ipynb) of the course, or of another folder laid out like it."""
+    return sorted(Path(directory or SOLUTIONS_DIR).glob("[0-9][0-9]_*.ipynb"))
 
 
 def expected_student_text(solution_path: Path) -> str:

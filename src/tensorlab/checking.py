@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 PASS, FAIL, NOT_ATTEMPTED = "pass", "fail", "not attempted"
-_ICONS = {PASS: "✅", FAIL: "❌", NOT_ATTEMPTED: "⏳"}
+ICONS = {PASS: "✅", FAIL: "❌", NOT_ATTEMPTED: "⏳"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Result:
         return self.status == PASS
 
     def __str__(self) -> str:
-        return f"{_ICONS[self.status]} {self.exercise}: {self.message}"
+        return f"{ICONS[self.status]} {self.exercise}: {self.message}"
 
 
 class WrongAnswer(Exception):
@@ -119,7 +119,9 @@ def compare_tensor(
     got = answer.detach().cpu()
     want = expected.detach().cpu()
     if want.dtype == torch.bool or not (want.is_floating_point() or want.is_complex()):
-        mismatched = got.to(want.dtype) != want if got.dtype != want.dtype else got != want
+        if got.dtype != want.dtype:  # compare the values exactly; never cast the answer to the expected dtype
+            got, want = got.to(torch.complex128 if got.is_complex() else torch.float64), want.to(torch.float64)
+        mismatched = got != want
         n_bad = int(mismatched.sum())
         if n_bad:
             raise WrongAnswer(
@@ -163,18 +165,29 @@ def compare_number(answer: Any, expected: float, *, atol: float = 1e-6, rtol: fl
                           f"{format_number(abs(float(answer) - float(expected)))}.")
 
 
+def _exact_number(value: Any) -> Any:
+    """A number as plain Python holds it, exactly: a one-element tensor or a NumPy scalar unwrapped,
+    a whole float as an int. Nothing is cast to the other side's dtype (a NumPy float16 would turn
+    1572864 into inf and then "equal" an inf answer); inf and nan stay floats and never equal an int."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    elif isinstance(value, numbers.Number) and type(value).__module__ == "numpy":
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def compare_equal(answer: Any, expected: Any, *, what: str = "your answer") -> None:
     """Exact comparison for ints, strings, tuples (a ``torch.Size`` equals the same tuple)."""
     if is_placeholder(answer):
         raise NotAttempted()
     if isinstance(expected, tuple) and isinstance(answer, (list, tuple, torch.Size)):
-        answer = tuple(int(a) if isinstance(a, numbers.Integral) else a for a in answer)
+        answer = tuple(_exact_number(a) for a in answer)
     if isinstance(expected, bool) and not isinstance(answer, bool):
         raise WrongAnswer(f"{what} should be True or False, but it is {describe_type(answer)}.")
-    if isinstance(expected, numbers.Integral) and isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if type(expected) is int and isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)
+    if isinstance(expected, numbers.Integral):
+        answer = _exact_number(answer)
     if answer != expected:
         if isinstance(expected, tuple) and isinstance(answer, tuple) and len(answer) != len(expected):
             raise WrongAnswer(f"{what} should have {len(expected)} entries, but it has {len(answer)}.")
@@ -195,9 +208,10 @@ class Exercise:
     :class:`NotAttempted`) and returns quietly for a correct answer.
     """
 
-    name: str
     title: str
     hints: Sequence[str] = field(default_factory=tuple)
+    # "q1": set from the attribute that holds the exercise (tensorlab.exercises.name_exercises)
+    name: str = field(default="", kw_only=True)
     _hints_shown: int = field(default=0, init=False, repr=False)
 
     @property
@@ -220,7 +234,7 @@ class Exercise:
             return Result(self.label, FAIL, message + tail)
         except Exception as error:  # a bug in the answer's code must not become a traceback
             return Result(self.label, FAIL, f"Checking your answer raised {type(error).__name__}: "
-                                            f"{_one_line(error)}.")
+                                            f"{one_line(error)}.")
         return Result(self.label, PASS, "correct.")
 
     def check(self, answer: Any) -> None:
@@ -246,7 +260,7 @@ def sentence_case(message: str) -> str:
     return message[0].upper() + message[1:]
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return (text[0][:200] if text else "no message").rstrip(".")
 
@@ -336,7 +350,7 @@ class FunctionExercise(Exercise):
             except NotImplementedError:
                 raise NotAttempted() from None
             except Exception as error:
-                raise WrongAnswer(f"{name}({shown}) raised {type(error).__name__}: {_one_line(error)}") from None
+                raise WrongAnswer(f"{name}({shown}) raised {type(error).__name__}: {one_line(error)}") from None
             if got is None or got is Ellipsis:
                 raise NotAttempted() if got is Ellipsis else WrongAnswer(
                     f"{name}({shown}) returned None; did you forget the return statement?")

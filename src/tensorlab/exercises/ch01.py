@@ -6,16 +6,17 @@ import torch
 
 from tensorlab.checking import FunctionExercise, TensorExercise, ValueExercise
 from tensorlab.device import pick_device
+from tensorlab.exercises import name_exercises
 
 q1 = TensorExercise(
-    "q1", "a dose as a 0-D tensor",
+    "a dose as a 0-D tensor",
     expected=lambda: torch.tensor(0.75),
     hints=("torch.tensor(number) makes a 0-D tensor; its shape is ().",
            "A Python float becomes float32, the dtype neural networks use: torch.tensor(0.75)."),
 )
 
 q2 = TensorExercise(
-    "q2", "three doses on the course device",
+    "three doses on the course device",
     expected=lambda: torch.tensor([0.0, 0.5, 1.0]),
     device=pick_device,
     hints=("A list of numbers gives a 1-D tensor: torch.tensor([...]).",
@@ -23,7 +24,7 @@ q2 = TensorExercise(
 )
 
 q3 = ValueExercise(
-    "q3", "values in a batch of colour images",
+    "values in a batch of colour images",
     expected=8 * 3 * 256 * 256,
     hints=("A batch has shape (N, C, H, W); the number of values is the product of the four sizes.",
            "Let the computer multiply: torch.zeros(8, 3, 256, 256).numel() would do it, but so "
@@ -44,21 +45,21 @@ def _hwc_cases() -> list[tuple[torch.Tensor]]:
 
 
 q4 = FunctionExercise(
-    "q4", "from (H, W, C) to (C, H, W)",
+    "from (H, W, C) to (C, H, W)",
     reference=_reference_to_chw, cases=_hwc_cases,
     hints=("tensor.permute(...) takes the old position of each new dimension.",
            "The new order is (C, H, W): C was dimension 2, H was 0, W was 1."),
 )
 
 q5 = ValueExercise(
-    "q5", "bytes of a float32 video batch",
+    "bytes of a float32 video batch",
     expected=2 * 16 * 3 * 64 * 64 * 4,
     hints=("Values: N x T x C x H x W. Bytes: values x bytes per value.",
            "float32 takes 4 bytes per value (torch.tensor(0.0).element_size() says so)."),
 )
 
 q6 = ValueExercise(
-    "q6", "the shape of a Linear layer's weight",
+    "the shape of a Linear layer's weight",
     expected=(3, 2),
     hints=("Build one and look: torch.nn.Linear(2, 3).weight.shape.",
            "nn.Linear stores its weight as (out_features, in_features)."),
@@ -78,8 +79,10 @@ def _scale_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q7 = FunctionExercise(
-    "q7", "scale each colour channel with broadcasting",
+    "scale each colour channel with broadcasting",
     reference=_reference_scale_channels, cases=_scale_cases,
     hints=("A (3,) tensor lines up with the last dimension (W), not with C. Give it shape (3, 1, 1).",
            "factors.view(3, 1, 1) or factors[:, None, None], then multiply: no loop needed."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from tensorlab.checking import ChoiceExercise, FunctionExercise, NumberExercise
 from tensorlab.dose import (BACKPROP_PARAMS, TRAINED_PARAMS, forward, random_params, ssr_gradients_by_hand,
                             training_data)
+from tensorlab.exercises import name_exercises
 
 F64 = torch.float64
 
@@ -17,7 +18,7 @@ def _efficacy_at_075() -> float:
 
 
 q1 = NumberExercise(
-    "q1", "a forward pass for a new dose",
+    "a forward pass for a new dose",
     expected=_efficacy_at_075, atol=1e-4, rtol=0.0,
     hints=("Follow the same steps as for the three doses: x1 = dose * w1 + b1, y1 = softplus(x1), and "
            "the same for the bottom node; then y1 * w3 + y2 * w4 + b3.",
@@ -40,7 +41,7 @@ def _hidden_layer_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 q2 = FunctionExercise(
-    "q2", "both hidden nodes for every dose at once",
+    "both hidden nodes for every dose at once",
     reference=_reference_hidden_layer, cases=_hidden_layer_cases,
     hints=("The result has one row per dose and one column per hidden node: shape (N, 2).",
            "Give the doses shape (N, 1) with doses[:, None]; broadcasting against the (2,) weights then "
@@ -74,7 +75,7 @@ def _relu_gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
 
 
 q3 = FunctionExercise(
-    "q3", "dSSR/dw2 by hand for the ReLU network",
+    "dSSR/dw2 by hand for the ReLU network",
     reference=_reference_d_ssr_d_w2_relu, cases=_relu_gradient_cases,
     compare_options={"atol": 1e-10, "rtol": 1e-10},
     hints=("Same chain as for softplus: dSSR/dpredicted * dpredicted/dy2 * dy2/dx2 * dx2/dw2, summed over "
@@ -91,7 +92,7 @@ def _w3_after_one_step() -> float:
 
 
 q4 = NumberExercise(
-    "q4", "one gradient-descent step on w3",
+    "one gradient-descent step on w3",
     expected=_w3_after_one_step, atol=1e-4, rtol=0.0,
     hints=("First the derivative: dSSR/dw3 = sum of -2 * (observed - predicted) * y1, at the starting values.",
            "Then step against the slope: new w3 = old w3 - learning rate * derivative (here -1.22 - 0.1 * ...)."),
@@ -104,7 +105,7 @@ def _grad_w1_at_backprop_params() -> float:
 
 
 q5 = NumberExercise(
-    "q5", "reading a gradient from autograd",
+    "reading a gradient from autograd",
     expected=_grad_w1_at_backprop_params, atol=1e-3, rtol=1e-4,
     hints=("Compute the loss once, call .backward() on it once, then read net.w1.grad.",
            "Gradients add up: a second backward() doubles .grad. Start from a fresh DoseNet or call "
@@ -113,10 +114,11 @@ q5 = NumberExercise(
 
 
 q6 = ChoiceExercise(
-    "q6", "when torch.no_grad() is needed",
+    "when torch.no_grad() is needed",
     choices=("a", "b", "c", "d"), expected="b",
     hints=("Autograd records every operation on a tensor that requires grad, so it can go backwards later.",
            "Only one of the four changes a leaf tensor that requires grad in place, and PyTorch refuses to "
            "record that (it is the step itself, not part of the function being differentiated)."),
 )
 
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from tensorlab.checking import FunctionExercise, compare_number
+from tensorlab.exercises import name_exercises
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -30,7 +31,7 @@ def _one_hot_cases() -> list[tuple[torch.Tensor, int]]:
 
 
 q1 = FunctionExercise(
-    "q1", "one-hot encoding",
+    "one-hot encoding",
     reference=_reference_one_hot, cases=_one_hot_cases,
     hints=("Start from torch.zeros(len(labels), num_classes) and put a 1 in each row, in the column "
            "given by that row's label.",
@@ -54,7 +55,7 @@ def _softmax_cases() -> list[tuple[torch.Tensor]]:
 
 
 q2 = FunctionExercise(
-    "q2", "softmax of every row, by hand",
+    "softmax of every row, by hand",
     reference=_reference_softmax, cases=_softmax_cases,
     # float32 with raw outputs near 1000 keeps about 5 significant digits whichever right way it is computed
     # (a shift by the maximum, or logsumexp); a wrong softmax is off by far more, or nan.
@@ -86,7 +87,7 @@ def _cross_entropy_grad_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q3 = FunctionExercise(
-    "q3", "the gradient of the mean cross-entropy",
+    "the gradient of the mean cross-entropy",
     reference=_reference_cross_entropy_grad, cases=_cross_entropy_grad_cases,
     compare_options={"atol": 1e-10, "rtol": 1e-8},
     hints=("For one flower the gradient with respect to its raw outputs is softmax minus one-hot.",
@@ -114,7 +115,7 @@ def _min_max_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q4 = FunctionExercise(
-    "q4", "normalise with the training rows' minimum and maximum",
+    "normalise with the training rows' minimum and maximum",
     reference=_reference_min_max, cases=_min_max_cases,
     hints=("Each column (measurement) gets its own minimum and maximum: X_train.min(dim=0).values "
            "is a (D,) tensor that broadcasts against the (N, D) rows.",
@@ -139,7 +140,7 @@ def _accuracy_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q5 = FunctionExercise(
-    "q5", "an accuracy function",
+    "an accuracy function",
     reference=_reference_accuracy, cases=_accuracy_cases,
     compare=compare_number, compare_options={"atol": 1e-6},
     hints=("The predicted class is the column of the largest raw output: logits.argmax(dim=1).",
@@ -163,10 +164,12 @@ def _recall_cases() -> list[tuple[torch.Tensor]]:
 
 
 q6 = FunctionExercise(
-    "q6", "recall of each species",
+    "recall of each species",
     reference=_reference_recall, cases=_recall_cases,
     hints=("Row i of the confusion matrix counts the flowers whose true species is i; the diagonal entry "
            "of that row counts those predicted right.",
            "confusion.diagonal() / confusion.sum(dim=1): convert to float first, since the counts are "
            "int64 and the answer is a fraction."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -14,6 +14,7 @@ from torch import nn
 from tensorlab.checking import (FunctionExercise, NumberExercise, TensorExercise, ValueExercise, WrongAnswer,
                                 compare_equal)
 from tensorlab.data.xo import o_image, shift_image, x_image
+from tensorlab.exercises import name_exercises
 
 SOBEL = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))  # the filter of exercise 1
 
@@ -74,7 +75,7 @@ def _sobel_pixel(flip: bool = False) -> float:
 
 
 q1 = KnownMistakesNumber(
-    "q1", "one output pixel of the convolution",
+    "one output pixel of the convolution",
     expected=_sobel_pixel,
     mistakes=lambda: {_sobel_pixel(flip=True): "what the filter turned by 180 degrees gives (the textbook "
                                                "convolution); PyTorch's conv2d does not flip the filter"},
@@ -94,7 +95,7 @@ def _pooled_shape() -> tuple[int, ...]:
 
 
 q2 = KnownMistakesExercise(
-    "q2", "the feature-map shape after convolution and pooling",
+    "the feature-map shape after convolution and pooling",
     expected=_pooled_shape,
     mistakes=lambda: {
         (16, 6, 26, 26): "the shape after the convolution, before the 2 x 2 max pooling halves H and W",
@@ -127,7 +128,7 @@ def _pool_cases() -> list[tuple[torch.Tensor]]:
 
 
 q3 = FunctionExercise(
-    "q3", "2 x 2 max pooling by hand",
+    "2 x 2 max pooling by hand",
     reference=_reference_max_pool, cases=_pool_cases,
     hints=("Cut the (H, W) map into 2 x 2 windows that do not overlap and keep the largest value of each. "
            "Two loops over the window positions work; so does reshape.",
@@ -143,7 +144,7 @@ def _xo_batch() -> torch.Tensor:
 
 
 q4 = TensorExercise(
-    "q4", "a batch in the (N, C, H, W) layout",
+    "a batch in the (N, C, H, W) layout",
     expected=_xo_batch,
     hints=("torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
            "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "
@@ -160,7 +161,7 @@ def _parameter_count() -> int:
 
 
 q5 = KnownMistakesExercise(
-    "q5", "the number of parameters of XONet",
+    "the number of parameters of XONet",
     expected=_parameter_count,
     mistakes=lambda: {
         4 * 9 + 16 * 8 + 8 * 2: "the weights only: every filter and every output node also has a bias",
@@ -193,7 +194,7 @@ def _gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q6 = FunctionExercise(
-    "q6", "the filter's gradient is a correlation",
+    "the filter's gradient is a correlation",
     reference=_reference_filter_gradient, cases=_gradient_cases,
     compare_options={"atol": 1e-10, "rtol": 1e-10},
     hints=("Filter weight (a, b) touched input pixel (i + a, j + b) for every output pixel (i, j), so "
@@ -202,3 +203,5 @@ q6 = FunctionExercise(
            "times upstream, summed, for each (a, b), where (h, w) is upstream's shape. "
            "Or F.conv2d(image[None, None], upstream[None, None])[0, 0]."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -11,6 +11,7 @@ from torch import nn
 
 from tensorlab.checking import (ChoiceExercise, Exercise, FunctionExercise, NotAttempted, NumberExercise,
                                 ValueExercise, WrongAnswer, compare_equal, compare_tensor)
+from tensorlab.exercises import name_exercises
 
 
 def _reference_matmul_flops(m: int, k: int, n: int) -> int:
@@ -18,7 +19,7 @@ def _reference_matmul_flops(m: int, k: int, n: int) -> int:
 
 
 q1 = FunctionExercise(
-    "q1", "the FLOPs of a matrix product",
+    "the FLOPs of a matrix product",
     reference=_reference_matmul_flops,
     cases=lambda: [(2, 3, 4), (128, 64, 32), (1, 1, 1), (1024, 1024, 1024)],
     compare=compare_equal,
@@ -27,7 +28,7 @@ q1 = FunctionExercise(
 )
 
 q2 = NumberExercise(
-    "q2", "achieved GFLOP/s from a measured time",
+    "achieved GFLOP/s from a measured time",
     expected=2 * 1024**3 / 0.020 / 1e9,
     rtol=1e-3,
     hints=("Rate = operations / seconds. How many operations does a (1024, 1024) @ (1024, 1024) "
@@ -98,7 +99,7 @@ class DeviceFunctionExercise(Exercise):
 
 
 q3 = DeviceFunctionExercise(
-    "q3", "a model and its data on a device",
+    "a model and its data on a device",
     hints=("Both the model (its weights and biases) and the data must be on the device before the "
            "product: net.to(device) and X.to(device).",
            "net.to(device) moves a module in place and returns it; X.to(device) returns a new tensor. "
@@ -106,7 +107,7 @@ q3 = DeviceFunctionExercise(
 )
 
 q4 = ChoiceExercise(
-    "q4", "the missing synchronize",
+    "the missing synchronize",
     choices=("a", "b", "c"), expected="b",
     hints=("CUDA calls return as soon as the work is queued; the GPU finishes later.",
            "The clock must be read after waiting for the GPU both before the start (earlier work) "
@@ -114,16 +115,18 @@ q4 = ChoiceExercise(
 )
 
 q5 = ValueExercise(
-    "q5", "bytes moved by a copy",
+    "bytes moved by a copy",
     expected=64 * 3 * 224 * 224 * 4,
     hints=("Bytes = number of values x bytes per value.",
            "64 * 3 * 224 * 224 values, 4 bytes each in float32 (torch.tensor(0.0).element_size())."),
 )
 
 q6 = NumberExercise(
-    "q6", "how long the copy takes",
+    "how long the copy takes",
     expected=64 * 3 * 224 * 224 * 4 / 25e9 * 1e3,
     rtol=1e-3,
     hints=("Time = bytes / bytes per second; 25 GB/s is 25e9 bytes per second.",
            "Your answer to exercise 5 / 25e9 gives seconds; times 1000 gives milliseconds (about 1.5)."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from tensorlab.checking import ChoiceExercise, FunctionExercise, ValueExercise
+from tensorlab.exercises import name_exercises
 
 q1 = ValueExercise(
-    "q1", "the per-process batch size",
+    "the per-process batch size",
     expected=256 // (2 * 4),
     hints=("One process per GPU: how many processes are there on 2 machines with 4 GPUs each?",
            "The global batch is shared equally by all 8 processes: 256 // 8."),
@@ -29,7 +30,7 @@ def _gradient_cases() -> list[tuple[torch.Tensor]]:
 
 
 q2 = FunctionExercise(
-    "q2", "what the all-reduce of DDP computes",
+    "what the all-reduce of DDP computes",
     reference=reference_average_gradients, cases=_gradient_cases,
     hints=("Row r of local_grads is the gradient process r computed on its own slice; every process "
            "ends up with one (P,) vector, the same in all of them.",
@@ -55,7 +56,7 @@ def _order_cases() -> list[tuple[torch.Tensor, int, int]]:
 
 
 q3 = FunctionExercise(
-    "q3", "the slice DistributedSampler gives one rank",
+    "the slice DistributedSampler gives one rank",
     reference=reference_rank_indices, cases=_order_cases,
     hints=("Every process shuffles the same way, then takes every world_size-th index, starting at its rank.",
            "First cut the order to a multiple of world_size (drop_last=True), then slice: "
@@ -63,22 +64,24 @@ q3 = FunctionExercise(
 )
 
 q4 = ChoiceExercise(
-    "q4", "the backend for NVIDIA GPUs",
+    "the backend for NVIDIA GPUs",
     choices=("gloo", "nccl", "mpi"), expected="nccl",
     hints=("One backend runs on CPUs everywhere; another is NVIDIA's own library for moving data between GPUs.",
            "NCCL (the NVIDIA Collective Communications Library) moves gradients from GPU memory to GPU memory."),
 )
 
 q5 = ChoiceExercise(
-    "q5", "which GPU a process takes",
+    "which GPU a process takes",
     choices=("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"), expected="LOCAL_RANK",
     hints=("On the second of two 4-GPU machines the ranks are 4 to 7, but the GPUs there are numbered 0 to 3.",
            "LOCAL_RANK is the process's number on its own machine: torch.cuda.set_device(int(os.environ['LOCAL_RANK']))."),
 )
 
 q6 = ValueExercise(
-    "q6", "bytes of gradient per step",
+    "bytes of gradient per step",
     expected=25_000_000 * 4,
     hints=("DDP all-reduces one gradient value per parameter, in the parameters' dtype.",
            "float32 takes 4 bytes: 25,000,000 x 4."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once
