@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tensorlab.grading import GradingOptions, grade_folder
-from tensorlab.grading.sandbox import Limits
+from tensorlab.grading import GradingOptions, Limits, SandboxMissing, grade_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,38 +20,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=0, help="notebooks graded at once (default: one per core)")
     parser.add_argument("--cell-timeout", type=float, default=defaults.cell_seconds,
                         help=f"seconds one cell may run (default {defaults.cell_seconds:g})")
-    parser.add_argument("--timeout", type=float, default=defaults.notebook_seconds,
-                        help=f"seconds all the cells of a notebook may run (default {defaults.notebook_seconds:g})")
+    parser.add_argument("--timeout", type=float, default=defaults.submission_seconds,
+                        help="seconds for everything about one file: kernels, restarts, cells, judging "
+                             f"(default {defaults.submission_seconds:g})")
     parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb,
-                        help=f"memory limit of each kernel in MB (default {defaults.memory_mb})")
-    parser.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
-                        help="auto: bubblewrap when it works here, else the in-kernel guard only")
-    parser.add_argument("--allow-processes", action="store_true",
-                        help="without bubblewrap, let notebooks start programs and use loopback sockets "
-                             "anyway (they then run unguarded: trusted submissions only)")
+                        help=f"memory a notebook may use on top of the libraries (default {defaults.memory_mb})")
+    parser.add_argument("--disk-mb", type=int, default=defaults.disk_mb,
+                        help=f"size of each folder a notebook may write (default {defaults.disk_mb})")
+    parser.add_argument("--processes", type=int, default=defaults.processes,
+                        help=f"processes a notebook may run at once (default {defaults.processes})")
+    parser.add_argument("--trusted", action="store_true",
+                        help="grade without the bubblewrap sandbox: only for files you trust (your own)")
     parser.add_argument("--device", default="cpu", help="device the notebooks run on (default cpu)")
     parser.add_argument("--name-pattern", default=None,
                         help="regex with a (?P<student>...) group taking the name out of the file name")
     parser.add_argument("--solutions", type=Path, default=None, help="solution notebooks (default: solutions/)")
-    parser.add_argument("--keep-scratch", action="store_true", help="keep the scratch folders (debugging)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.timeout, memory_mb=args.memory_mb)
-    options = GradingOptions(limits=limits, jobs=args.jobs, sandbox=args.sandbox, device=args.device,
+    limits = Limits(cell_seconds=args.cell_timeout, submission_seconds=args.timeout, memory_mb=args.memory_mb,
+                    disk_mb=args.disk_mb, processes=args.processes)
+    options = GradingOptions(limits=limits, jobs=args.jobs, trusted=args.trusted, device=args.device,
                              name_pattern=args.name_pattern, solutions=args.solutions,
-                             progress=not args.no_progress, keep_scratch=args.keep_scratch,
-                             allow_processes=args.allow_processes)
+                             progress=not args.no_progress)
     try:
         run = grade_folder(args.submissions, args.out, options)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except SandboxMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: the kernels were stopped and nothing was written", file=sys.stderr)
+        print("interrupted: the kernels were stopped; grades.csv holds the files graded so far", file=sys.stderr)
         return 130
-    sandbox = ("bubblewrap (read-only file system, no network) + in-kernel guard" if run.mode == "bwrap"
-               else "in-kernel guard only: install bubblewrap for OS-level isolation")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.counts().items()))
+    sandbox = "none (--trusted)" if run.trusted else "bubblewrap (read-only, no network, limits)"
     print(f"graded {len(run.grades)} file(s) in {run.seconds:.0f} s ({counts}); sandbox: {sandbox}")
     for name, why in run.broken.items():
         print(f"warning: solution notebook {name} could not be loaded: {why}", file=sys.stderr)

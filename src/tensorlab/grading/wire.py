@@ -1,41 +1,41 @@
-"""What crosses between the student's kernel and the judge.
+"""What crosses between the student's kernel and the grader: plain data, never code.
 
-**Kernel to judge: plain data, never code.** The kernel turns each value with :func:`encode` into
-tensors, numbers, strings, ``None``, lists, tuples, ``torch.Size`` / ``torch.device`` /
-``torch.dtype``, and small tagged dictionaries for the rest: the ``...`` placeholder, a NumPy array,
-and a *reference* to any other object (a function, a model, a dataset ...), which stays in the
-kernel under an id. :func:`dumps` writes that with ``torch.save``; the judge reads it with
-:func:`loads`, i.e. ``torch.load(..., weights_only=True)``: PyTorch's restricted unpickler builds
-tensors and plain containers and refuses every other class, so nothing from the student's process
-ever runs in the judge. :func:`decode` rebuilds the tagged values; a reference becomes a
-:class:`RemoteObject`, whose calls, attributes, items, length and iteration are forwarded to the
-kernel and come back as data again.
+**In the kernel** (the grader sends a one-line cell that calls :func:`send_answers` or
+:func:`send_call`): each value is turned by :func:`encode` into tensors, numbers, strings, lists,
+tuples, ``torch.Size`` / ``dtype`` / ``device`` and small tagged dicts -- for ``...``, a NumPy value,
+a dict or set, a model's parameters, a short sequence such as a dataset (its items), and a *kept
+object* (a function, a model: anything else) which stays in the kernel under a number. The result is
+``torch.save``d and published as display data of the type :data:`MIME`.
 
-**Judge to kernel: the judge's own values** (test cases, which may hold a model), pickled as they
-are: the kernel trusts the judge, not the other way round. A :class:`RemoteObject` among them
-travels as a :class:`Ref` and is swapped back for the kernel's object.
+**In the grader**: :func:`loads` reads those bytes with ``torch.load(weights_only=True)``, PyTorch's
+restricted unpickler that builds tensors and plain containers and refuses every other class, so no
+object of the student's ever exists in the grader; :func:`decode` rebuilds the values within caps on
+items, depth and tensor size. A kept object becomes a :class:`KernelObject` (or, for a model, a
+:class:`KernelModule` holding its parameters as data): calling it runs the student's code in the
+kernel, on the grader's arguments, and the result comes back as data again.
 
-After a call, the kernel also sends back the arguments as the function left them (a model as its
-parameters and buffers), and :func:`sync` copies that into the judge's arguments, so a check that
-looks at an argument after the call (``net.to(device)`` moves a model in place) sees what the
-student's function did to it.
+Everything here that runs in the kernel may be patched by the student; that only changes the data
+sent back, which the grader then judges on its merits.
 """
 
 from __future__ import annotations
 
+import base64
+import builtins
 import io
 import keyword
-import pickle
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
+MIME = "application/vnd.tensorlab.wire+base64"
 TAG = "__tensorlab_wire__"
 MAX_DEPTH = 32
-MAX_ITEMS = 100_000
-MAX_ELEMENTS = 2**26  # a tensor the judge will compare (an expanded view can claim any size)
+MAX_ITEMS = 1_000_000       # list items, dict entries, ... in one answer, counted on both sides
+MAX_SEQUENCE = 1_000        # a dataset or other sequence travels as its items up to this length
+MAX_ELEMENTS = 2**26        # a tensor the grader will compare (an expanded view can claim any size)
 
 
 class WireError(ValueError):
@@ -44,258 +44,312 @@ class WireError(ValueError):
 
 @dataclass(frozen=True)
 class Ref:
-    """A judge-side stand-in for an object that lives in the kernel (see :class:`RemoteObject`)."""
+    """An object of the kernel's, named by its number, in arguments the grader sends to the kernel."""
 
     oid: int
 
 
-class RemoteObject:
-    """An object that lives in the student's kernel. ``session(self, op, args, kwargs)`` is set by
-    the judge's session and performs the operation in the kernel."""
+class _Budget:
+    def __init__(self, items: int = MAX_ITEMS):
+        self.left = items
 
-    def __init__(self, oid: int, type_name: str, text: str, is_callable: bool, name: str | None = None,
-                 session: Callable[..., Any] | None = None):
-        self._oid, self._type_name, self._text = oid, type_name, text
-        self._callable, self._session = is_callable, session
-        self.key, self.generation = None, 0
-        self.__name__ = self.__qualname__ = name or type_name
+    def spend(self, count: int = 1) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise WireError(f"it holds more than {MAX_ITEMS:,} items")
 
-    def _do(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        if self._session is None:
-            raise RuntimeError(f"{self.__name__} lives in a kernel that is gone")
-        return self._session(self, op, args, kwargs)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._callable:
-            raise TypeError(f"'{self._type_name}' object is not callable")
-        return self._do("call", *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        return self._do("getattr", name)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._do("getitem", key)
-
-    def __len__(self) -> int:
-        value = self._do("len")
-        if type(value) is not int:
-            raise TypeError("len() of the student's object did not give an int")
-        return value
-
-    def __iter__(self):
-        iterator = self._do("iter")
-        while True:
-            try:
-                yield iterator._do("next") if isinstance(iterator, RemoteObject) else next(iterator)
-            except StopIteration:
-                return
-
-    def __bool__(self) -> bool:
-        return bool(self._do("bool")) if not self._callable else True
-
-    def __deepcopy__(self, memo: dict) -> Any:
-        return self._do("deepcopy")
-
-    def __copy__(self) -> Any:
-        return self._do("deepcopy")
-
-    def __repr__(self) -> str:
-        return self._text or f"<a {self._type_name} object>"
-
-
-def remote_class(type_name: str) -> type:
-    """A RemoteObject subclass named like the student's type, so that ``type(value).__name__``
-    reads in a check's sentence as it would in the notebook ("it is a Linear")."""
-    name = type_name if type_name.isidentifier() and not keyword.iskeyword(type_name) else "object"
-    return type(name, (RemoteObject,), {})
-
-
-# ---------------------------------------------------------------------------------------------
-# encode (in the kernel, on the student's values)
-# ---------------------------------------------------------------------------------------------
 
 def _tagged(kind: str, **fields: Any) -> dict:
     return {TAG: kind, **fields}
 
 
-def _plain_tensor(value: torch.Tensor, with_grad: bool = False) -> Any:
+# ---------------------------------------------------------------------------------------------
+# in the kernel
+# ---------------------------------------------------------------------------------------------
+
+_KEPT: dict[int, Any] = {}
+
+
+def _keep(value: Any) -> int:
+    _KEPT[len(_KEPT) + 1] = value
+    return len(_KEPT)
+
+
+def _plain_tensor(value: torch.Tensor, with_grad: bool = True) -> Any:
     tensor = value.detach()
     if type(tensor) is not torch.Tensor:
         tensor = tensor.as_subclass(torch.Tensor)
     if value.requires_grad and (tensor.is_floating_point() or tensor.is_complex()):
         tensor = tensor.clone().requires_grad_(True)
     if with_grad and value.is_leaf and value.grad is not None:  # a parameter after backward()
-        return _tagged("tensor", data=tensor, grad=_plain_tensor(value.grad))
+        return _tagged("tensor", data=tensor, grad=_plain_tensor(value.grad, False))
     return tensor
 
 
-def encode(value: Any, register: Callable[[Any], int] | None = None, _depth: int = 0, *,
-           modules_as_state: bool = False) -> Any:
-    """Turn ``value`` into wire data. ``register(obj)`` keeps an object in the kernel and returns
-    its id; without it, such objects are only described."""
-    if _depth > MAX_DEPTH:
-        return _tagged("object", oid=None, type="deeply nested value", text="", callable=False)
+def encode(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """Turn ``value`` into plain data; objects that are not data are kept here and named."""
+    budget = budget or _Budget()
+    budget.spend()
+    if depth > MAX_DEPTH:
+        raise WireError("it is nested too deeply")
     if value is None or type(value) in (bool, int, float, complex, str, bytes):
         return value
     if value is Ellipsis:
         return _tagged("ellipsis")
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, bytes):
-        return bytes(value)
     if isinstance(value, torch.Tensor):
-        return _plain_tensor(value, with_grad=True)
+        budget.spend(value.numel() // 1024)
+        return _plain_tensor(value)
     if isinstance(value, torch.Size):
         return torch.Size(int(v) for v in value)
     if isinstance(value, (torch.device, torch.dtype)):
         return value
-    numpy_value = _encode_numpy(value)
-    if numpy_value is not None:
-        return numpy_value
-    if isinstance(value, int):  # an int subclass (an IntEnum ...) travels as the int it is
-        return int.__index__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    if modules_as_state and isinstance(value, torch.nn.Module):
-        state = {name: _plain_tensor(t) for name, t in
-                 [*value.named_parameters(recurse=True), *value.named_buffers(recurse=True)] if t is not None}
-        return _tagged("module_state", state=state)
+    if type(value).__module__.startswith("numpy"):
+        import numpy as np
+
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+            budget.spend(value.size // 1024)
+            try:
+                return _tagged("ndarray", data=torch.from_numpy(value.astype(value.dtype.newbyteorder("="))))
+            except TypeError:  # a dtype torch lacks: kept in the kernel like any object
+                pass
+        if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+            return _tagged("npscalar", dtype=str(value.dtype), value=value.item())
+    for plain in (bool, int, float, str, bytes):  # subclasses (an IntEnum ...) travel as what they are
+        if isinstance(value, plain):
+            return plain(value) if plain is not int else int.__index__(value)
+    if isinstance(value, torch.nn.Module):
+        parameters, buffers = dict(value.named_parameters()), dict(value.named_buffers())
+        budget.spend(len(parameters) + len(buffers))
+        return _tagged("module", oid=_keep(value), type=type(value).__name__[:80],
+                       parameters={k: _plain_tensor(t) for k, t in parameters.items()},
+                       buffers={k: _plain_tensor(t, False) for k, t in buffers.items()})
     if isinstance(value, (list, tuple)):  # subclasses (a namedtuple ...) travel as plain ones
-        if len(value) > MAX_ITEMS:
-            return _reference(value, register)
-        items = [encode(v, register, _depth + 1, modules_as_state=modules_as_state) for v in value]
+        budget.spend(len(value))
+        items = [encode(v, budget, depth + 1) for v in value]
         return items if isinstance(value, list) else tuple(items)
     if type(value) is dict:
-        if len(value) > MAX_ITEMS:
-            return _reference(value, register)
-        return _tagged("dict", items=[(encode(k, register, _depth + 1), encode(v, register, _depth + 1,
-                                                                              modules_as_state=modules_as_state))
+        budget.spend(len(value))
+        return _tagged("dict", items=[(encode(k, budget, depth + 1), encode(v, budget, depth + 1))
                                       for k, v in value.items()])
     if type(value) in (set, frozenset):
-        return _tagged("set", frozen=isinstance(value, frozenset),
-                       items=[encode(v, register, _depth + 1) for v in value])
-    return _reference(value, register)
-
-
-def _reference(value: Any, register: Callable[[Any], int] | None) -> dict:
+        budget.spend(len(value))
+        return _tagged("set", frozen=type(value) is frozenset, items=[encode(v, budget, depth + 1) for v in value])
+    if not callable(value) and hasattr(value, "__len__") and hasattr(value, "__getitem__"):
+        try:  # a dataset: its items, as the grader's hidden tests index and batch it
+            if len(value) <= MAX_SEQUENCE:
+                return _tagged("sequence", items=[encode(value[i], budget, depth + 1) for i in range(len(value))])
+        except WireError:
+            raise
+        except Exception:  # not indexable after all: kept in the kernel like any object
+            pass
     try:
         text = repr(value)[:200]
-    except Exception:  # noqa: BLE001 - a repr that raises is the student's problem, not ours
+    except Exception:  # a repr that raises is the student's problem, not the grader's
         text = ""
     name = getattr(value, "__name__", None)
-    return _tagged("object", oid=register(value) if register is not None else None,
-                   type=type(value).__name__[:80], text=text, callable=callable(value),
+    return _tagged("object", oid=_keep(value), type=type(value).__name__[:80], text=text,
                    name=name[:80] if isinstance(name, str) else None)
 
 
-def _encode_numpy(value: Any) -> Any:
-    module = type(value).__module__ or ""
-    if not module.startswith("numpy"):
-        return None
-    import numpy as np
+def _publish(reply: Any) -> None:
+    from IPython.display import publish_display_data
 
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biufc" and value.dtype.byteorder in "=|<":
-            try:
-                return _tagged("ndarray", data=torch.from_numpy(np.ascontiguousarray(value).copy()))
-            except TypeError:  # a dtype torch lacks: fall back to a list
-                pass
-        if value.dtype.kind in "biufcUS" and value.size <= MAX_ITEMS:
-            return _tagged("ndarray_list", data=value.tolist(), dtype=str(value.dtype))
-        return None
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        return _tagged("npscalar", dtype=str(value.dtype), value=value.item())
-    return None
+    buffer = io.BytesIO()
+    torch.save(reply, buffer)
+    publish_display_data({MIME: base64.b64encode(buffer.getvalue()).decode("ascii")})
+
+
+def _error(error: BaseException) -> tuple[str, str]:
+    from tensorlab.checking import one_line
+
+    try:
+        message = one_line(error)
+    except Exception:  # a __str__ that raises
+        message = ""
+    return type(error).__name__[:80], message[:300]
+
+
+def send_answers(expressions: dict[str, str]) -> None:
+    """In the kernel: evaluate each answer expression in the notebook's namespace; publish
+    ``[(key, ("value", data) or ("error", type, message)), ...]``."""
+    from IPython import get_ipython
+
+    namespace = get_ipython().user_ns
+    reply = []
+    for key, expression in expressions.items():
+        try:
+            reply.append((key, ("value", encode(eval(expression, namespace)))))  # the solution's expression
+        except BaseException as error:
+            reply.append((key, ("error", *_error(error))))
+    _publish(reply)
+
+
+def send_call(oid: int, arguments: str) -> None:
+    """In the kernel: call kept object ``oid`` on the grader's arguments; publish the result and the
+    arguments as the call left them (a model moved with ``net.to(device)``)."""
+    args, kwargs = _from_refs(torch.load(io.BytesIO(base64.b64decode(arguments)), weights_only=False))
+    try:
+        result = _KEPT[oid](*args, **kwargs)
+        reply = ("value", encode(result), encode((list(args), dict(kwargs))))
+    except BaseException as error:
+        reply = ("error", *_error(error))
+    _publish(reply)
+
+
+def _from_refs(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return _KEPT[value.oid]
+    if type(value) in (list, tuple):
+        return type(value)(_from_refs(v) for v in value)
+    if type(value) is dict:
+        return {k: _from_refs(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
-# decode (in the judge, on what torch.load(weights_only=True) produced)
+# in the grader
 # ---------------------------------------------------------------------------------------------
 
-def decode(data: Any, make_object: Callable[[dict], Any] | None = None, _depth: int = 0) -> Any:
-    """Rebuild a value from wire data; anything unexpected raises :class:`WireError`.
-    ``make_object(tag)`` builds the judge's stand-in for a kernel object."""
-    if _depth > MAX_DEPTH + 2:
-        raise WireError("the value is nested too deeply")
+class KernelObject:
+    """A function (or other object) of the student's that stays in the kernel. ``call(oid, args,
+    kwargs)`` is the grader's way of running it there; what comes back is data."""
+
+    def __init__(self, call: Callable | None, oid: int, type_name: str, text: str, name: str | None):
+        self._call, self._oid, self._text = call, oid, text
+        self.__name__ = self.__qualname__ = name or type_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._call is None:
+            raise TypeError(f"'{type(self).__name__}' object cannot be called from the grader")
+        return self._call(self._oid, args, kwargs)
+
+    def __repr__(self) -> str:
+        return self._text or f"<a {type(self).__name__} object>"
+
+
+class KernelModule(torch.nn.Module):
+    """A model of the student's: its parameters and buffers (with gradients) as data, so that
+    ``net.parameters()`` or ``net.conv.weight.grad`` work here; calling it runs it in the kernel."""
+
+    def __init__(self, call: Callable | None, oid: int, parameters: dict[str, torch.Tensor],
+                 buffers: dict[str, torch.Tensor]):
+        super().__init__()
+        self._call, self._oid = call, oid
+        for is_parameter, tensors in ((True, parameters), (False, buffers)):
+            for name, tensor in tensors.items():
+                owner = self
+                *path, leaf = name.split(".")
+                for part in path:
+                    if part not in owner._modules:
+                        owner.add_module(part, torch.nn.Module())
+                    owner = owner._modules[part]
+                if not is_parameter:
+                    owner.register_buffer(leaf, tensor)
+                    continue
+                owner.register_parameter(leaf, torch.nn.Parameter(tensor.detach(), tensor.requires_grad))
+                owner._parameters[leaf].grad = tensor.grad
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self._call is None:
+            raise TypeError("the model cannot be run from here")
+        return self._call(self._oid, args, kwargs)
+
+
+def _named_like(base: type, type_name: str) -> type:
+    """A subclass named like the student's type, so a check's sentence reads "it is a Linear"."""
+    name = type_name if type_name.isidentifier() and not keyword.iskeyword(type_name) else base.__name__
+    return type(name, (base,), {})
+
+
+def loads(blob: bytes) -> Any:
+    """Read wire bytes with PyTorch's restricted unpickler (``weights_only=True``)."""
+    try:
+        return torch.load(io.BytesIO(blob), weights_only=True)
+    except RecursionError:
+        raise WireError("it is nested too deeply") from None
+    except Exception as error:  # anything the safe unpickler refuses
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if found:
+            raise WireError(f"it holds an object of class {found.group(1).rsplit('.', 1)[-1]}, which is not "
+                            "plain data (a tensor, a number, a string, a list ...)") from None
+        raise WireError("it is not plain data the grader can read safely") from None
+
+
+def decode(data: Any, call: Callable | None = None, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """Rebuild a value from wire data within the caps; anything unexpected raises WireError."""
+    budget = budget or _Budget()
+    budget.spend()
+    if depth > MAX_DEPTH + 2:
+        raise WireError("it is nested too deeply")
     if data is None or type(data) in (bool, int, float, complex, str, bytes):
         return data
     if type(data) in (torch.Tensor, torch.nn.Parameter):
-        return _checked(data).detach().requires_grad_(data.requires_grad) if data.requires_grad else _checked(data)
+        return _checked(data, budget)
     if isinstance(data, torch.Size) or type(data) in (torch.device, torch.dtype):
         return data
-    if type(data) is list:
-        return [decode(v, make_object, _depth + 1) for v in data]
-    if type(data) is tuple:
-        return tuple(decode(v, make_object, _depth + 1) for v in data)
+    if type(data) in (list, tuple):
+        budget.spend(len(data))
+        return type(data)(decode(v, call, budget, depth + 1) for v in data)
     if type(data) is dict and isinstance(data.get(TAG), str):
-        return _decode_tagged(data, make_object, _depth)
+        return _decode_tagged(data, call, budget, depth + 1)
     raise WireError(f"unexpected {type(data).__name__} in the data")
 
 
-@dataclass
-class ModuleState:
-    """A model's parameters and buffers, as a kernel sent them back after a call."""
-
-    state: dict
-
-
-def _checked(tensor: torch.Tensor) -> torch.Tensor:
+def _checked(tensor: Any, budget: _Budget) -> torch.Tensor:
+    if type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        raise WireError("a tensor that is not a tensor")
     if tensor.numel() > MAX_ELEMENTS:
         raise WireError(f"a tensor of {tensor.numel():,} elements is more than the grader compares "
                         f"({MAX_ELEMENTS:,})")
-    return tensor
+    budget.spend(tensor.numel() // 1024)
+    return tensor.detach().requires_grad_(tensor.requires_grad) if tensor.requires_grad else tensor
 
 
-def _decode_tagged(data: dict, make_object, depth: int) -> Any:
+def _decode_tagged(data: dict, call: Callable | None, budget: _Budget, depth: int) -> Any:
     kind = data[TAG]
+
+    def inner(value: Any) -> Any:
+        return decode(value, call, budget, depth)
+
     if kind == "ellipsis":
         return Ellipsis
+    if kind in ("dict", "set", "sequence") and type(data.get("items")) is not list:
+        raise WireError(f"a {kind} without its items")
     if kind == "dict":
-        return {_hashable(decode(k, make_object, depth + 1)): decode(v, make_object, depth + 1)
-                for k, v in data["items"]}
+        return {_hashable(inner(k)): inner(v) for k, v in data["items"]}
     if kind == "set":
-        items = [_hashable(decode(v, make_object, depth + 1)) for v in data["items"]]
+        items = [_hashable(inner(v)) for v in data["items"]]
         return frozenset(items) if data.get("frozen") else set(items)
+    if kind == "sequence":
+        return [inner(v) for v in data["items"]]
     if kind == "ndarray":
-        tensor = data["data"]
-        if type(tensor) is not torch.Tensor:
-            raise WireError("an array without its data")
-        return _checked(tensor).numpy()
-    if kind == "ndarray_list":
-        import numpy as np
-
-        return np.array(decode(data["data"], None, depth + 1), dtype=np.dtype(str(data["dtype"])))
+        return _checked(data.get("data"), budget).numpy()
     if kind == "npscalar":
         import numpy as np
 
-        value = data["value"]
-        if type(value) not in (bool, int, float, complex):
+        if type(data.get("value")) not in (bool, int, float, complex):
             raise WireError("a NumPy scalar without a number")
-        return np.dtype(str(data["dtype"])).type(value)
+        return np.dtype(str(data.get("dtype"))).type(data["value"])
     if kind == "tensor":
-        tensor, grad = data.get("data"), data.get("grad")
-        if type(tensor) is not torch.Tensor or type(grad) is not torch.Tensor:
-            raise WireError("a tensor with a gradient that is not a tensor")
-        tensor = _checked(tensor).detach().requires_grad_(True)
-        tensor.grad = _checked(grad)
+        tensor, grad = _checked(data.get("data"), budget), _checked(data.get("grad"), budget)
+        tensor = tensor.detach().requires_grad_(True)
+        tensor.grad = grad
         return tensor
-    if kind == "module_state":
-        state = data.get("state")
-        if type(state) is not dict or not all(type(k) is str and type(v) in (torch.Tensor, torch.nn.Parameter)
-                                              for k, v in state.items()):
+    oid, type_name = data.get("oid"), str(data.get("type", "object"))[:80]
+    if type(oid) is not int:
+        raise WireError("a kept object without its number")
+    if kind == "module":
+        parts = [data.get("parameters"), data.get("buffers")]
+        if not all(type(part) is dict and all(type(k) is str for k in part) for part in parts):
             raise WireError("a model's state that is not a dict of tensors")
-        return ModuleState({k: _checked(v) for k, v in state.items()})
+        parameters, buffers = [{k: inner(v) for k, v in part.items()} for part in parts]
+        if not all(isinstance(t, torch.Tensor) for t in [*parameters.values(), *buffers.values()]):
+            raise WireError("a model's state that is not a dict of tensors")
+        return _named_like(KernelModule, type_name)(call, oid, parameters, buffers)
     if kind == "object":
-        tag = {"oid": data.get("oid"), "type": str(data.get("type", "object"))[:80],
-               "text": str(data.get("text", ""))[:200], "callable": bool(data.get("callable")),
-               "name": str(data["name"])[:80] if isinstance(data.get("name"), str) else None}
-        if tag["oid"] is not None and type(tag["oid"]) is not int:
-            raise WireError("an object reference without an id")
-        if make_object is not None:
-            return make_object(tag)
-        return remote_class(tag["type"])(tag["oid"] or 0, tag["type"], tag["text"], tag["callable"], tag["name"])
+        name = data.get("name")
+        return _named_like(KernelObject, type_name)(call, oid, type_name, str(data.get("text", ""))[:200],
+                                                   name[:80] if isinstance(name, str) else None)
     raise WireError(f"unknown kind of value {kind!r}")
 
 
@@ -307,126 +361,55 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------------------------------
-# judge -> kernel
-# ---------------------------------------------------------------------------------------------
-
-def to_refs(value: Any, _depth: int = 0) -> Any:
-    """The judge's arguments with every RemoteObject replaced by its Ref (lists, tuples, dicts)."""
-    if isinstance(value, RemoteObject):
-        return Ref(value._oid)
-    if _depth > MAX_DEPTH:
+def dumps_arguments(args: tuple, kwargs: dict) -> str:
+    """The grader's arguments for a call in the kernel (kept objects travel as their numbers)."""
+    def to_refs(value: Any) -> Any:
+        if isinstance(value, (KernelObject, KernelModule)):
+            return Ref(value._oid)
+        if type(value) in (list, tuple):
+            return type(value)(to_refs(v) for v in value)
+        if type(value) is dict:
+            return {k: to_refs(v) for k, v in value.items()}
         return value
-    if type(value) in (list, tuple):
-        return type(value)(to_refs(v, _depth + 1) for v in value)
-    if type(value) is dict:
-        return {k: to_refs(v, _depth + 1) for k, v in value.items()}
-    return value
 
-
-def from_refs(value: Any, objects: dict[int, Any], _depth: int = 0) -> Any:
-    """In the kernel: swap each Ref back for the object it names."""
-    if isinstance(value, Ref):
-        if value.oid not in objects:
-            raise LookupError("the grader referred to an object this kernel does not have")
-        return objects[value.oid]
-    if _depth > MAX_DEPTH:
-        return value
-    if type(value) in (list, tuple):
-        return type(value)(from_refs(v, objects, _depth + 1) for v in value)
-    if type(value) is dict:
-        return {k: from_refs(v, objects, _depth + 1) for k, v in value.items()}
-    return value
-
-
-def dumps_trusted(value: Any) -> bytes:
-    """The judge's own values, pickled in full (only the kernel reads this)."""
     buffer = io.BytesIO()
-    torch.save(value, buffer, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    return buffer.getvalue()
+    torch.save(to_refs((list(args), dict(kwargs))), buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def loads_trusted(blob: bytes) -> Any:
-    """In the kernel: the judge's values (the judge is trusted, so a full unpickle is fine)."""
-    return torch.load(io.BytesIO(blob), weights_only=False)
+def remote_exception(type_name: str, message: str) -> Exception:
+    """An exception standing for one raised in the kernel: a built-in one keeps its class (a check
+    reads NotImplementedError as "not attempted"), any other gets a look-alike of that name."""
+    builtin = getattr(builtins, type_name, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
+        try:
+            return builtin(message)
+        except TypeError:
+            pass
+    return type(type_name if type_name.isidentifier() else "Exception", (Exception,), {})(message)
 
 
-def sync(original: Any, after: Any, _depth: int = 0) -> None:
-    """Copy what the kernel's function did to its arguments into the judge's own arguments."""
-    if _depth > MAX_DEPTH:
+def sync(original: Any, after: Any, depth: int = 0) -> None:
+    """Copy into the grader's own arguments what the student's function did to them in the kernel:
+    a model moved (``net.to(device)``) or converted, a tensor changed in place."""
+    if depth > MAX_DEPTH:
         return
-    if isinstance(original, torch.nn.Module) and isinstance(after, ModuleState):
-        for name, tensor in after.state.items():
-            _sync_module_tensor(original, name, tensor)
-        return
-    if isinstance(original, torch.Tensor) and isinstance(after, torch.Tensor):
-        _sync_tensor(original, after)
-        return
-    if isinstance(original, (list, tuple)) and isinstance(after, (list, tuple)) and len(original) == len(after):
+    if isinstance(original, torch.nn.Module) and isinstance(after, KernelModule):
+        for name, value in after.state_dict(keep_vars=True).items():
+            owner_name, _, leaf = name.rpartition(".")
+            owner = original.get_submodule(owner_name) if owner_name else original
+            holder = owner._parameters if leaf in owner._parameters else owner._buffers
+            if holder.get(leaf) is not None:
+                new = value.detach()
+                holder[leaf] = torch.nn.Parameter(new, holder[leaf].requires_grad) if holder is owner._parameters else new
+    elif isinstance(original, torch.Tensor) and isinstance(after, torch.Tensor):
+        if (original.shape, original.dtype, original.device) == (after.shape, after.dtype, after.device) \
+                and original.device.type != "meta":
+            with torch.no_grad():
+                original.copy_(after)
+    elif isinstance(original, (list, tuple)) and isinstance(after, (list, tuple)) and len(original) == len(after):
         for a, b in zip(original, after):
-            sync(a, b, _depth + 1)
-        return
-    if isinstance(original, dict) and isinstance(after, dict):
+            sync(a, b, depth + 1)
+    elif isinstance(original, dict) and isinstance(after, dict):
         for key in original.keys() & after.keys():
-            sync(original[key], after[key], _depth + 1)
-
-
-def _sync_module_tensor(module: torch.nn.Module, name: str, value: torch.Tensor) -> None:
-    owner_name, _, leaf = name.rpartition(".")
-    try:
-        owner = module.get_submodule(owner_name) if owner_name else module
-    except AttributeError:
-        return
-    if leaf in owner._parameters and owner._parameters[leaf] is not None:
-        old = owner._parameters[leaf]
-        if (old.shape, old.dtype, old.device) == (value.shape, value.dtype, value.device):
-            _sync_tensor(old, value)
-        else:  # moved (net.to(device)) or converted (net.double()): the module holds a new parameter
-            owner._parameters[leaf] = torch.nn.Parameter(value.detach(), requires_grad=old.requires_grad)
-    elif leaf in owner._buffers and owner._buffers[leaf] is not None:
-        old = owner._buffers[leaf]
-        if (old.shape, old.dtype, old.device) == (value.shape, value.dtype, value.device):
-            _sync_tensor(old, value)
-        else:
-            owner._buffers[leaf] = value.detach()
-
-
-def _sync_tensor(target: torch.Tensor, value: torch.Tensor) -> None:
-    try:
-        if target.shape == value.shape and target.dtype == value.dtype and target.device == value.device:
-            if target.device.type != "meta":
-                with torch.no_grad():
-                    target.copy_(value)
-        else:
-            target.data = value.detach()
-    except RuntimeError:
-        pass  # a change the judge cannot mirror (e.g. a new dtype of a plain tensor)
-
-
-# ---------------------------------------------------------------------------------------------
-# bytes
-# ---------------------------------------------------------------------------------------------
-
-def dumps(data: Any) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    return buffer.getvalue()
-
-
-def loads(blob: bytes) -> Any:
-    """Read wire bytes with PyTorch's restricted unpickler (``weights_only=True``)."""
-    try:
-        return torch.load(io.BytesIO(blob), weights_only=True)
-    except RecursionError:
-        raise WireError("the value is nested too deeply") from None
-    except Exception as error:  # noqa: BLE001 - anything the safe unpickler refuses
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        if found:
-            name = found.group(1).rsplit(".", 1)[-1]
-            raise WireError(f"it holds an object of class {name}, which is not plain data "
-                            "(a tensor, a number, a string, a list ...)") from None
-        raise WireError("it is not plain data the grader can read safely") from None
-
-
-__all__ = ["encode", "decode", "dumps", "loads", "dumps_trusted", "loads_trusted", "to_refs", "from_refs",
-           "sync", "Ref", "RemoteObject", "ModuleState", "WireError"]
+            sync(original[key], after[key], depth + 1)
