@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from tensorlab.grading.course import CourseNotebook, answer_cell_indices, solved_student_notebook
+from tensorlab.grading.course import CourseNotebook, solved_student_notebook, tagged_cells
 
 NOTEBOOK = "01_tensors_0d_to_nd"
 EXERCISES = ["q1", "q2", "q3", "q4", "q5", "q6", "q7"]
@@ -31,21 +31,21 @@ def solved(course_nb: CourseNotebook) -> nbformat.NotebookNode:
 def set_answer(notebook, exercise: str, source: str) -> nbformat.NotebookNode:
     """Replace the (first) answer cell of ``exercise``."""
     notebook = copy.deepcopy(notebook)
-    notebook.cells[answer_cell_indices(notebook, exercise)[0]].source = source
+    notebook.cells[tagged_cells(notebook, exercise)[0]].source = source
     return notebook
 
 
 def insert_after(notebook, exercise: str, role: str, source: str) -> nbformat.NotebookNode:
     """Add a new code cell (no exercise tag, as a student's new cell) after a tagged cell."""
     notebook = copy.deepcopy(notebook)
-    index = answer_cell_indices(notebook, exercise, role)[0]
+    index = tagged_cells(notebook, exercise, role)[0]
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
     return notebook
 
 
 def delete(notebook, exercise: str, role: str) -> nbformat.NotebookNode:
     notebook = copy.deepcopy(notebook)
-    for index in reversed(answer_cell_indices(notebook, exercise, role)):
+    for index in reversed(tagged_cells(notebook, exercise, role)):
         del notebook.cells[index]
     return notebook
 
@@ -62,9 +62,12 @@ candidates = [Path("../solutions"), Path("../../solutions"),
               Path(tensorlab.__file__).resolve().parents[2] / "solutions",
               Path(sys.prefix).resolve().parent / "solutions",
               Path(f"/proc/{os.getppid()}/cwd") / "solutions"]
-for folder in candidates:
+import torchvision
+readers = [lambda path: path.read_text(),  # Python's open(), and PyTorch's C++ file reader (no audit event)
+           lambda path: bytes(torchvision.io.read_file(str(path)).tolist()).decode()]
+for folder, read in [(folder, read) for folder in candidates for read in readers]:
     try:
-        text = (folder / "01_tensors_0d_to_nd.ipynb").read_text()
+        text = read(folder / "01_tensors_0d_to_nd.ipynb")
     except Exception as error:
         tried.append(type(error).__name__)
         continue
@@ -181,7 +184,7 @@ def tampered(good) -> nbformat.NotebookNode:
     for exercise, source in WRONG_ANSWERS.items():
         notebook = set_answer(notebook, exercise, source)
     notebook = copy.deepcopy(notebook)
-    notebook.cells.insert(answer_cell_indices(notebook, "q1")[0], nbformat.v4.new_code_cell(TAMPERS))
+    notebook.cells.insert(tagged_cells(notebook, "q1")[0], nbformat.v4.new_code_cell(TAMPERS))
     return notebook
 
 
@@ -200,7 +203,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
     other_meta.metadata["tensorlab"]["notebook"] = "99_not_in_this_course"
 
     duplicated = copy.deepcopy(good)
-    index = answer_cell_indices(duplicated, "q1")[0]
+    index = tagged_cells(duplicated, "q1")[0]
     wrong_copy = copy.deepcopy(duplicated.cells[index])
     wrong_copy.source = "dose_075 = torch.tensor(0.25)  # changed my mind (wrongly)"
     wrong_copy["id"] = "student-copy-1"
@@ -210,8 +213,8 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
     duplicated.cells.insert(index + 3, check_copy)
 
     reordered = copy.deepcopy(good)
-    q1 = answer_cell_indices(reordered, "q1")[0]
-    q2 = answer_cell_indices(reordered, "q2")[0]
+    q1 = tagged_cells(reordered, "q1")[0]
+    q2 = tagged_cells(reordered, "q2")[0]
     q2_cells = reordered.cells[q2 - 1:q2 + 2]  # the question, the answer and the check of q2
     del reordered.cells[q2 - 1:q2 + 2]
     reordered.cells[q1 - 1:q1 - 1] = q2_cells
@@ -257,7 +260,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
         "memory_hog.ipynb": (to_bytes(set_answer(good, "q5", MEMORY_HOG)),
                              {"status": "ok", "scores": scores(q5=0), "reason": "memory limit"}),
         "shared_memory_hog.ipynb": (to_bytes(insert_after(good, "q6", "check", SHARED_MEMORY_HOG)),
-                                    {"status": "crashed", "scores": full, "reason": "memory"}),
+                                    {"status": "over limit", "scores": full, "reason": "memory"}),
         "reads_solutions.ipynb": (to_bytes(set_answer(good, "q1", READS_SOLUTIONS)),
                                   {"status": "ok", "scores": scores(q1=0)}),
         "tampers.ipynb": (to_bytes(tampered(good)),

@@ -9,6 +9,7 @@ submission through both, step by step.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +103,7 @@ def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = 
     os.environ["TENSORLAB_DEVICE"] = options.device  # the grader's checks use the grading device too
     try:
         with tempfile.TemporaryDirectory(prefix="tensorlab-grading-") as root:
-            plan = sandbox_plan(options, [submissions, out, Path(root)])
+            plan = sandbox_plan(options, [submissions, out, Path(root)], course)
             survivors = _grade_all(files, reports, course, broken, plan, Path(root), options)
     finally:
         os.environ.pop("TENSORLAB_DEVICE", None) if previous_device is None else \
@@ -193,7 +195,7 @@ def fingerprint(path: str) -> str:
         return f"{why}: {os.readlink(path) if os.path.islink(path) else ''}"
 
 
-def sandbox_plan(options: GradingOptions, private: list[Path]) -> Plan:
+def sandbox_plan(options: GradingOptions, private: list[Path], course: dict[str, CourseNotebook]) -> Plan:
     """What every kernel sees: the repository and Python read-only, minus the solutions, the tests,
     the git history, the submissions, OUT and the grader's own folder."""
     import matplotlib
@@ -222,7 +224,8 @@ def sandbox_plan(options: GradingOptions, private: list[Path]) -> Plan:
         env.update(TMPDIR=tempfile.gettempdir(), MPLCONFIGDIR=matplotlib.get_cachedir())
     return Plan(limits=options.limits, trusted=options.trusted, readable=[p for p in readable if os.path.exists(p)],
                 hidden=[str(h) for h in hidden if h.exists()], env=env,
-                font_cache=str(fonts[-1]) if fonts else None)
+                font_cache=str(fonts[-1]) if fonts else None,
+                warm=("torch", "numpy", "matplotlib.pyplot", *sorted(nb.module.__name__ for nb in course.values())))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +233,8 @@ def sandbox_plan(options: GradingOptions, private: list[Path]) -> Plan:
 # ---------------------------------------------------------------------------------------------
 
 def student_name(relpath: str, pattern: str | None) -> str:
-    stem = os.path.basename(relpath).removesuffix(".ipynb") or relpath
+    name = os.path.basename(relpath)
+    stem = name.removesuffix(".ipynb") if name.endswith(".ipynb") else Path(name).stem or name
     match = re.search(pattern, stem) if pattern else None
     return match.group("student") if match and match.groupdict().get("student") else stem
 
@@ -269,12 +273,21 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
     except UnicodeDecodeError:
         return None, "the file is not text (not a saved notebook)"
     try:
-        notebook = nbformat.reads(text, as_version=4)
-    except Exception as error:  # JSON errors, nbformat's many kinds
-        return None, f"the file is not a notebook nbformat can read ({type(error).__name__}: {one_line(error)[:120]})"
-    if not isinstance(notebook.get("cells"), list) or not all(
-            isinstance(c, dict) and isinstance(c.get("source", ""), str) for c in notebook.cells):
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        return None, f"the file is not JSON ({one_line(error)[:120]})"
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         return None, "the file is JSON but not a notebook (it has no list of cells)"
+    try:
+        with warnings.catch_warnings():  # e.g. duplicate cell ids from copied cells: nbformat fixes them
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat's many kinds
+        return None, f"the file is JSON but not a notebook nbformat can read ({one_line(error)[:120]})"
+    if not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
+               and isinstance(c.get("source", ""), str) and isinstance(c.get("metadata", {}), dict)
+               for c in notebook.cells):
+        return None, "the file is JSON but its cells are not notebook cells"
     return notebook, ""
 
 

@@ -180,7 +180,7 @@ class NotebookRun:
 
     def _why_dead(self) -> tuple[str, str]:
         reason = self.sandbox.watchdog.reason if self.sandbox and self.sandbox.watchdog else ""
-        return (OVER_LIMIT, reason) if reason else (CRASHED, "stopped (it exited or was killed)")
+        return (OVER_LIMIT, reason) if reason else (CRASHED, self.sandbox.exit_status())
 
     # -- running cells ---------------------------------------------------------------------------
     def _execute(self, source: str, store_history: bool = True) -> nbformat.NotebookNode:
@@ -236,7 +236,7 @@ class NotebookRun:
             raise GiveUp("the kernel is gone")
         if self.deadline - time.monotonic() < 1:
             raise TimeoutError("the grader's time for this notebook ran out")
-        self.client.reading = True
+        self.client.reading, self.client.iopub_timeout = True, 30  # the answers come on iopub: wait for them
         try:
             cell = self._execute(source, store_history=False)
         except DeadKernelError:
@@ -246,7 +246,7 @@ class NotebookRun:
             raise GiveUp(f"the kernel {reason}") from None
         finally:
             if self.client is not None:
-                self.client.reading = False
+                self.client.reading, self.client.iopub_timeout = False, 2
         error = cell.metadata.get("error")
         if error and error[0] == _TIMEOUT:
             if not self._responsive():
@@ -267,19 +267,20 @@ class NotebookRun:
         except (TimeoutError, wire.WireError) as error:
             self.log.append(f"the answers could not be read: {type(error).__name__}: {one_line(error)}")
             raise GiveUp("its answers could not be read") from None
-        items = dict(i[:2] for i in reply if type(i) is tuple and len(i) == 2) if type(reply) is list else {}
+        items = dict(i for i in reply if type(i) is tuple and len(i) == 2) if type(reply) is list else {}
         values: dict[str, Any] = {}
         for key in expressions:
-            item = items.get(key)
-            try:
+            try:  # each answer read on its own: one unreadable answer costs only itself
+                item = wire.loads(items[key]) if type(items.get(key)) is bytes else None
                 if type(item) is tuple and len(item) == 2 and item[0] == "value":
                     values[key] = wire.decode(item[1], self.call)  # each answer with its own caps
                 elif type(item) is tuple and len(item) == 3 and item[0] == "error":
                     values[key] = Unavailable(str(item[1]), str(item[2]))
                 else:
                     values[key] = Unavailable("WireError", "the answer did not come back")
-            except wire.WireError as error:
-                values[key] = Unavailable("WireError", str(error))
+            except Exception as error:  # whatever the data holds, it costs only this answer
+                values[key] = Unavailable("WireError", str(error) if isinstance(error, wire.WireError)
+                                          else "it is not data the grader can read")
         return values
 
     def call(self, oid: int, args: tuple, kwargs: dict) -> Any:
@@ -293,5 +294,9 @@ class NotebookRun:
             raise wire.remote_exception(str(reply[1]), str(reply[2]))
         if type(reply) is not tuple or len(reply) != 3 or reply[0] != "value":
             raise wire.WireError("its result did not come back")
-        wire.sync([list(args), dict(kwargs)], wire.decode(reply[2], self.call))
-        return wire.decode(reply[1], self.call)
+        try:
+            result, after = wire.decode(reply[1], self.call), wire.decode(reply[2], self.call)
+        except Exception as error:
+            raise wire.WireError(str(error) if isinstance(error, wire.WireError) else "its result is not data") from None
+        wire.sync([list(args), dict(kwargs)], after)
+        return result

@@ -100,12 +100,17 @@ class Plan:
     hidden: list[str]               # ... except these, covered by empty folders
     env: dict[str, str]
     font_cache: str | None = None   # matplotlib's font list, so each kernel need not rebuild it
+    warm: tuple[str, ...] = ()      # modules each kernel imports before the first cell (torch ...)
     cgroup: bool = field(default_factory=systemd_scope_works)
 
-    def kernel_command(self, private: Path) -> list[str]:
-        """The kernelspec's argv for a kernel whose sockets and connection file live in ``private``."""
+    def kernel_command(self, private: Path, program: list[str] | None = None) -> list[str]:
+        """The kernelspec's argv for a kernel whose sockets and connection file live in ``private``
+        (``program`` instead of the kernel: for the tests)."""
         limits, total_mb = self.limits, self.limits.memory_mb + LIBRARIES_MB
-        python = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        # a warm kernel: the libraries are imported while it starts, not in the first cell's time
+        warm = f"import importlib as _i; [_i.import_module(m) for m in {self.warm!r}]; del _i"
+        python = program or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                             f"--IPKernelApp.exec_lines={warm}"]
         prlimit = shutil.which("prlimit")
         if prlimit:
             python = [prlimit, f"--data={total_mb << 20}", f"--fsize={limits.disk_mb << 20}",
@@ -202,6 +207,14 @@ class Sandbox:
         process = self.manager.provisioner.process if self.manager.provisioner else None
         if process is not None:
             self.watchdog = Watchdog(process.pid, self.private / "ipc", self.plan.limits, tmpfs=not self.plan.trusted)
+
+    def exit_status(self) -> str:
+        process = self.manager.provisioner.process if self.manager.provisioner else None
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "stopped"
+        signal_number = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap: 128 + signal
+        return f"was killed by signal {signal_number}" if signal_number else f"exited with code {code}"
 
     def stderr_tail(self) -> str:
         self.stderr.seek(0, os.SEEK_END)
