@@ -1,27 +1,21 @@
-"""The instructors' grader: a folder of submitted notebooks in, grades and feedback out.
+"""The instructors' grader (``make grade``): a folder of submitted notebooks in, grades and feedback out.
 
-    make grade SUBMISSIONS=path/to/submissions OUT=path/to/results
-    python -m tensorlab.grading SUBMISSIONS OUT [--jobs 2] [--cell-timeout 60] [--trusted] ...
-
-Read it top-down from :mod:`.grader` (the flow: a folder, then one file from its bytes to its row).
-Below it, each module does one thing and calls nothing above it:
-
-- :mod:`.course`   what the grader knows of the course, from the solution notebooks;
-- :mod:`.kernel`   running a submission's cells in a fresh Jupyter kernel with nbclient;
-- :mod:`.sandbox`  the bubblewrap sandbox and the limits around that kernel;
-- :mod:`.wire`     the answers as plain data (kernel side and grader side);
-- :mod:`.judge`    judging an answer with the exercise's own check and the hidden tests;
-- :mod:`.report`   grades.csv, feedback and logs, written safely;
-- :mod:`.status`   the status words of grades.csv.
-
-docs/GRADER_FLOW.md follows one submission through them; docs/INSTRUCTORS.md is the guide and the
-threat model. Introduced for instructors; learners never need it.
+Read it top-down from :mod:`.grader`, the flow. Below it each module does one thing and calls nothing
+above it: :mod:`.course` (the course, from the solutions), :mod:`.kernel` (running a submission with
+nbclient), :mod:`.sandbox` (bubblewrap and the limits), :mod:`.wire` (answers as plain data),
+:mod:`.judge` (the checks and the hidden tests), :mod:`.report` (grades.csv, feedback, logs) and
+:mod:`.status`. docs/GRADER_FLOW.md follows one submission; docs/INSTRUCTORS.md is the guide.
 """
 
-from tensorlab.grading.course import load_course
-from tensorlab.grading.grader import GradingOptions, GradingRun, SandboxMissing, grade_folder, student_name
-from tensorlab.grading.sandbox import Limits
-from tensorlab.grading.status import STATUSES
+import importlib
 
-__all__ = ["GradingOptions", "GradingRun", "Limits", "SandboxMissing", "STATUSES", "grade_folder", "load_course",
-           "student_name"]
+# Imported when first used: the student's kernel imports tensorlab.grading.wire, and nothing else of this.
+_HOME = {"GradingOptions": "grader", "GradingRun": "grader", "SandboxMissing": "grader", "grade_folder": "grader",
+         "student_name": "grader", "load_course": "course", "Limits": "sandbox", "STATUSES": "status"}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'tensorlab.grading' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"tensorlab.grading.{_HOME[name]}"), name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tensorlab.grading import GradingOptions, Limits, SandboxMissing, grade_folder
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the kernels were stopped; grades.csv holds the files graded so far", file=sys.stderr)
         return 130
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(run.counts().items()))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(Counter(g.status for g in run.grades).items()))
     sandbox = "none (--trusted)" if run.trusted else "bubblewrap (read-only, no network, limits)"
     print(f"graded {len(run.grades)} file(s) in {run.seconds:.0f} s ({counts}); sandbox: {sandbox}")
     for name, why in run.broken.items():

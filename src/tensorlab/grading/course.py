@@ -1,16 +1,8 @@
-"""What the grader knows about the course, read from the solution notebooks, never from a submission.
-
-For every solution notebook whose student copy has exercises, :func:`load_course` records:
-
-- the exercises in order, as the generator writes them into the student copy's metadata;
-- for each, the *answer expression*: the argument of ``ex.qN.check(...)`` in the solution's check
-  cell (``dose_075``, ``to_chw``). The grader asks the kernel for its value, so a student who edits
-  their own check cell changes nothing;
-- the hidden tests (between the hidden-test markers), which run only in the grader's process;
-- the exercise module (``from tensorlab.exercises import ch01 as ex``) and the notebook's top-level
-  imports, which give the hidden tests their ``torch``, ``np``, ``ex`` ...
-
-Nothing here is written per notebook: a new solution notebook with an exercise module is picked up.
+"""What the grader knows about the course, read from the solution notebooks, never from a submission:
+for each notebook with exercises, the exercises in order, each one's *answer expression* (the argument
+of ``ex.qN.check(...)`` in the solution's check cell: the grader asks the kernel for its value, so a
+student who edits the check cell changes nothing), its hidden tests (run only in the grader) and the
+names they take from the kernel, the exercise module, and the notebook's imports.
 """
 
 from __future__ import annotations
@@ -50,7 +42,7 @@ class CourseExercise:
 
 @dataclass
 class CourseNotebook:
-    name: str                  # "01_tensors_0d_to_nd", the stem the student copy's metadata names
+    name: str                  # "01_tensors_0d_to_nd", as the student copy's metadata names it
     module: ModuleType
     exercises: list[CourseExercise]
     imports: list[str]         # top-level import statements of the solution notebook

@@ -1,9 +1,5 @@
-"""The grader's flow, top-down: a folder of submissions in, grades.csv, feedback and logs out.
-
-:func:`grade_folder` checks the folders, refuses untrusted grading without bubblewrap, reads the
-course, lists the submissions, and grades them in parallel, writing each row as it is done;
-:func:`grade_file` is one submission from its bytes to its row. docs/GRADER_FLOW.md follows one
-submission through both, step by step.
+"""The grader's flow, top-down: :func:`grade_folder` (a folder in, grades.csv, feedback and logs out)
+and :func:`grade_file` (one submission, from its bytes to its row). docs/GRADER_FLOW.md walks through it.
 """
 
 from __future__ import annotations
@@ -42,7 +38,7 @@ MAX_SUBMISSION_BYTES = 64 << 20
 class GradingOptions:
     limits: Limits = field(default_factory=Limits)
     jobs: int = 0                    # 0: one per CPU core
-    trusted: bool = False            # grade without bubblewrap (the instructor's own files only)
+    trusted: bool = False            # no bubblewrap: for the instructor's own files only
     device: str = "cpu"
     name_pattern: str | None = None  # a regex with a (?P<student>...) group, applied to the file name
     solutions: Path | None = None
@@ -55,15 +51,9 @@ class GradingRun:
     out: Path
     seconds: float
     changed: list[str]               # submitted files that changed while grading (should be none)
-    broken: dict[str, str]           # course notebooks whose solution could not be loaded
+    broken: dict[str, str]           # course notebooks whose solution could not be loaded, and why
     trusted: bool
     survivors: list[int]             # processes that outlived their sandbox (should be none)
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for grade in self.grades:
-            counts[grade.status] = counts.get(grade.status, 0) + 1
-        return counts
 
 
 class SandboxMissing(RuntimeError):
@@ -74,7 +64,20 @@ class SandboxMissing(RuntimeError):
 class Submission:
     path: str                        # as the OS gives it (a name that is not UTF-8 holds surrogates)
     raw: bytes                       # relative to SUBMISSIONS, as bytes
-    relpath: str                     # the same, for people: undecodable bytes shown as \xNN
+    relpath: str                     # the same for people: bytes that are not UTF-8 shown as \xNN
+
+
+@dataclass
+class Context:
+    """What grading any one file needs; shared, read-only, by the worker threads."""
+
+    course: dict[str, CourseNotebook]
+    broken: dict[str, str]
+    plan: Plan
+    root: Path                       # the grader's own temporary folder: the sandboxes' private folders
+    name_pattern: str | None = None
+    running: set = field(default_factory=set)   # the kernels running now, so that Ctrl-C can stop them
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,97 +86,76 @@ class Submission:
 
 def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = None) -> GradingRun:
     """Grade every file in ``submissions``; write grades.csv, feedback/ and logs/ into ``out``."""
-    options = options or GradingOptions()
-    started = time.perf_counter()
+    options, started = options or GradingOptions(), time.perf_counter()
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
         raise FileNotFoundError(f"the submissions folder {submissions} does not exist")
     if out == submissions or submissions in out.parents or out in submissions.parents:
         raise ValueError("OUT must be a folder outside SUBMISSIONS (and not contain it)")
-    if out.exists() and (out.is_symlink() or not out.is_dir()):
+    if out.is_symlink() or out.exists() and not out.is_dir():
         raise ValueError(f"OUT ({out}) exists and is not a folder")
     if not options.trusted and not bwrap_works():
         raise SandboxMissing(INSTALL_HINT)
     course, broken = load_course(options.solutions)
     files = find_submissions(submissions)
     before = {f.relpath: fingerprint(f.path) for f in files}
-    columns = sorted({e.name for nb in course.values() for e in nb.exercises}, key=lambda n: (len(n), n))
-    reports = Reports(out, columns)
-    previous_device = os.environ.get("TENSORLAB_DEVICE")
-    os.environ["TENSORLAB_DEVICE"] = options.device  # the grader's checks use the grading device too
+    reports = Reports(out, sorted({e.name for nb in course.values() for e in nb.exercises}, key=lambda n: (len(n), n)))
+    device = os.environ.get("TENSORLAB_DEVICE")
+    os.environ["TENSORLAB_DEVICE"] = options.device  # the grader's own checks use the grading device
     try:
         with tempfile.TemporaryDirectory(prefix="tensorlab-grading-") as root:
-            plan = sandbox_plan(options, [submissions, out, Path(root)], course)
-            survivors = _grade_all(files, reports, course, broken, plan, Path(root), options)
+            ctx = Context(course, broken, sandbox_plan(options, [submissions, out, Path(root)], course), Path(root),
+                          options.name_pattern)
+            _grade_all(files, reports, ctx, options)
     finally:
-        os.environ.pop("TENSORLAB_DEVICE", None) if previous_device is None else \
-            os.environ.__setitem__("TENSORLAB_DEVICE", previous_device)
-    changed = sorted(f.relpath for f in files if fingerprint(f.path) != before[f.relpath])
-    appeared = sorted({f.relpath for f in find_submissions(submissions)} - set(before))
+        os.environ.update(TENSORLAB_DEVICE=device) if device is not None else os.environ.pop("TENSORLAB_DEVICE")
+    changed = [f.relpath for f in files if fingerprint(f.path) != before[f.relpath]]
     for grade in reports.grades:
-        if grade.relpath in changed:
-            grade.reason = "THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " + grade.reason
-    for relpath in appeared:
-        reports.add(SubmissionGrade(relpath, os.fsencode(relpath), relpath, status=NOT_A_NOTEBOOK,
-                                    reason="this file appeared in the submissions folder during grading"))
+        grade.reason = ("THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " if grade.relpath in changed else "") + grade.reason
     reports.finish()
-    return GradingRun(reports.grades, out, time.perf_counter() - started, changed + appeared, broken,
-                      options.trusted, survivors)
+    return GradingRun(reports.grades, out, time.perf_counter() - started, changed, broken, options.trusted,
+                      [pid for grade in reports.grades for pid in grade.survivors])
 
 
-def _grade_all(files, reports: Reports, course, broken, plan: Plan, root: Path, options: GradingOptions) -> list[int]:
-    """Grade the files in parallel (``--jobs``), adding each row as it is done; Ctrl-C stops every kernel."""
-    runs: set[NotebookRun] = set()
-    lock = threading.Lock()
-
-    def one(file: Submission) -> SubmissionGrade:
-        return grade_file(file, course, broken, plan, root, options.name_pattern, runs, lock)
-
+def _grade_all(files: list[Submission], reports: Reports, ctx: Context, options: GradingOptions) -> None:
+    """Grade the files in parallel (``--jobs``), writing each row when it is done; Ctrl-C stops every kernel."""
     progress = None
     if options.progress:
         from tqdm import tqdm
 
         progress = tqdm(total=len(files), desc="grading", unit="notebook", file=sys.stderr)
-    survivors: list[int] = []
     pool = ThreadPoolExecutor(max_workers=options.jobs or os.cpu_count() or 1)
     try:
-        futures = {pool.submit(one, file): file for file in files}
-        for future in as_completed(futures):
-            grade = future.result()  # grade_file returns a row whatever happens
-            reports.add(grade)
-            survivors += grade.survivors
+        for future in as_completed([pool.submit(grade_file, file, ctx) for file in files]):
+            reports.add(future.result())  # grade_file returns a row whatever happens
             if progress is not None:
                 progress.update(1)
-    except BaseException:  # Ctrl-C: stop the kernels at once, keep the rows already written
+    except BaseException:  # Ctrl-C: stop the kernels at once; the rows already written stay
         pool.shutdown(wait=False, cancel_futures=True)
-        with lock:
-            for run in list(runs):
+        with ctx.lock:
+            for run in list(ctx.running):
                 run.close()
         raise
     finally:
         pool.shutdown(wait=True)
         if progress is not None:
             progress.close()
-    return survivors
 
 
 def find_submissions(folder: Path) -> list[Submission]:
-    """Every file under ``folder`` (hidden ones such as .ipynb_checkpoints skipped). Links are listed,
-    never followed: each gets a row saying so."""
+    """Every file under ``folder`` but hidden ones (.ipynb_checkpoints ...); links are listed, not followed."""
     found = []
     for directory, folders, names in os.walk(folder):
         links = [d for d in folders if os.path.islink(os.path.join(directory, d))]
         folders[:] = sorted(d for d in folders if not d.startswith(".") and d not in links)
-        for name in sorted(names + links):
-            if not name.startswith("."):
-                path = os.path.join(directory, name)
-                raw = os.fsencode(os.path.relpath(path, folder))
-                found.append(Submission(path, raw, raw.decode("utf-8", "backslashreplace")))
+        for name in sorted(n for n in names + links if not n.startswith(".")):
+            raw = os.fsencode(os.path.relpath(os.path.join(directory, name), folder))
+            found.append(Submission(os.path.join(directory, name), raw, raw.decode("utf-8", "backslashreplace")))
     return found
 
 
 def read_submission(path: str) -> bytes:
-    """The file's bytes, read once; a link, a FIFO or a device is refused (ValueError), never opened."""
+    """The file's bytes; a link, a FIFO or a device is refused (ValueError, with why), never opened."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
@@ -181,10 +163,9 @@ def read_submission(path: str) -> bytes:
                          else f"the file could not be read ({error.strerror})") from None
     with open(fd, "rb") as file:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("it is not a regular file")
-        if info.st_size > MAX_SUBMISSION_BYTES:
-            raise ValueError(f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SUBMISSION_BYTES:
+            raise ValueError("it is not a regular file" if not stat.S_ISREG(info.st_mode)
+                             else f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
         return file.read(MAX_SUBMISSION_BYTES + 1)
 
 
@@ -192,40 +173,33 @@ def fingerprint(path: str) -> str:
     try:
         return hashlib.sha256(read_submission(path)).hexdigest()
     except ValueError as why:
-        return f"{why}: {os.readlink(path) if os.path.islink(path) else ''}"
+        return f"{why} {os.readlink(path) if os.path.islink(path) else ''}"
 
 
 def sandbox_plan(options: GradingOptions, private: list[Path], course: dict[str, CourseNotebook]) -> Plan:
-    """What every kernel sees: the repository and Python read-only, minus the solutions, the tests,
-    the git history, the submissions, OUT and the grader's own folder."""
+    """What every kernel sees: the repository and Python read-only, less the solutions, the tests, the git
+    history, the submissions, OUT and the grader's own folder; the libraries imported as it starts."""
     import matplotlib
 
     from tensorlab.data import datasets_dir
 
-    repo = authoring.REPO_ROOT.resolve()
-    datasets = str(datasets_dir().resolve())
-    python = [os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
-              os.path.dirname(os.path.realpath(sys.executable))]
-    readable = [str(repo), datasets, *python]
-    home = os.path.realpath(os.path.expanduser("~"))
-    readable += [os.path.realpath(p) for p in sys.path  # e.g. packages installed in editable mode
-                 if os.path.isabs(p) and os.path.isdir(p) and os.path.realpath(p) not in (home, "/")]
-    hidden = [authoring.SOLUTIONS_DIR.resolve(), repo / "tests", repo / ".git", repo / "artifacts", *private]
-    hidden += [Path(options.solutions).resolve()] if options.solutions else []
+    repo, datasets, home = authoring.REPO_ROOT.resolve(), str(datasets_dir().resolve()), os.path.expanduser("~")
+    readable = [str(repo), datasets, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+                os.path.dirname(os.path.realpath(sys.executable))]
+    readable += [os.path.realpath(p) for p in sys.path  # packages installed in editable mode, say
+                 if os.path.isabs(p) and os.path.isdir(p) and os.path.realpath(p) not in (os.path.realpath(home), "/")]
+    hidden = [authoring.SOLUTIONS_DIR, repo / "tests", repo / ".git", repo / "artifacts", *private,
+              *([options.solutions] if options.solutions else [])]
     fonts = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
-    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME,
-           "TMPDIR": "/tmp", "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "TERM": "dumb", "TENSORLAB_DEVICE": options.device, "TENSORLAB_DATASETS": datasets,
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
-    if options.device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    if options.trusted:
-        env.update(TMPDIR=tempfile.gettempdir(), MPLCONFIGDIR=matplotlib.get_cachedir())
-    return Plan(limits=options.limits, trusted=options.trusted, readable=[p for p in readable if os.path.exists(p)],
-                hidden=[str(h) for h in hidden if h.exists()], env=env,
-                font_cache=str(fonts[-1]) if fonts else None,
-                warm=("torch", "numpy", "matplotlib.pyplot", *sorted(nb.module.__name__ for nb in course.values())))
+    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp",
+           "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
+           "TENSORLAB_DEVICE": options.device, "TENSORLAB_DATASETS": datasets, "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+           **({"CUDA_VISIBLE_DEVICES": ""} if options.device == "cpu" else {}),
+           **({"TMPDIR": tempfile.gettempdir(), "MPLCONFIGDIR": matplotlib.get_cachedir()} if options.trusted else {})}
+    return Plan(options.limits, options.trusted, [p for p in readable if os.path.exists(p)],
+                [str(Path(h).resolve()) for h in hidden if Path(h).exists()], env, str(fonts[-1]) if fonts else None,
+                ("torch", "numpy", "matplotlib.pyplot", *sorted(nb.module.__name__ for nb in course.values())))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,23 +213,18 @@ def student_name(relpath: str, pattern: str | None) -> str:
     return match.group("student") if match and match.groupdict().get("student") else stem
 
 
-def grade_file(file: Submission, course: dict[str, CourseNotebook], broken: dict[str, str], plan: Plan,
-               root: Path, name_pattern: str | None = None, runs: set | None = None,
-               lock: threading.Lock | None = None) -> SubmissionGrade:
-    """One submission, from its bytes to its row; it returns a row whatever happens. ``runs`` holds
-    the kernels running now (under ``lock``), so that Ctrl-C can stop them."""
+def grade_file(file: Submission, ctx: Context) -> SubmissionGrade:
+    """One submission, from its bytes to its row; whatever happens, it returns a row."""
     started = time.perf_counter()
-    grade = SubmissionGrade(file.relpath, file.raw, student_name(file.relpath, name_pattern))
-    runs, lock = (runs, lock) if runs is not None and lock is not None else (set(), threading.Lock())
+    grade = SubmissionGrade(file.relpath, file.raw, student_name(file.relpath, ctx.name_pattern))
     try:
         data = read_submission(file.path)
         grade.sha256 = hashlib.sha256(data).hexdigest()
         notebook, why = parse_notebook(data)
-        course_nb = which_notebook(notebook, grade, course, broken) if notebook is not None else None
-        if notebook is None:
-            grade.status, grade.reason = NOT_A_NOTEBOOK, why
-        elif course_nb is not None:
-            _run_and_judge(grade, notebook, course_nb, plan, root, runs, lock)
+        grade.status, grade.reason = (NOT_A_NOTEBOOK, why) if notebook is None else (OK, "")
+        course_nb = which_notebook(notebook, grade, ctx) if notebook is not None else None
+        if course_nb is not None:
+            _run_and_judge(grade, notebook, course_nb, ctx)
     except ValueError as why:  # not a regular file, too large ...
         grade.status, grade.reason = NOT_A_NOTEBOOK, str(why)
     except Exception as error:  # a bug of the grader's: the row says so, the log has the traceback
@@ -269,126 +238,86 @@ def grade_file(file: Submission, course: dict[str, CourseNotebook], broken: dict
 def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
     """(notebook, "") or (None, why it is not a notebook)."""
     try:
-        text = data.decode("utf-8-sig")
+        raw = json.loads(text := data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         return None, "the file is not text (not a saved notebook)"
-    try:
-        raw = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         return None, f"the file is not JSON ({one_line(error)[:120]})"
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         return None, "the file is JSON but not a notebook (it has no list of cells)"
     try:
-        with warnings.catch_warnings():  # e.g. duplicate cell ids from copied cells: nbformat fixes them
+        with warnings.catch_warnings():  # duplicate cell ids from copied cells, say: nbformat fixes them
             warnings.simplefilter("ignore")
             notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat's many kinds
         return None, f"the file is JSON but not a notebook nbformat can read ({one_line(error)[:120]})"
     if not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
-               and isinstance(c.get("source", ""), str) and isinstance(c.get("metadata", {}), dict)
-               for c in notebook.cells):
+               and isinstance(c.get("source", ""), str) and isinstance(c.get("metadata", {}), dict) for c in notebook.cells):
         return None, "the file is JSON but its cells are not notebook cells"
     return notebook, ""
 
 
-def which_notebook(notebook, grade: SubmissionGrade, course, broken) -> CourseNotebook | None:
-    """The course notebook a submission answers (from the metadata the student copy carries), or None
+def which_notebook(notebook, grade: SubmissionGrade, ctx: Context) -> CourseNotebook | None:
+    """The course notebook a submission answers (named in the metadata of the student copy), or None
     with the row's status and reason set."""
     meta = notebook.metadata.get(authoring.METADATA_KEY)
     name = meta.get("notebook") if isinstance(meta, dict) else None
+    grade.notebook = name = name if isinstance(name, str) else ""
+    if name in ctx.course:
+        return ctx.course[name]
     grade.status = UNKNOWN_NOTEBOOK
-    if not isinstance(name, str):
+    if name in ctx.broken:
+        grade.reason = f"the course's solution of {name} could not be loaded: {ctx.broken[name]}"
+    elif name:
+        grade.reason = f"{name!r} is not a course notebook with exercises"
+    else:
         grade.reason = "the notebook has no tensorlab metadata saying which course notebook it answers"
-        guess = re.search(r"tensorlab\.exercises import (ch\d+)", "\n".join(
-            c.get("source", "") for c in notebook.cells if c.get("cell_type") == "code"))
+        guess = re.search(r"tensorlab\.exercises import (ch\d+)", "\n".join(c.source for c in notebook.cells))
         grade.reason += f" (it imports {guess.group(1)}; was it copied into a new notebook?)" if guess else ""
-        return None
-    grade.notebook = name
-    if name in broken or name not in course:
-        grade.reason = (f"the course's solution of {name} could not be loaded: {broken[name]}" if name in broken
-                        else f"{name!r} is not a course notebook with exercises")
-        return None
-    grade.status = OK
-    return course[name]
+    return None
 
 
-def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, plan: Plan, root: Path,
-                   runs: set, lock: threading.Lock) -> None:
-    missing, other = structure_problems(notebook, course_nb)
-    grade.flags = static_flags(notebook, course_nb.student)
+def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, ctx: Context) -> None:
+    """Run the notebook in a fresh sandboxed kernel, fetch the answers as data, judge them here."""
     cells = [Cell(i, c.source, _cell_label(notebook, i)) for i, c in enumerate(notebook.cells)
-             if c.get("cell_type") == "code" and c.source.strip()]
-    run = NotebookRun(cells, plan, root, deadline=time.monotonic() + plan.limits.submission_seconds)
-    with lock:
-        runs.add(run)
+             if c.cell_type == "code" and c.source.strip()]
+    run = NotebookRun(cells, ctx.plan, ctx.root, deadline=time.monotonic() + ctx.plan.limits.submission_seconds)
+    with ctx.lock:
+        ctx.running.add(run)
     gave_up = ""
     try:
         run.run()
         expressions = {f"answer:{e.name}": e.expression for e in course_nb.exercises}
-        expressions |= {f"name:{n}": n for e in course_nb.exercises for n in e.hidden_names}
-        values = run.answers(expressions)
+        values = run.answers(expressions | {f"name:{n}": n for e in course_nb.exercises for n in e.hidden_names})
         for exercise in course_nb.exercises:
             grade.exercises.append(judge(exercise, values, run, course_nb, tagged_cells(notebook, exercise.name)))
     except GiveUp as error:
         gave_up = str(error)
     finally:
-        with lock:
-            runs.discard(run)
+        with ctx.lock:
+            ctx.running.discard(run)
         run.close()
     done = {e.name for e in grade.exercises}
-    grade.exercises += [ExerciseGrade(e.name, e.label, FAIL, "Not graded: your notebook could not be run to the "
-                                      "end in the grader (see the notes below).")
-                        for e in course_nb.exercises if e.name not in done]
-    summarise(grade, run, notebook, missing, other, gave_up)
+    grade.exercises += [ExerciseGrade(e.name, e.label, FAIL, "Not graded: your notebook could not be run to the end "
+                                      "in the grader (see the notes below).") for e in course_nb.exercises if e.name not in done]
+    summarise(grade, run, notebook, *structure_problems(notebook, course_nb), gave_up)
 
 
 def structure_problems(notebook, course_nb: CourseNotebook) -> tuple[list[str], list[str]]:
     """(missing, other): exercise cells deleted, and cells duplicated or out of order."""
-    missing, other, order = [], [], []
-    counts: dict[tuple, int] = {}
-    for cell in notebook.cells:
-        tag = authoring.exercise_tag(cell)
-        if tag[1] in ("answer", "check"):
-            counts[tag] = counts.get(tag, 0) + 1
-            order += [tag[0]] if tag[0] not in order else []
+    tags = [authoring.exercise_tag(cell) for cell in notebook.cells]
+    missing, other, known = [], [], [e.name for e in course_nb.exercises]
     for exercise in course_nb.exercises:
         for role, expected in (("answer", exercise.answer_cells), ("check", 1)):
-            found = counts.get((exercise.name, role), 0)
+            found = tags.count((exercise.name, role))
             if expected and not found:
                 missing.append(f"the {role} cell of {exercise.name} is missing")
             elif found > expected:
                 other.append(f"the {role} cell of {exercise.name} appears {found} times (the last one run counts)")
-    known = [e.name for e in course_nb.exercises]
-    seen = [n for n in order if n in known]
+    seen = list(dict.fromkeys(name for name, role in tags if name in known and role in ("answer", "check")))
     if seen != sorted(seen, key=known.index):
         other.append("exercise cells are not in the handed-out order (graded as they ran)")
     return missing, other
-
-
-_FLAGS = [
-    (r"\b(torch|np|numpy|math)(\.testing)?\.(allclose|isclose|equal|array_equal|assert_close)\s*=(?!=)",
-     "replaces a comparison function"),
-    (r"\bsetattr\(\s*(torch|np|numpy|ex|tensorlab)\b", "patches a library with setattr"),
-    (r"\bex\.q\w+\.\w+\s*=(?!=)", "changes an exercise object"),
-    (r"\btensorlab\.(checking|grading)\b", "uses the checking machinery directly"),
-    (r"\bex\.q\w+\.(expected|reference|cases|judge|evaluate)\b", "reads an exercise's expected answer"),
-    (r"_reference_\w+", "uses a reference solution from the exercise module"),
-    (r"solutions/|BEGIN HIDDEN TESTS|BEGIN SOLUTION", "looks for the solutions"),
-    (r"\b(subprocess|socket|ctypes|urllib|requests|http\.client)\b", "uses processes, network or ctypes"),
-]
-
-
-def static_flags(notebook, handed_out) -> list[str]:
-    """Hints for the instructor, never used for scoring: code that looks like tampering, in cells
-    that differ from the handed-out copy."""
-    original = {c.source for c in handed_out.cells}
-    flags: dict[str, str] = {}
-    for index, cell in enumerate(notebook.cells):
-        if cell.get("cell_type") == "code" and cell.source not in original:
-            for pattern, what in _FLAGS:
-                if what not in flags and re.search(pattern, cell.source):
-                    flags[what] = f"{what} (cell {index + 1})"
-    return list(flags.values())
 
 
 def _cell_label(notebook, index: int) -> str:
@@ -399,38 +328,34 @@ def _cell_label(notebook, index: int) -> str:
     return f"cell {index + 1} (“{escape(first[:40])}”)"
 
 
-def summarise(grade: SubmissionGrade, run: NotebookRun, notebook, missing, other, gave_up: str) -> None:
-    """The row's status and reason (for the instructor) and the notes (for the student)."""
-    memory = {i for i, (kind, text) in run.cell_errors.items()
-              if kind == "MemoryError" or "annot allocate memory" in text}
-    disk = {i for i, (kind, text) in run.cell_errors.items() if "No space left" in text or "File too large" in text}
-    errored = [i for i in run.cell_errors if i not in memory | disk
-               and not (i in run.interrupted and run.cell_errors[i][0] == "KeyboardInterrupt")]
+def summarise(grade: SubmissionGrade, run: NotebookRun, notebook, missing: list[str], other: list[str],
+              gave_up: str) -> None:
+    """The row's status and reason (for the instructor) and the notes on the run (for the student)."""
+    limit_hit = {i: ("memory" if kind == "MemoryError" or "annot allocate memory" in text else "disk")
+                 for i, (kind, text) in run.cell_errors.items()
+                 if kind == "MemoryError" or any(w in text for w in ("annot allocate memory", "No space left", "File too large"))}
+    errored = [i for i, (kind, _) in run.cell_errors.items()
+               if i not in limit_hit and not (i in run.interrupted and kind == "KeyboardInterrupt")]
     hidden = [e.name for e in grade.exercises if e.detail]
     reasons = [what for _, what in run.events[:3]] + ([f"and {len(run.events) - 3} more"] if len(run.events) > 3 else [])
-    reasons += [f"gave up: {gave_up}"] if gave_up else []
-    reasons += missing + other
-    reasons += [f"{_cell_label(notebook, i)} hit the memory limit" for i in sorted(memory)[:2]]
-    reasons += [f"{_cell_label(notebook, i)} hit the disk limit" for i in sorted(disk)[:2]]
+    reasons += ([f"gave up: {gave_up}"] if gave_up else []) + missing + other
+    reasons += [f"{_cell_label(notebook, i)} hit the {what} limit" for i, what in sorted(limit_hit.items())[:3]]
     reasons += [f"hidden tests failed: {', '.join(hidden)} (see the log)"] if hidden else []
     if errored:
-        kind = run.cell_errors[errored[0]][0]
-        reasons.append(f"{len(errored)} cell(s) raised an error, first {_cell_label(notebook, errored[0])}: {kind}")
-    if run.survivors:
-        reasons.append(f"{len(run.survivors)} process(es) of the sandbox survived it: {run.survivors}")
-    grade.status = (run.events[0][0] if run.events else CRASHED if gave_up else CELLS_MISSING if missing else OK)
-    if any(status == OVER_LIMIT for status, _ in run.events):
-        grade.status = OVER_LIMIT
+        reasons.append(f"{len(errored)} cell(s) raised an error, first {_cell_label(notebook, errored[0])}: "
+                       f"{run.cell_errors[errored[0]][0]}")
+    reasons += [f"{len(run.survivors)} process(es) outlived the sandbox: {run.survivors}"] if run.survivors else []
+    statuses = [status for status, _ in run.events]
+    grade.status = OVER_LIMIT if OVER_LIMIT in statuses else statuses[0] if statuses else \
+        CRASHED if gave_up else CELLS_MISSING if missing else OK
     grade.reason = "; ".join(reasons)
-    grade.notes += [what[0].upper() + what[1:] + "." for _, what in run.events]
+    grade.notes += [what[0].upper() + what[1:] + "." for what in [w for _, w in run.events] + missing + other]
     grade.notes += [f"The grader {gave_up}."] if gave_up else []
-    grade.notes += [text[0].upper() + text[1:] + "." for text in missing + other]
     for index, (kind, text) in run.cell_errors.items():
         if not (index in run.interrupted and kind == "KeyboardInterrupt"):
             label = _cell_label(notebook, index)
-            what = "hit the memory limit:" if index in memory else "raised"
+            what = f"hit the {limit_hit[index]} limit:" if index in limit_hit else "raised"
             grade.notes.append(f"{label[0].upper()}{label[1:]} {what} {kind}: {text}".rstrip(": ") + ".")
-    grade.output = run.printed.text()
-    grade.survivors = run.survivors
+    grade.output, grade.survivors = run.printed.text(), run.survivors
     grade.log += run.log + [f"peak memory {run.peak_memory / 2**20:,.0f} MB (proportional, incl. libraries)"]
     grade.log += [f"{e.name}: {e.detail}" for e in grade.exercises if e.detail]

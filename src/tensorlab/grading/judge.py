@@ -1,9 +1,6 @@
-"""Judging one answer in the grader's own process: the exercise's own check, then the hidden tests.
-
-The answer arrives as data (or as a :class:`~tensorlab.grading.wire.KernelObject` for a function,
-which runs in the kernel when called). The verdict comes from the grader's own copy of the exercise
-(``Exercise.evaluate``), whose ``torch`` and ``numpy`` the student never touched; the hidden tests
-run here too, and only the sentence goes to the student, never the test.
+"""Judging one answer in the grader's own process: the grader's own copy of the exercise
+(``Exercise.evaluate``, whose ``torch`` the student never touched), then the hidden tests, also run
+here. Only the check's sentence goes to the student, never a hidden test.
 """
 
 from __future__ import annotations

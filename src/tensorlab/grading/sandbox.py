@@ -1,28 +1,12 @@
-"""Where a submission's kernel runs: a fresh bubblewrap sandbox for every kernel, with limits that hold.
+"""Where a kernel runs: a fresh bubblewrap sandbox per kernel, and limits that hold.
 
-The kernel is an ordinary Jupyter kernel (``python -m ipykernel_launcher``) whose kernelspec command
-is wrapped, from the outside in, in
-
-- ``systemd-run --user --scope`` where that works (a cgroup: memory incl. shared memory and tmpfs,
-  process count), and in any case
-- ``bwrap``: the repository and the Python installation read-only, with ``solutions/``, ``tests/``,
-  ``.git/``, the submissions, the results and the grader's own folder hidden under empty folders; no
-  network (``--unshare-net``); its own process namespace, torn down whole when the kernel stops
-  (``--unshare-pid --die-with-parent``); a new session (no terminal to type into); no capabilities;
-  an environment built from nothing; ``/home/student`` (its working folder), ``/tmp`` and
-  ``/dev/shm`` as size-capped tmpfs that exist only for this kernel;
-- ``prlimit``: data memory, file size and CPU time.
-
-The kernel talks to the grader over Unix sockets (Jupyter's ``ipc`` transport) in the one folder of
-the grader's that the sandbox can write, ``<private>/ipc``; its connection file is mounted read-only.
-Each kernel gets a new private folder (a random name from ``mkdtemp``, created by the grader), so
-nothing one submission writes is ever read or run by another, and nothing in it is at a path a
-submission could predict. The grader removes it with ``shutil.rmtree``, which never follows links.
-
-A :class:`Watchdog` measures the sandbox twice a second -- the proportional memory of its processes,
-their memfd files, its tmpfs folders and the socket folder, and its process count -- and stops it
-(killing bubblewrap, which takes the whole process namespace with it) when one passes its limit.
-With ``trusted=True`` (``--trusted``) the kernel runs without bubblewrap: for an instructor's own files.
+The kernelspec's command is ``[systemd-run --user --scope] bwrap ... prlimit ... python -m
+ipykernel_launcher``: a cgroup where systemd offers one; the repository and Python read-only with the
+solutions, tests, .git, submissions, results and the grader's folder hidden; no network; its own
+process namespace, torn down whole with the kernel; capped tmpfs for its home, /tmp and /dev/shm;
+data-memory, file-size and CPU limits. It talks to the grader over Unix sockets in ``<private>/ipc``,
+the one host folder it may write. Each kernel gets a new private folder with a random name. A
+:class:`Watchdog` stops the sandbox when its memory, process count or socket folder passes a limit.
 """
 
 from __future__ import annotations
@@ -46,124 +30,105 @@ from jupyter_client.kernelspec import KernelSpec
 from traitlets import DottedObjectName, default
 
 HOME = "/home/student"                     # the kernel's working folder, inside the sandbox
-WRITABLE = (HOME, "/tmp", "/dev/shm")      # its only writable places: one capped tmpfs each
+WRITABLE = (HOME, "/tmp", "/dev/shm")      # its only writable places: a capped tmpfs each
 LIBRARIES_MB = 1024                        # what Python, PyTorch & co take before a notebook runs
-MAX_MESSAGE = 256 << 20                    # no message from a kernel is larger (answers are capped lower)
-INSTALL_HINT = ("bubblewrap is needed to grade work you do not trust: install it "
-                "(Debian/Ubuntu: sudo apt install bubblewrap; Fedora: sudo dnf install bubblewrap), "
-                "or pass --trusted (make grade ... GRADE_ARGS=--trusted) to grade your own files without it")
+MAX_MESSAGE = 256 << 20                    # no message from a kernel is read if larger
+INSTALL_HINT = ("bubblewrap is needed to grade work you do not trust: install it (Debian/Ubuntu: sudo apt "
+                "install bubblewrap; Fedora: sudo dnf install bubblewrap), or pass --trusted "
+                "(make grade ... GRADE_ARGS=--trusted) to grade your own files without it")
 
 
 @dataclass(frozen=True)
 class Limits:
     cell_seconds: float = 120.0        # one cell, or one call of a student's function
     submission_seconds: float = 600.0  # everything for one file: kernels, restarts, cells, judging
-    memory_mb: int = 3072              # on top of the libraries: processes, shared memory, tmpfs files
-    disk_mb: int = 512                 # each writable folder (they are in memory, so they count there too)
-    processes: int = 128               # processes and threads' parents in the sandbox at once
+    memory_mb: int = 3072              # on top of the libraries: processes, shared memory, tmpfs, memfd
+    disk_mb: int = 512                 # each writable folder (in memory, so counted there too)
+    processes: int = 128               # processes in the sandbox at once
     answer_mb: int = 64                # the answers' data, as sent
     max_restarts: int = 3              # fresh kernels after a crash or a cell that will not stop
     interrupt_grace: float = 5.0       # how long an interrupted cell gets to stop
     startup_seconds: float = 120.0     # starting a kernel
 
 
-@functools.cache
-def bwrap_works() -> bool:
-    """True if bubblewrap is installed and can make its namespaces here."""
-    exe = shutil.which("bwrap")
+def _runs(command: list[str]) -> bool:
     try:
-        return bool(exe) and subprocess.run(
-            [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"],
-            capture_output=True, timeout=30).returncode == 0
+        return bool(shutil.which(command[0])) and subprocess.run(command, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    return _runs(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"])
 
 
 @functools.cache
 def systemd_scope_works() -> bool:
-    """True if ``systemd-run --user --scope`` can put a process in a cgroup of its own here."""
-    exe = shutil.which("systemd-run")
-    try:
-        return bool(exe) and subprocess.run([exe, "--user", "--scope", "--quiet", "true"],
-                                            capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+    return _runs(["systemd-run", "--user", "--scope", "--quiet", "true"])
 
 
 @dataclass
 class Plan:
-    """How every kernel of one grading run is sandboxed (the same for all of them)."""
+    """How every kernel of one grading run is sandboxed."""
 
     limits: Limits
     trusted: bool                   # no bubblewrap: for the instructor's own files
     readable: list[str]             # shown read-only inside the sandbox ...
     hidden: list[str]               # ... except these, covered by empty folders
     env: dict[str, str]
-    font_cache: str | None = None   # matplotlib's font list, so each kernel need not rebuild it
-    warm: tuple[str, ...] = ()      # modules each kernel imports before the first cell (torch ...)
+    font_cache: str | None = None   # matplotlib's font list, so that no kernel rebuilds it
+    warm: tuple[str, ...] = ()      # imported while the kernel starts, not in the first cell's time
     cgroup: bool = field(default_factory=systemd_scope_works)
 
     def kernel_command(self, private: Path, program: list[str] | None = None) -> list[str]:
-        """The kernelspec's argv for a kernel whose sockets and connection file live in ``private``
-        (``program`` instead of the kernel: for the tests)."""
+        """The kernelspec's argv for a kernel whose sockets live in ``private`` (``program``: for tests)."""
         limits, total_mb = self.limits, self.limits.memory_mb + LIBRARIES_MB
-        # a warm kernel: the libraries are imported while it starts, not in the first cell's time
         warm = f"import importlib as _i; [_i.import_module(m) for m in {self.warm!r}]; del _i"
-        python = program or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                             f"--IPKernelApp.exec_lines={warm}"]
-        prlimit = shutil.which("prlimit")
-        if prlimit:
-            python = [prlimit, f"--data={total_mb << 20}", f"--fsize={limits.disk_mb << 20}",
-                      f"--cpu={int(2 * limits.submission_seconds) + 60}", "--core=0", "--", *python]
+        command = program or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                              f"--IPKernelApp.exec_lines={warm}"]
+        if shutil.which("prlimit"):
+            command = ["prlimit", f"--data={total_mb << 20}", f"--fsize={limits.disk_mb << 20}",
+                       f"--cpu={int(2 * limits.submission_seconds) + 60}", "--core=0", "--", *command]
         if self.trusted:
-            return python
-        command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                   "--clearenv", *[a for k, v in self.env.items() for a in ("--setenv", k, v)],
-                   "--proc", "/proc", "--dev", "/dev"]
-        for directory in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-            if os.path.islink(directory):
-                command += ["--symlink", os.readlink(directory), directory]
-            elif os.path.isdir(directory):
-                command += ["--ro-bind", directory, directory]
+            return command
+        wrap = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+                *[a for k, v in self.env.items() for a in ("--setenv", k, v)], "--proc", "/proc", "--dev", "/dev"]
+        for folder in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            wrap += ["--symlink", os.readlink(folder), folder] if os.path.islink(folder) else \
+                ["--ro-bind", folder, folder] if os.path.isdir(folder) else []
         for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
                      "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/alternatives", "/etc/hosts"):
-            command += ["--ro-bind-try", path, path]  # hosts: "localhost", where torchrun's processes meet
-        bound = _outermost([p for p in self.readable if not p.startswith("/usr/")])
-        for path in bound:
-            command += ["--ro-bind", path, path]
-        for path in self.hidden:
-            if any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound) and os.path.isdir(path):
-                command += ["--tmpfs", path]
-        for path in WRITABLE:
-            command += ["--size", str(limits.disk_mb << 20), "--tmpfs", path]
+            wrap += ["--ro-bind-try", path, path]  # hosts: "localhost", where torchrun's processes meet
+        bound: list[str] = []
+        for path in sorted(set(p for p in self.readable if not p.startswith("/usr/")), key=len):
+            if not any(_inside(path, b) for b in bound):
+                bound.append(path)
+                wrap += ["--ro-bind", path, path]
+        wrap += [a for h in self.hidden if os.path.isdir(h) and any(_inside(h, b) for b in bound) for a in ("--tmpfs", h)]
+        wrap += [a for w in WRITABLE for a in ("--size", str(limits.disk_mb << 20), "--tmpfs", w)]
         if self.font_cache:
-            command += ["--ro-bind", self.font_cache, f"{HOME}/.config/matplotlib/{Path(self.font_cache).name}"]
-        connection = str(private / "connection.json")
-        command += ["--ro-bind", connection, connection, "--bind", str(private / "ipc"), str(private / "ipc"),
-                    "--chdir", HOME, "--", *python]
+            wrap += ["--ro-bind", self.font_cache, f"{HOME}/.config/matplotlib/{Path(self.font_cache).name}"]
+        connection, ipc = str(private / "connection.json"), str(private / "ipc")
+        wrap += ["--ro-bind", connection, connection, "--bind", ipc, ipc, "--chdir", HOME, "--", *command]
         if self.cgroup:
-            command = ["systemd-run", "--user", "--scope", "--quiet", "--collect",
-                       "-p", f"MemoryMax={(total_mb + len(WRITABLE) * limits.disk_mb) << 20}",
-                       "-p", "MemorySwapMax=0", "-p", f"TasksMax={limits.processes}", "--", *command]
-        return command
+            wrap = ["systemd-run", "--user", "--scope", "--quiet", "--collect", "-p", "MemorySwapMax=0",
+                    "-p", f"MemoryMax={(total_mb + len(WRITABLE) * limits.disk_mb) << 20}",
+                    "-p", f"TasksMax={limits.processes}", "--", *wrap]
+        return wrap
 
 
-def _outermost(paths: list[str]) -> list[str]:
-    chosen: list[str] = []
-    for path in sorted(set(paths), key=len):
-        if not any(path == c or path.startswith(c.rstrip("/") + "/") for c in chosen):
-            chosen.append(path)
-    return chosen
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 class CappedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets refuse any message over MAX_MESSAGE bytes (ZeroMQ drops it)."""
+    """A kernel client whose sockets drop any message larger than MAX_MESSAGE (ZeroMQ's MAXMSGSIZE)."""
 
     @default("context")
     def _capped_context(self) -> zmq.asyncio.Context:
-        context = zmq.asyncio.Context()
+        context, self._created_context = zmq.asyncio.Context(), True
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-        self._created_context = True
         return context
 
 
@@ -179,99 +144,89 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class Sandbox:
-    """One kernel's private folder, its kernel manager and its watchdog."""
+    """One kernel's private folder (created by the grader, random name), its manager, its watchdog."""
 
     def __init__(self, plan: Plan, root: Path):
-        self.plan = plan
-        self.private = Path(tempfile.mkdtemp(prefix="kernel-", dir=root))  # random: nobody can predict it
+        self.plan, self.watchdog = plan, None
+        self.private = Path(tempfile.mkdtemp(prefix="kernel-", dir=root))
         (self.private / "ipc").mkdir()
         (self.private / "connection.json").touch()  # jupyter_client fills it in before the kernel starts
         self.stderr = tempfile.TemporaryFile(dir=self.private)  # what the kernel prints outside Jupyter
-        spec = KernelSpec(argv=plan.kernel_command(self.private), display_name="graded notebook",
-                          language="python", interrupt_mode="message", env={})
         self.manager = SandboxedKernelManager(transport="ipc", ip=str(self.private / "ipc" / "kernel"),
                                               connection_file=str(self.private / "connection.json"))
-        self.manager.spec = spec
-        self.watchdog: Watchdog | None = None
+        self.manager.spec = KernelSpec(argv=plan.kernel_command(self.private), display_name="graded notebook",
+                                       language="python", interrupt_mode="message", env={})
 
     def start_arguments(self) -> dict:
-        """Keyword arguments for ``start_kernel``: the environment and where its own output goes."""
         env = dict(self.plan.env)
-        if self.plan.trusted:
-            (self.private / "home").mkdir(exist_ok=True)
+        if self.plan.trusted:  # no tmpfs home: a folder of the grader's, private to this kernel
             env["HOME"] = str(self.private / "home")
+            os.mkdir(env["HOME"])
         return {"env": env, "stdout": subprocess.DEVNULL, "stderr": self.stderr,
                 "cwd": env["HOME"] if self.plan.trusted else str(self.private)}
 
     def started(self) -> None:
         process = self.manager.provisioner.process if self.manager.provisioner else None
         if process is not None:
-            self.watchdog = Watchdog(process.pid, self.private / "ipc", self.plan.limits, tmpfs=not self.plan.trusted)
+            self.watchdog = Watchdog(process.pid, self.private / "ipc", self.plan.limits, not self.plan.trusted)
 
     def exit_status(self) -> str:
         process = self.manager.provisioner.process if self.manager.provisioner else None
         code = process.poll() if process is not None else None
         if code is None:
             return "stopped"
-        signal_number = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap: 128 + signal
-        return f"was killed by signal {signal_number}" if signal_number else f"exited with code {code}"
+        number = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap exits with 128 + signal
+        return f"was killed by signal {number}" if number else f"exited with code {code}"
 
     def stderr_tail(self) -> str:
-        self.stderr.seek(0, os.SEEK_END)
-        self.stderr.seek(max(0, self.stderr.tell() - 1500))
-        return self.stderr.read().decode("utf-8", "replace")
+        self.stderr.seek(0)
+        return self.stderr.read()[-1500:].decode("utf-8", "replace")
 
     def stop(self) -> list[int]:
-        """Stop the kernel and everything it started; remove the private folder. Returns the pids
-        of the sandbox's processes that were still there after the kill (none, unless the OS fails)."""
-        if self.watchdog is not None:
-            self.watchdog.stop()
+        """Stop the kernel and all it started, remove the private folder (``shutil.rmtree`` works on
+        file descriptors and never follows a link); return the pids that survived (none, we check)."""
         survivors = self.watchdog.kill() if self.watchdog is not None else []
         self.stderr.close()
-        shutil.rmtree(self.private, ignore_errors=True)  # fd-based: never follows a planted link
+        shutil.rmtree(self.private, ignore_errors=True)
         return survivors
 
 
 class Watchdog(threading.Thread):
-    """Twice a second: the sandbox's memory (proportional set size of its processes, their memfd
-    files, its tmpfs folders), its socket folder's size and its process count. Over a limit, it
-    kills bubblewrap's process group, which ends the sandbox's process namespace and all in it."""
+    """Twice a second: the sandbox's memory (proportional set size of its processes, their memfd files,
+    its tmpfs folders), its process count and its socket folder's size; over a limit, it kills the
+    sandbox: bubblewrap's process group, which takes the process namespace and all in it."""
 
     def __init__(self, pid: int, sockets: Path, limits: Limits, tmpfs: bool):
         super().__init__(daemon=True)
         self.pid, self.sockets, self.limits, self.tmpfs = pid, sockets, limits, tmpfs
-        self.memory_limit = (limits.memory_mb + LIBRARIES_MB) << 20
-        self.reason = ""            # why it stopped the kernel, if it did
-        self.peak = 0               # largest memory seen, bytes
-        self.seen: dict[int, psutil.Process] = {}  # every process of the sandbox it saw (pid and start time)
-        self._done = threading.Event()
+        self.reason, self.peak = "", 0        # why it stopped the kernel, if it did; memory high-water mark
+        self.seen: dict[int, psutil.Process] = {}  # every process of the sandbox (a pid with its start time)
+        self.done = threading.Event()
         self.start()
 
     def run(self) -> None:
-        while not self._done.wait(0.5):
+        while not self.done.wait(0.5):
             try:
                 processes = [psutil.Process(self.pid), *psutil.Process(self.pid).children(recursive=True)]
             except psutil.Error:
                 return
             self.seen.update((p.pid, p) for p in processes)
-            memory = _memory(processes, self.tmpfs)
-            self.peak = max(self.peak, memory)
-            socket_bytes = sum(e.stat(follow_symlinks=False).st_blocks * 512 for e in os.scandir(self.sockets))
-            if memory > self.memory_limit:
+            if len(processes) > self.limits.processes:  # counted first: it is cheap, and a fork bomb is fast
+                self.kill(f"started more than {self.limits.processes} processes")
+                return
+            self.peak = max(self.peak, memory := _memory(processes, self.tmpfs))
+            sockets = sum(e.stat(follow_symlinks=False).st_blocks * 512 for e in os.scandir(self.sockets))
+            if memory > (self.limits.memory_mb + LIBRARIES_MB) << 20:
                 self.kill(f"used more than {self.limits.memory_mb + LIBRARIES_MB:,} MB of memory "
                           f"({self.limits.memory_mb:,} MB on top of the libraries)")
-            elif len(processes) > self.limits.processes:
-                self.kill(f"started more than {self.limits.processes} processes")
-            elif socket_bytes > self.limits.disk_mb << 20:
+            elif sockets > self.limits.disk_mb << 20:
                 self.kill(f"wrote more than {self.limits.disk_mb} MB into the grader's socket folder")
 
-    def stop(self) -> None:
-        self._done.set()
-
     def kill(self, reason: str = "") -> list[int]:
-        """Kill the sandbox, all of it (``reason``: the limit it passed, if any); return the pids of
-        its processes still alive afterwards. A psutil.Process never signals a reused pid."""
+        """Kill the whole sandbox; return the pids of its processes still alive after. A psutil.Process
+        never signals a pid that the system has meanwhile given to another process."""
         self.reason = self.reason or reason
+        self.done.set()
         try:
             self.seen.update((p.pid, p) for p in psutil.Process(self.pid).children(recursive=True))
         except psutil.Error:
@@ -285,7 +240,7 @@ class Watchdog(threading.Thread):
                 process.kill()
             except psutil.Error:
                 pass
-        _, alive = psutil.wait_procs(list(self.seen.values()), timeout=10)
+        _, alive = psutil.wait_procs(list(self.seen.values()), timeout=30)  # exiting takes a while under load
         return [p.pid for p in alive if _running(p)]
 
 
@@ -309,10 +264,9 @@ def _memory(processes: list[psutil.Process], tmpfs: bool) -> int:
                     files.add((st.st_dev, st.st_ino, st.st_blocks * 512))
         except OSError:  # it ended meanwhile
             continue
-    inside = processes[1].pid if tmpfs and len(processes) > 1 else None  # one inside the mount namespace
-    for folder in WRITABLE if inside else ():
+    for folder in WRITABLE if tmpfs and len(processes) > 1 else ():  # seen through a process inside
         try:
-            stat = os.statvfs(f"/proc/{inside}/root{folder}")
+            stat = os.statvfs(f"/proc/{processes[1].pid}/root{folder}")
             total += (stat.f_blocks - stat.f_bfree) * stat.f_frsize
         except OSError:
             continue

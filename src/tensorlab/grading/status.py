@@ -1,7 +1,4 @@
-"""The status of a graded file (the ``status`` column of grades.csv) and what it means in words.
-
-Every place that sets, tests or shows a status uses these names, never the string itself.
-"""
+"""The status of a graded file (grades.csv's ``status`` column): every place uses these names."""
 
 OK = "ok"                                  # the notebook ran; every answer was judged
 CELLS_MISSING = "exercise cells missing"   # an answer or check cell was deleted; the rest was judged
