@@ -280,7 +280,6 @@ def test_tampering_with_torch_numpy_and_the_checks_does_not_pass_wrong_answers(g
     # ... the judge did not, and the lying tensor subclass was refused as data
     assert "expected [0.75], got [0.5]" in row.exercises[0].message
     assert "Liar" in row.exercises[6].message
-    assert row.flags  # the instructor is told to look
 
 
 def test_writing_or_deleting_outside_the_scratch_folder_fails(graded):

@@ -149,8 +149,8 @@ bomb = [0] * 100
 for _ in range(4):
     bomb = [bomb] * 100  # 100**5 slots, a few kB pickled
 _encode = wire.encode
-wire.encode = lambda value, *args, **kwargs: (bomb if type(value) is tuple and all(type(v) is int for v in value)
-                                              and value == (3, 2) else _encode(value, *args, **kwargs))
+wire.encode = lambda value, *args, **kwargs: (bomb if isinstance(value, tuple) and all(type(v) is int for v in value)
+                                              and tuple(value) == (3, 2) else _encode(value, *args, **kwargs))
 '''
 
 ESCAPES = ('Evil = type("Evil\\x1b[31m\\nstatus,ok,FAKE ROW", (Exception,), {})\n'
