@@ -137,7 +137,9 @@ class NotebookRun:
             try:
                 if self.client.kc is not None:
                     self.client.kc.stop_channels()
+                    self.client.kc.context.destroy(linger=0)
                 run_sync(self.client.km.shutdown_kernel)(now=True)
+                self.client.km.context.destroy(linger=0)
             except Exception as error:  # the sandbox below is killed whole anyway
                 self.log.append(f"shutting the kernel down: {type(error).__name__}: {one_line(error)}")
         if self.sandbox is not None:

@@ -122,14 +122,17 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-class CappedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets drop any message larger than MAX_MESSAGE (ZeroMQ's MAXMSGSIZE)."""
+def _context(owner) -> zmq.asyncio.Context:
+    """ZeroMQ for one kernel: no message over MAX_MESSAGE is read, and closing never waits for a message
+    to a kernel that is gone (LINGER 0: otherwise the context's clean-up can block for ever)."""
+    context, owner._created_context = zmq.asyncio.Context(), True
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+    context.setsockopt(zmq.LINGER, 0)
+    return context
 
-    @default("context")
-    def _capped_context(self) -> zmq.asyncio.Context:
-        context, self._created_context = zmq.asyncio.Context(), True
-        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-        return context
+
+class CappedKernelClient(AsyncKernelClient):
+    _context_default = default("context")(_context)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -137,6 +140,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     spec: KernelSpec | None = None
     client_class = DottedObjectName("tensorlab.grading.sandbox.CappedKernelClient")
+    _context_default = default("context")(_context)
 
     @property
     def kernel_spec(self) -> KernelSpec | None:
