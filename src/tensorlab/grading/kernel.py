@@ -24,7 +24,7 @@ from nbclient.exceptions import DeadKernelError
 
 from tensorlab.checking import one_line
 from tensorlab.grading import wire
-from tensorlab.grading.sandbox import Plan, Sandbox
+from tensorlab.grading.sandbox import Plan, Sandbox, destroy_contexts
 from tensorlab.grading.status import CRASHED, OVER_LIMIT, TIMED_OUT
 
 TIMEOUT = "CellTimeout"  # the error nbclient reports for a cell whose time ran out (it was interrupted)
@@ -134,14 +134,15 @@ class NotebookRun:
 
     def close(self) -> None:
         if self.client is not None:
+            kc, km = self.client.kc, self.client.km
             try:
-                if self.client.kc is not None:
-                    self.client.kc.stop_channels()
-                    self.client.kc.context.destroy(linger=0)
-                run_sync(self.client.km.shutdown_kernel)(now=True)
-                self.client.km.context.destroy(linger=0)
+                if kc is not None:
+                    kc.stop_channels()
+                run_sync(km.shutdown_kernel)(now=True)
             except Exception as error:  # the sandbox below is killed whole anyway
                 self.log.append(f"shutting the kernel down: {type(error).__name__}: {one_line(error)}")
+            finally:
+                destroy_contexts(*[c.context for c in (kc, km) if c is not None])
         if self.sandbox is not None:
             self.peak_memory = max(self.peak_memory, self.sandbox.watchdog.peak if self.sandbox.watchdog else 0)
             self.survivors += self.sandbox.stop()

@@ -122,13 +122,25 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+CONTEXTS: set[zmq.asyncio.Context] = set()  # destroyed by NotebookRun.close, never by the garbage collector
+
+
 def _context(owner) -> zmq.asyncio.Context:
-    """ZeroMQ for one kernel: no message over MAX_MESSAGE is read, and closing never waits for a message
-    to a kernel that is gone (LINGER 0: otherwise the context's clean-up can block for ever)."""
-    context, owner._created_context = zmq.asyncio.Context(), True
+    """ZeroMQ for one kernel: no message over MAX_MESSAGE is read; closing never waits for a message to a
+    kernel that is gone (LINGER 0). The grader destroys it itself (``destroy_contexts``): pyzmq's own
+    clean-up, run by the garbage collector in whatever thread, can block for ever."""
+    context, owner._created_context = zmq.asyncio.Context(), False
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
     context.setsockopt(zmq.LINGER, 0)
+    CONTEXTS.add(context)
     return context
+
+
+def destroy_contexts(*contexts: zmq.asyncio.Context) -> None:
+    for context in contexts:
+        if context in CONTEXTS:
+            CONTEXTS.discard(context)
+            context.destroy(linger=0)
 
 
 class CappedKernelClient(AsyncKernelClient):
@@ -190,6 +202,11 @@ class Sandbox:
         """Stop the kernel and all it started, remove the private folder (``shutil.rmtree`` works on
         file descriptors and never follows a link); return the pids that survived (none, we check)."""
         survivors = self.watchdog.kill() if self.watchdog is not None else []
+        process = self.manager.provisioner.process if self.manager.provisioner else None
+        try:
+            process and process.wait(timeout=10)  # reap bubblewrap: no zombie left behind
+        except subprocess.TimeoutExpired:
+            survivors.append(process.pid)
         self.stderr.close()
         shutil.rmtree(self.private, ignore_errors=True)
         return survivors
