@@ -205,7 +205,8 @@ def graded(tmp_path_factory) -> SimpleNamespace:
                     "needs it; `make test` installs it (tools/ensure_browser.sh)")
     course, _ = load_course()
     root = tmp_path_factory.mktemp("hostile")
-    subs, out, grader_tmp = os.fsencode(root / "submissions"), root / "out", root / "grader-tmp"
+    # the grader's own temporary folder, to be checked: short, as the grader needs (Unix socket paths)
+    subs, out, grader_tmp = os.fsencode(root / "submissions"), root / "out", Path(tempfile.mkdtemp(prefix="tlh-"))
     victim = root / "victim" / "victim.txt"
     victim.parent.mkdir()
     victim.write_text("original")
@@ -217,7 +218,6 @@ def graded(tmp_path_factory) -> SimpleNamespace:
             file.write(data)
     out.mkdir()
     os.mkfifo(out / "grades.csv")  # a FIFO where the grader writes its CSV: it must not hang on it
-    grader_tmp.mkdir()
     before = {name: hashlib.sha256(data).hexdigest() for name, (data, _) in made.items()}
     tempfile.tempdir = str(grader_tmp)  # the grader's own temporary folder goes here, to be checked
     try:
@@ -248,8 +248,9 @@ def test_planted_modules_links_and_fifos_reach_no_one_and_nothing_outside(graded
         check(graded, victim)
     assert graded.victim.read_text() == "original"
     assert sorted(p.name for p in graded.victim.parent.iterdir()) == ["victim.txt"]
-    assert sorted(p.name for p in graded.root.iterdir()) == ["grader-tmp", "out", "submissions", "victim"]
+    assert sorted(p.name for p in graded.root.iterdir()) == ["out", "submissions", "victim"]
     assert list(graded.grader_tmp.iterdir()) == []  # the grader's own folder is gone, links and all
+    graded.grader_tmp.rmdir()
 
 
 def test_a_daemon_that_forks_forever_dies_with_its_submission(graded):

@@ -103,7 +103,8 @@ def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = 
     device = os.environ.get("TENSORLAB_DEVICE")
     os.environ["TENSORLAB_DEVICE"] = options.device  # the grader's own checks use the grading device
     try:
-        with tempfile.TemporaryDirectory(prefix="tensorlab-grading-") as root:
+        base = tempfile.gettempdir()  # the kernels' Unix sockets live in it: their paths may not pass 107 bytes
+        with tempfile.TemporaryDirectory(prefix="tlg-", dir=base if len(os.fsencode(base)) <= 60 else "/tmp") as root:
             ctx = Context(course, broken, sandbox_plan(options, [submissions, out, Path(root)], course), Path(root),
                           options.name_pattern)
             _grade_all(files, reports, ctx, options)
