@@ -16,11 +16,12 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser nbgrader nbgrader-venv
+.PHONY: lab test lint venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser nbgrader nbgrader-venv
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
 	@echo "make test                run every test (creates .venv the first time)"
+	@echo "make lint                ruff check and ruff format --check (make test runs it first)"
 	@echo "make student             regenerate notebooks/ from solutions/"
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
@@ -41,8 +42,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: $(STAMP) browser nbgrader-venv
+test: lint $(STAMP) browser nbgrader-venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml): lint and formatting, over the whole repository; `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Real nbgrader, in an environment of its own (its pins would fight the course's): the tests run it on
 # `make nbgrader` output (tests/test_grading_nbgrader.py). The notebooks' kernel stays the course's .venv.

@@ -50,7 +50,7 @@ def delete(notebook, exercise: str, role: str) -> nbformat.NotebookNode:
     return notebook
 
 
-READS_SOLUTIONS = r'''
+READS_SOLUTIONS = r"""
 # Try every way a notebook could find the solutions and the hidden tests, and copy the answer.
 import json, os, sys
 from pathlib import Path
@@ -79,9 +79,9 @@ for folder, read in [(folder, read) for folder in candidates for read in readers
         if "BEGIN HIDDEN TESTS" in source:
             print("HIDDEN TESTS LEAKED:", source)
 print("could not read the solutions:", tried)
-'''
+"""
 
-TAMPERS = r'''
+TAMPERS = r"""
 # Make every check in this kernel say "correct" (the answers below are wrong).
 import numpy as np
 import tensorlab.checking as checking
@@ -110,17 +110,18 @@ class Liar(torch.Tensor):
 
 import tensorlab.grading.wire as wire  # and send a lying tensor as it is, not as plain data
 _encode = wire.encode
-wire.encode = lambda value, *args, **kwargs: value if type(value).__name__ == "Liar" else _encode(value, *args, **kwargs)
-'''
+wire.encode = lambda value, *args, **kw: value if type(value).__name__ == "Liar" else _encode(value, *args, **kw)
+"""
 
 WRONG_ANSWERS = {
     "q1": "dose_075 = torch.tensor(0.5)  # wrong: 0.75",
     "q4": "def to_chw(image):\n    return image.reshape(image.shape[2], image.shape[0], image.shape[1])  # wrong",
     "q6": "linear_weight_shape = (2, 3)  # wrong: (3, 2)",
-    "q7": "def scale_channels(image, factors):\n    return (2 * image * factors.view(3, 1, 1)).as_subclass(Liar)  # wrong",
+    "q7": "def scale_channels(image, factors):\n"
+    "    return (2 * image * factors.view(3, 1, 1)).as_subclass(Liar)  # wrong",
 }
 
-WRITES_OUTSIDE = r'''
+WRITES_OUTSIDE = r"""
 import os, shutil, socket, subprocess
 from pathlib import Path
 import tensorlab
@@ -136,7 +137,8 @@ def attempt(name, action):
 attempt("write victim", lambda: Path({victim!r}).write_text("overwritten by a notebook"))
 attempt("delete submission", lambda: os.remove({sibling!r}))
 attempt("rename submission", lambda: os.rename({sibling!r}, {sibling!r} + ".stolen"))
-attempt("new file in package", lambda: (Path(tensorlab.__file__).parent / "exercises" / "_intruder.py").write_text("x = 1"))
+intruder = Path(tensorlab.__file__).parent / "exercises" / "_intruder.py"
+attempt("new file in package", lambda: intruder.write_text("x = 1"))
 attempt("rmtree out", lambda: shutil.rmtree({out!r}))
 attempt("torch.save outside", lambda: torch.save(torch.ones(1), {victim_dir!r} + "/from_torch.pt"))
 attempt("os.open outside", lambda: os.open({victim_dir!r} + "/from_os_open", os.O_WRONLY | os.O_CREAT))
@@ -147,7 +149,7 @@ attempt("scratch write", lambda: Path("mine.txt").write_text("my own scratch fol
 print(attempts)
 assert attempts["scratch write"] == "done"
 assert all(v != "done" for k, v in attempts.items() if k != "scratch write"), attempts
-'''
+"""
 
 MAGICS = """\
 %matplotlib inline
@@ -159,22 +161,22 @@ display(Markdown("**a rich output**"))
 %timeit -n 3 -r 1 sum(range(100))
 print("magics and display work")"""
 
-MEMORY_HOG = '''
+MEMORY_HOG = """
 def hog():
     blocks = []
     while True:
         blocks.append(bytearray(64 * 2**20))  # 64 MB more, forever
 hog()
 video_bytes = 2 * 16 * 3 * 64 * 64 * 4
-'''
+"""
 
-SHARED_MEMORY_HOG = '''
+SHARED_MEMORY_HOG = """
 import mmap
 shared = mmap.mmap(-1, 3 * 2**30)  # shared memory is not "data": only the watchdog sees it
 chunk = b"x" * 2**24
 for start in range(0, 3 * 2**30, 2**24):
     shared[start:start + 2**24] = chunk
-'''
+"""
 
 
 def tampered(good) -> nbformat.NotebookNode:
@@ -215,57 +217,105 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
     reordered = copy.deepcopy(good)
     q1 = tagged_cells(reordered, "q1")[0]
     q2 = tagged_cells(reordered, "q2")[0]
-    q2_cells = reordered.cells[q2 - 1:q2 + 2]  # the question, the answer and the check of q2
-    del reordered.cells[q2 - 1:q2 + 2]
-    reordered.cells[q1 - 1:q1 - 1] = q2_cells
+    q2_cells = reordered.cells[q2 - 1 : q2 + 2]  # the question, the answer and the check of q2
+    del reordered.cells[q2 - 1 : q2 + 2]
+    reordered.cells[q1 - 1 : q1 - 1] = q2_cells
 
     victim_dir = str(victim.parent)
     return {
         "perfect.ipynb": (to_bytes(good), {"status": "ok", "scores": full}),
         "late/perfect_again.ipynb": (to_bytes(good), {"status": "ok", "scores": full}),
-        "blank.ipynb": (to_bytes(course_nb.student), {"status": "ok", "scores": scores(**full),
-                                                      "not_attempted": EXERCISES}),
+        "blank.ipynb": (
+            to_bytes(course_nb.student),
+            {"status": "ok", "scores": scores(**full), "not_attempted": EXERCISES},
+        ),
         "not_json.ipynb": (b"this is { not JSON at all", {"status": "not a notebook", "reason": "not JSON"}),
-        "json_not_notebook.ipynb": (json.dumps({"name": "my homework", "answers": [1, 2]}).encode(),
-                                    {"status": "not a notebook", "reason": "not a notebook"}),
+        "json_not_notebook.ipynb": (
+            json.dumps({"name": "my homework", "answers": [1, 2]}).encode(),
+            {"status": "not a notebook", "reason": "not a notebook"},
+        ),
         "image.png": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), {"status": "not a notebook"}),
         "no_metadata.ipynb": (to_bytes(no_meta), {"status": "unknown notebook", "reason": "no tensorlab metadata"}),
-        "other_notebook.ipynb": (to_bytes(other_meta), {"status": "unknown notebook",
-                                                        "reason": "99_not_in_this_course"}),
-        "deleted_cells.ipynb": (to_bytes(delete(delete(good, "q3", "answer"), "q5", "check")),
-                                {"status": "exercise cells missing", "scores": scores(q3=0),
-                                 "reason": "answer cell of q3 is missing"}),
-        "duplicated_cells.ipynb": (to_bytes(duplicated), {"status": "ok", "scores": scores(q1=0),
-                                                          "reason": "appears 2 times"}),
-        "reordered_cells.ipynb": (to_bytes(reordered), {"status": "ok", "scores": full,
-                                                        "reason": "not in the handed-out order"}),
+        "other_notebook.ipynb": (
+            to_bytes(other_meta),
+            {"status": "unknown notebook", "reason": "99_not_in_this_course"},
+        ),
+        "deleted_cells.ipynb": (
+            to_bytes(delete(delete(good, "q3", "answer"), "q5", "check")),
+            {"status": "exercise cells missing", "scores": scores(q3=0), "reason": "answer cell of q3 is missing"},
+        ),
+        "duplicated_cells.ipynb": (
+            to_bytes(duplicated),
+            {"status": "ok", "scores": scores(q1=0), "reason": "appears 2 times"},
+        ),
+        "reordered_cells.ipynb": (
+            to_bytes(reordered),
+            {"status": "ok", "scores": full, "reason": "not in the handed-out order"},
+        ),
         "magics.ipynb": (to_bytes(insert_after(good, "q1", "check", MAGICS)), {"status": "ok", "scores": full}),
-        "exception_in_q3.ipynb": (to_bytes(set_answer(good, "q3", "batch_values = 8 * 3 * 256 * 256 // 0")),
-                                  {"status": "ok", "scores": scores(q3=0), "message_q3": "ZeroDivisionError"}),
-        "infinite_loop.ipynb": (to_bytes(set_answer(good, "q3", "while True:\n    pass\nbatch_values = 1")),
-                                {"status": "timed out", "scores": scores(q3=0), "reason": "interrupted"}),
-        "stubborn_loop.ipynb": (to_bytes(set_answer(
-            good, "q3", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")),
-            {"status": "timed out", "scores": scores(q3=0), "reason": "did not stop when interrupted"}),
-        "output_flood.ipynb": (to_bytes(insert_after(
-            good, "q2", "check", "print('spam ' * 4_000_000)\nfor i in range(20_000):\n    print(i, 'spam ' * 20)")),
-            {"status": "ok", "scores": full}),
-        "sys_exit.ipynb": (to_bytes(insert_after(good, "q1", "check", "import sys\nsys.exit('I am done')")),
-                           {"status": "ok", "scores": full, "notes": "SystemExit"}),
-        "os_exit.ipynb": (to_bytes(insert_after(good, "q2", "check", "import os\nos._exit(3)")),
-                          {"status": "crashed", "scores": full, "reason": "exited with code 3"}),
-        "killed_kernel.ipynb": (to_bytes(insert_after(
-            good, "q4", "check", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")),
-            {"status": "crashed", "scores": full, "reason": "killed by signal 9"}),
-        "memory_hog.ipynb": (to_bytes(set_answer(good, "q5", MEMORY_HOG)),
-                             {"status": "ok", "scores": scores(q5=0), "reason": "memory limit"}),
-        "shared_memory_hog.ipynb": (to_bytes(insert_after(good, "q6", "check", SHARED_MEMORY_HOG)),
-                                    {"status": "over limit", "scores": full, "reason": "memory"}),
-        "reads_solutions.ipynb": (to_bytes(set_answer(good, "q1", READS_SOLUTIONS)),
-                                  {"status": "ok", "scores": scores(q1=0)}),
-        "tampers.ipynb": (to_bytes(tampered(good)),
-                          {"status": "ok", "scores": scores(q1=0, q4=0, q6=0, q7=0)}),
-        "writes_outside.ipynb": (to_bytes(insert_after(good, "q1", "check", WRITES_OUTSIDE.format(
-            victim=str(victim), sibling=str(sibling), out=str(out), victim_dir=victim_dir))),
-            {"status": "ok", "scores": full}),
+        "exception_in_q3.ipynb": (
+            to_bytes(set_answer(good, "q3", "batch_values = 8 * 3 * 256 * 256 // 0")),
+            {"status": "ok", "scores": scores(q3=0), "message_q3": "ZeroDivisionError"},
+        ),
+        "infinite_loop.ipynb": (
+            to_bytes(set_answer(good, "q3", "while True:\n    pass\nbatch_values = 1")),
+            {"status": "timed out", "scores": scores(q3=0), "reason": "interrupted"},
+        ),
+        "stubborn_loop.ipynb": (
+            to_bytes(
+                set_answer(
+                    good, "q3", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+                )
+            ),
+            {"status": "timed out", "scores": scores(q3=0), "reason": "did not stop when interrupted"},
+        ),
+        "output_flood.ipynb": (
+            to_bytes(
+                insert_after(
+                    good,
+                    "q2",
+                    "check",
+                    "print('spam ' * 4_000_000)\nfor i in range(20_000):\n    print(i, 'spam ' * 20)",
+                )
+            ),
+            {"status": "ok", "scores": full},
+        ),
+        "sys_exit.ipynb": (
+            to_bytes(insert_after(good, "q1", "check", "import sys\nsys.exit('I am done')")),
+            {"status": "ok", "scores": full, "notes": "SystemExit"},
+        ),
+        "os_exit.ipynb": (
+            to_bytes(insert_after(good, "q2", "check", "import os\nos._exit(3)")),
+            {"status": "crashed", "scores": full, "reason": "exited with code 3"},
+        ),
+        "killed_kernel.ipynb": (
+            to_bytes(insert_after(good, "q4", "check", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")),
+            {"status": "crashed", "scores": full, "reason": "killed by signal 9"},
+        ),
+        "memory_hog.ipynb": (
+            to_bytes(set_answer(good, "q5", MEMORY_HOG)),
+            {"status": "ok", "scores": scores(q5=0), "reason": "memory limit"},
+        ),
+        "shared_memory_hog.ipynb": (
+            to_bytes(insert_after(good, "q6", "check", SHARED_MEMORY_HOG)),
+            {"status": "over limit", "scores": full, "reason": "memory"},
+        ),
+        "reads_solutions.ipynb": (
+            to_bytes(set_answer(good, "q1", READS_SOLUTIONS)),
+            {"status": "ok", "scores": scores(q1=0)},
+        ),
+        "tampers.ipynb": (to_bytes(tampered(good)), {"status": "ok", "scores": scores(q1=0, q4=0, q6=0, q7=0)}),
+        "writes_outside.ipynb": (
+            to_bytes(
+                insert_after(
+                    good,
+                    "q1",
+                    "check",
+                    WRITES_OUTSIDE.format(
+                        victim=str(victim), sibling=str(sibling), out=str(out), victim_dir=victim_dir
+                    ),
+                )
+            ),
+            {"status": "ok", "scores": full},
+        ),
     }

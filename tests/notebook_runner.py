@@ -17,16 +17,18 @@ from nbclient.exceptions import CellExecutionError
 from tensorlab import offline
 
 
-def execute_notebook(path: Path, timeout: int = 300, cwd: Path | None = None,
-                     env_device: str = "cpu", block_network: bool = True) -> nbformat.NotebookNode:
+def execute_notebook(
+    path: Path, timeout: int = 300, cwd: Path | None = None, env_device: str = "cpu", block_network: bool = True
+) -> nbformat.NotebookNode:
     """Execute ``path`` top to bottom (not in place) and return the executed notebook.
 
     Raises AssertionError naming the failing cell and its error if any cell raises, and (with
     ``block_network``, the default) if the notebook tried to reach the network at all.
     """
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd or path.parent)}})
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}}
+    )
     with tempfile.TemporaryDirectory(prefix="tensorlab-offline-") as workdir:
         env = offline.blocked_env(Path(workdir)) if block_network else None
         try:
@@ -44,10 +46,12 @@ def assert_ran_offline(log: Path, name: str) -> None:
     kernels = [e for e in entries if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
     assert kernels, f"{name}: the kernel ran without the network guard (tensorlab.offline); log: {entries}"
     refused = offline.refusals(log)
-    assert not refused, (f"{name} tried to reach the network (refused; the course must run offline):\n"
-                         + offline.describe(refused))
+    assert not refused, (
+        f"{name} tried to reach the network (refused; the course must run offline):\n" + offline.describe(refused)
+    )
 
 
 def stream_text(cell: nbformat.NotebookNode, name: str = "stdout") -> str:
-    return "".join(o.get("text", "") for o in cell.get("outputs", [])
-                   if o.get("output_type") == "stream" and o.get("name") == name)
+    return "".join(
+        o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == name
+    )

@@ -10,14 +10,16 @@ from tensorlab.authoring import MarkerError, strip_cell_source
 
 
 def test_top_level_solution_becomes_one_placeholder_per_assigned_name():
-    source = "\n".join([
-        "x = 1  # given",
-        "### BEGIN SOLUTION",
-        "a = torch.tensor(0.5)",
-        "b, c = 1, 2",
-        "a = a + 1",
-        "### END SOLUTION",
-    ])
+    source = "\n".join(
+        [
+            "x = 1  # given",
+            "### BEGIN SOLUTION",
+            "a = torch.tensor(0.5)",
+            "b, c = 1, 2",
+            "a = a + 1",
+            "### END SOLUTION",
+        ]
+    )
     student, had_solution, had_hidden = strip_cell_source(source)
     assert had_solution and not had_hidden
     assert student.splitlines() == [
@@ -43,13 +45,16 @@ def test_hidden_tests_are_removed_entirely():
     assert had_hidden and student == "ex.q1.check(a)"
 
 
-@pytest.mark.parametrize("source, message", [
-    ("### BEGIN SOLUTION\na = 1\n", "never closed"),
-    ("a = 1\n### END SOLUTION\n", "without"),
-    ("### BEGIN HIDDEN TESTS\nassert a\n", "never closed"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another region"),
-    ("### BEGIN SOLUTION\na = (\n### END SOLUTION\n", "does not parse"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("### BEGIN SOLUTION\na = 1\n", "never closed"),
+        ("a = 1\n### END SOLUTION\n", "without"),
+        ("### BEGIN HIDDEN TESTS\nassert a\n", "never closed"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another region"),
+        ("### BEGIN SOLUTION\na = (\n### END SOLUTION\n", "does not parse"),
+    ],
+)
 def test_broken_markers_are_reported_with_where(source, message):
     with pytest.raises(MarkerError, match=message):
         strip_cell_source(source, "solutions/99_x.ipynb, cell 3")
@@ -80,8 +85,9 @@ def test_stale_student_notebook_is_detected(tmp_path, monkeypatch):
 
 
 def test_a_solution_region_without_a_check_cell_is_refused():
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("### BEGIN SOLUTION\na = 1\n### END SOLUTION")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\na = 1\n### END SOLUTION")]
+    )
     with pytest.raises(MarkerError, match="not followed by a check cell"):
         authoring.make_student_notebook(notebook, authoring.SOLUTIONS_DIR / "99_x.ipynb")
 
@@ -90,8 +96,9 @@ def test_a_solution_region_without_a_check_cell_is_refused():
 def test_every_notebook_starts_with_the_course_setup_cell(path):
     notebook = nbformat.read(path, as_version=4)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
-    assert code_cells[0].source.strip() == authoring.SETUP_CELL.strip(), (
-        f"{path.name}: the first code cell must be tensorlab.authoring.SETUP_CELL, verbatim")
+    assert (
+        code_cells[0].source.strip() == authoring.SETUP_CELL.strip()
+    ), f"{path.name}: the first code cell must be tensorlab.authoring.SETUP_CELL, verbatim"
     assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
     assert "## Summary" in notebook.cells[-1].source, f"{path.name} should end with a Summary"
 
@@ -101,8 +108,9 @@ def test_solution_notebooks_are_stored_executed(path):
     """nbval compares stored outputs; a notebook saved without them would check nothing."""
     notebook = nbformat.read(path, as_version=4)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
-    assert all(c.execution_count is not None for c in code_cells), (
-        f"{path.name} has unexecuted cells: run `make execute-solutions NOTEBOOKS={path}`")
+    assert all(
+        c.execution_count is not None for c in code_cells
+    ), f"{path.name} has unexecuted cells: run `make execute-solutions NOTEBOOKS={path}`"
     for cell in code_cells:
         for output in cell.outputs:
             assert output.output_type != "error", f"{path.name} was stored with an error output"

@@ -14,34 +14,44 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from test_lab_smoke import free_port, stop
 
 from tensorlab import offline
-from test_lab_smoke import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOK = "notebooks/00_start_here.ipynb"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 # JupyterLab settings for a quiet, deterministic run: no autosave (the committed notebook must not
 # gain outputs), every cell rendered (no virtual scrolling), no news or update checks (no network).
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
-EXPECTED_OUTPUT = ["[ok ] torch", "[ok ] pair         torch and torchvision work together",
-                   "All set: nothing to fix.", "shape: (3,) | dtype: torch.float32 | device: cpu",
-                   "[0.0, 1.0, 0.0]"]
+EXPECTED_OUTPUT = [
+    "[ok ] torch",
+    "[ok ] pair         torch and torchvision work together",
+    "All set: nothing to fix.",
+    "shape: (3,) | dtype: torch.float32 | device: cpu",
+    "[0.0, 1.0, 0.0]",
+]
 
 pytestmark = pytest.mark.xdist_group(name="browser")
 
@@ -52,15 +62,16 @@ def playwright_or_skip():
     except ImportError:
         pytest.skip("Playwright is not installed: run `make venv` (requirements.txt pins it)")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser` as root (it runs "
-                    "`apt-get install chromium`); Playwright may not download a browser of its own here")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: run `make browser` as root (it runs "
+            "`apt-get install chromium`); Playwright may not download a browser of its own here"
+        )
     return sync_playwright
 
 
 def wait_for_lab(port: int, token: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
-                                     headers={"Authorization": f"token {token}"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"})
     while True:
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -102,22 +113,36 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
         path.write_text(json.dumps(values))
     notebook_before = (ROOT / NOTEBOOK).read_bytes()
     port, token = free_port(), secrets.token_hex(16)
-    lab_args = (f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} --ServerApp.root_dir={ROOT} "
-                "--ServerApp.open_browser=False --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
-    env = offline.blocked_env(tmp_path / "offline", base={
-        **os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "TENSORLAB_DEVICE": "cpu"})
+    lab_args = (
+        f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} --ServerApp.root_dir={ROOT} "
+        "--ServerApp.open_browser=False --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
+    )
+    env = offline.blocked_env(
+        tmp_path / "offline",
+        base={
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+            "TENSORLAB_DEVICE": "cpu",
+        },
+    )
     log_path = tmp_path / "lab.log"
     screenshot = artifacts_dir / "browser_00_start_here.png"
     with open(log_path, "w") as log:
-        server = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={lab_args}"],
-                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        server = subprocess.Popen(
+            ["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={lab_args}"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             wait_for_lab(port, token, server, log_path)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                                     args=CHROMIUM_FLAGS)
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
                 try:
                     page = browser.new_page(viewport={"width": 1280, "height": 1600})
                     page.set_default_timeout(120_000)
@@ -140,7 +165,10 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
         assert expected in text, f"{expected!r} is not in the output area:\n{text}"
     assert "Traceback" not in text and "FIX" not in text and n_errors == 0, text
     log_file = Path(env[offline.LOG_VAR])
-    kernels = [e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
+    kernels = [
+        e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])
+    ]
     assert kernels, "the notebook's kernel did not run with the network blocked"
     assert not offline.refusals(log_file), "JupyterLab or the kernel tried the network:\n" + offline.describe(
-        offline.refusals(log_file))
+        offline.refusals(log_file)
+    )

@@ -5,11 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tensorlab.checking import (FAIL, NOT_ATTEMPTED, PASS, ChoiceExercise, FunctionExercise,
-                                NumberExercise, TensorExercise, ValueExercise)
+from tensorlab.checking import (
+    FAIL,
+    NOT_ATTEMPTED,
+    PASS,
+    ChoiceExercise,
+    FunctionExercise,
+    NumberExercise,
+    TensorExercise,
+    ValueExercise,
+)
 
-vector = TensorExercise("a vector", name="q1", expected=lambda: torch.tensor([1.0, 2.0, 3.0]),
-                        hints=("first", "second"))
+vector = TensorExercise(
+    "a vector", name="q1", expected=lambda: torch.tensor([1.0, 2.0, 3.0]), hints=("first", "second")
+)
 
 
 def verdict(exercise, answer):
@@ -26,14 +35,17 @@ def test_placeholder_is_not_attempted():
     assert status == NOT_ATTEMPTED and "not attempted yet" in message
 
 
-@pytest.mark.parametrize("answer, expected_words", [
-    ([1.0, 2.0, 3.0], "should be a torch.Tensor, but it is a list (wrap it with torch.tensor(...))"),
-    (torch.tensor([[1.0, 2.0, 3.0]]), "should have shape (3,), but it has shape (1, 3)"),
-    (torch.tensor([1, 2, 3]), "should have dtype torch.float32, but it has dtype torch.int64"),
-    (torch.tensor([1.0, 2.5, 3.0]), "1 of 3 element(s) differ, by up to 0.5"),
-    (torch.tensor([1.0, float("nan"), 3.0]), "1 of 3 element(s) differ, by up to inf"),
-    (None, "it is None"),
-])
+@pytest.mark.parametrize(
+    "answer, expected_words",
+    [
+        ([1.0, 2.0, 3.0], "should be a torch.Tensor, but it is a list (wrap it with torch.tensor(...))"),
+        (torch.tensor([[1.0, 2.0, 3.0]]), "should have shape (3,), but it has shape (1, 3)"),
+        (torch.tensor([1, 2, 3]), "should have dtype torch.float32, but it has dtype torch.int64"),
+        (torch.tensor([1.0, 2.5, 3.0]), "1 of 3 element(s) differ, by up to 0.5"),
+        (torch.tensor([1.0, float("nan"), 3.0]), "1 of 3 element(s) differ, by up to inf"),
+        (None, "it is None"),
+    ],
+)
 def test_wrong_tensor_answers_get_one_sentence(answer, expected_words):
     status, message = verdict(vector, answer)
     assert status == FAIL
@@ -81,8 +93,9 @@ def test_choices():
     assert "is not the right choice" in verdict(choice, "a")[1]
 
 
-double = FunctionExercise("double", name="q8", reference=lambda t: 2 * t,
-                          cases=lambda: [(torch.tensor([1.0, 2.0]),), (torch.ones(2, 3),)])
+double = FunctionExercise(
+    "double", name="q8", reference=lambda t: 2 * t, cases=lambda: [(torch.tensor([1.0, 2.0]),), (torch.ones(2, 3),)]
+)
 
 
 def test_function_answers():

@@ -24,8 +24,8 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 import torch
-
 from grading_cases import EXERCISES, NOTEBOOK, cases
+
 from tensorlab import authoring
 from tensorlab.grading import STATUSES, GradingOptions, Limits, grade_folder, load_course, wire
 from tensorlab.grading.course import free_names, solved_student_notebook
@@ -36,8 +36,10 @@ pytestmark = pytest.mark.xdist_group(name="grading")  # the grading run is share
 
 LIMITS = Limits(cell_seconds=15, submission_seconds=240, memory_mb=1024, interrupt_grace=5)
 REPO = authoring.REPO_ROOT
-NO_BWRAP = ("bubblewrap is not installed (or cannot create namespaces) here, and untrusted grading needs it; "
-            "`make test` installs it (tools/ensure_browser.sh)")
+NO_BWRAP = (
+    "bubblewrap is not installed (or cannot create namespaces) here, and untrusted grading needs it; "
+    "`make test` installs it (tools/ensure_browser.sh)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,9 @@ def course():
     return course
 
 
-def grade_cases(root: Path, made: dict[str, tuple[bytes, dict]], limits: Limits = LIMITS,
-                jobs: int = 2) -> SimpleNamespace:
+def grade_cases(
+    root: Path, made: dict[str, tuple[bytes, dict]], limits: Limits = LIMITS, jobs: int = 2
+) -> SimpleNamespace:
     """Write the submissions ``made`` into ``root``/submissions and grade them into ``root``/out."""
     subs, out = root / "submissions", root / "out"
     subs.mkdir(exist_ok=True)
@@ -100,6 +103,7 @@ def _check(graded, name: str) -> None:
 # the folder as a whole
 # ---------------------------------------------------------------------------------------------
 
+
 def test_every_file_gets_one_row_and_stays_byte_for_byte_unchanged(graded):
     assert sorted(graded.rows) == sorted(graded.cases)
     assert graded.run.changed == [] and graded.run.survivors == []
@@ -143,8 +147,9 @@ def test_grades_csv_has_a_row_per_file_with_scores_total_and_status(graded):
 def test_each_submission_gets_a_feedback_file_without_hidden_tests(graded, course):
     feedback = sorted((graded.out / "feedback").glob("*.md"))
     assert len(feedback) == len(graded.cases)
-    hidden_lines = [line.strip() for e in course[NOTEBOOK].exercises for line in e.hidden_code.splitlines()
-                    if line.strip()]
+    hidden_lines = [
+        line.strip() for e in course[NOTEBOOK].exercises for line in e.hidden_code.splitlines() if line.strip()
+    ]
     assert hidden_lines, "notebook 01 has hidden tests to keep secret"
     for path in feedback:
         text = path.read_text()
@@ -158,8 +163,11 @@ def test_grades_csv_does_not_let_a_file_name_become_a_spreadsheet_formula(tmp_pa
     from tensorlab.grading.report import Reports, SubmissionGrade
 
     reports = Reports(tmp_path, ["q1"])
-    reports.add(SubmissionGrade("=HYPERLINK(1).ipynb", b"=HYPERLINK(1).ipynb", "=HYPERLINK(1)",
-                                status="not a notebook", reason="x"))
+    reports.add(
+        SubmissionGrade(
+            "=HYPERLINK(1).ipynb", b"=HYPERLINK(1).ipynb", "=HYPERLINK(1)", status="not a notebook", reason="x"
+        )
+    )
     reports.finish()
     row = next(csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text())))
     assert row["student"] == "'=HYPERLINK(1)" and row["file"] == "'=HYPERLINK(1).ipynb"
@@ -173,6 +181,7 @@ def test_the_instructors_own_files_in_out_are_left_alone(graded):
 # ---------------------------------------------------------------------------------------------
 # one test per kind of submission
 # ---------------------------------------------------------------------------------------------
+
 
 def test_perfect_submission_scores_full_marks(graded):
     _check(graded, "perfect.ipynb")
@@ -297,6 +306,7 @@ def test_writing_or_deleting_outside_the_scratch_folder_fails(graded):
 # the pieces
 # ---------------------------------------------------------------------------------------------
 
+
 def test_course_catalogue_reads_answers_and_hidden_tests_from_the_solution(course):
     notebook = course[NOTEBOOK]
     assert [e.name for e in notebook.exercises] == EXERCISES
@@ -325,17 +335,28 @@ def test_solved_copy_is_the_student_copy_with_the_solutions_filled_in(course):
     text = nbformat.writes(solved)
     assert "dose_075 = torch.tensor(0.75)" in text and "YOUR CODE HERE" not in text
     assert "BEGIN" not in text and "evaluate(" not in text
-    parts = authoring.split_cell_source("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n"
-                                        "### BEGIN HIDDEN TESTS\nassert b\n### END HIDDEN TESTS")
-    assert (parts.student, parts.solved, parts.hidden) == ("a = 1\nb = ...  # YOUR CODE HERE", "a = 1\nb = 2",
-                                                           "assert b")
+    parts = authoring.split_cell_source(
+        "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n" "### BEGIN HIDDEN TESTS\nassert b\n### END HIDDEN TESTS"
+    )
+    assert (parts.student, parts.solved, parts.hidden) == (
+        "a = 1\nb = ...  # YOUR CODE HERE",
+        "a = 1\nb = 2",
+        "assert b",
+    )
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "not JSON"), (b"\xff\xfe\x00", "not text"), (b"[1, 2, 3]", "no list of cells"),
-    (b'{"cells": [{"cell_type": "code", "source": 3}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-     "not a notebook"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "not JSON"),
+        (b"\xff\xfe\x00", "not text"),
+        (b"[1, 2, 3]", "no list of cells"),
+        (
+            b'{"cells": [{"cell_type": "code", "source": 3}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+            "not a notebook",
+        ),
+    ],
+)
 def test_parse_notebook_says_why_a_file_is_not_a_notebook(data, reason):
     notebook, why = parse_notebook(data)
     assert notebook is None and reason in why
@@ -356,8 +377,20 @@ def through_the_wire(value):
 
 
 def test_wire_round_trips_plain_data():
-    values = [torch.arange(6.0).reshape(2, 3), torch.Size([2, 3]), torch.float64, torch.device("cpu"),
-              3, 2.5, "text", None, True, (1, [2, {"a": 3}]), {1, 2}, Ellipsis]
+    values = [
+        torch.arange(6.0).reshape(2, 3),
+        torch.Size([2, 3]),
+        torch.float64,
+        torch.device("cpu"),
+        3,
+        2.5,
+        "text",
+        None,
+        True,
+        (1, [2, {"a": 3}]),
+        {1, 2},
+        Ellipsis,
+    ]
     back = through_the_wire(values)
     torch.testing.assert_close(back[0], values[0])
     assert back[1:] == values[1:]
@@ -381,8 +414,8 @@ def test_wire_keeps_functions_and_models_in_the_kernel_and_refuses_code():
     assert isinstance(back[0], wire.KernelObject) and type(back[0]).__name__ == "builtin_function_or_method"
     assert isinstance(back[1], wire.KernelModule) and type(back[1]).__name__ == "Linear"
     torch.testing.assert_close(back[1].weight, linear.weight)  # the parameters come as data ...
-    assert wire._KEPT[back[1]._oid] is linear                   # ... the model itself stays where it was
-    with pytest.raises(TypeError, match="cannot be run"):       # and without a kernel nothing runs it
+    assert wire._KEPT[back[1]._oid] is linear  # ... the model itself stays where it was
+    with pytest.raises(TypeError, match="cannot be run"):  # and without a kernel nothing runs it
         back[1](torch.ones(2))
     with pytest.raises(wire.WireError, match="Liar"):  # a pickled class never reaches the grader
         wire.loads(wire._saved(torch.ones(2).as_subclass(Liar)))
@@ -410,7 +443,7 @@ def test_remote_exceptions_keep_their_name_and_builtins_stay_builtins():
     assert type(custom).__name__ == "MyError" and str(custom) == "boom"
 
 
-BWRAP_SCRIPT = textwrap.dedent('''
+BWRAP_SCRIPT = textwrap.dedent("""
     import json, os, socket, sys
     writable, solutions, tests, repo_file, private = sys.argv[1:6]
     results = {
@@ -435,7 +468,7 @@ BWRAP_SCRIPT = textwrap.dedent('''
     results["loopback"] = "done"
     results["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
     print(json.dumps(results))
-''')
+""")
 
 
 @pytest.mark.skipif(not bwrap_works(), reason=NO_BWRAP)
@@ -447,36 +480,47 @@ def test_bubblewrap_hides_the_solutions_and_makes_everything_else_read_only(tmp_
     (secret / "secret.txt").write_text("not for notebooks")
     readable = [str(REPO), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)]
     hidden = [str(REPO / "solutions"), str(REPO / "tests")]
-    plan = Plan(limits=LIMITS, trusted=False, readable=readable, hidden=hidden, env={"PATH": "/usr/bin:/bin"},
-                cgroup=False)
-    script = [sys.executable, "-c", BWRAP_SCRIPT, "/home/student", *hidden, str(REPO / "README.md"),
-              str(secret / "secret.txt")]
+    plan = Plan(
+        limits=LIMITS, trusted=False, readable=readable, hidden=hidden, env={"PATH": "/usr/bin:/bin"}, cgroup=False
+    )
+    script = [
+        sys.executable,
+        "-c",
+        BWRAP_SCRIPT,
+        "/home/student",
+        *hidden,
+        str(REPO / "README.md"),
+        str(secret / "secret.txt"),
+    ]
     done = subprocess.run(plan.kernel_command(private, script), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results["solutions"] == [] and results["tests"] == []   # hidden under empty folders
-    assert results["package"] is True                              # what notebooks import is there
-    assert results["private"] is False                             # nothing that was not asked for
-    assert results["write repo"] == 30                             # EROFS: read-only file system
+    assert results["solutions"] == [] and results["tests"] == []  # hidden under empty folders
+    assert results["package"] is True  # what notebooks import is there
+    assert results["private"] is False  # nothing that was not asked for
+    assert results["write repo"] == 30  # EROFS: read-only file system
     assert results["write writable"] == "done"
     assert results["internet"] == "refused" and results["loopback"] == "done"
-    assert results["processes"] <= 3                               # its own process list
+    assert results["processes"] <= 3  # its own process list
 
 
 def test_command_line_refuses_missing_folders_and_out_inside_submissions(tmp_path):
     run = [sys.executable, "-m", "tensorlab.grading"]
-    missing = subprocess.run([*run, str(tmp_path / "nope"), str(tmp_path / "out")], capture_output=True,
-                             text=True, timeout=300)
+    missing = subprocess.run(
+        [*run, str(tmp_path / "nope"), str(tmp_path / "out")], capture_output=True, text=True, timeout=300
+    )
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     (tmp_path / "subs").mkdir()
-    inside = subprocess.run([*run, str(tmp_path / "subs"), str(tmp_path / "subs" / "out")],
-                            capture_output=True, text=True, timeout=300)
+    inside = subprocess.run(
+        [*run, str(tmp_path / "subs"), str(tmp_path / "subs" / "out")], capture_output=True, text=True, timeout=300
+    )
     assert inside.returncode == 1 and "outside SUBMISSIONS" in inside.stderr
 
 
 def test_make_grade_without_folders_says_how_to_call_it():
-    done = subprocess.run(["make", "--no-print-directory", "grade"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "grade"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0
     assert "make grade SUBMISSIONS=" in done.stdout + done.stderr
 
@@ -485,9 +529,12 @@ def test_make_grade_without_folders_says_how_to_call_it():
 # every notebook of the course (opt-in: notebook 07 alone starts three Python processes)
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(os.environ.get("TENSORLAB_GRADE_ALL") != "1",
-                    reason="grading every course notebook takes minutes (notebook 07 runs torchrun); "
-                           "run it with TENSORLAB_GRADE_ALL=1")
+
+@pytest.mark.skipif(
+    os.environ.get("TENSORLAB_GRADE_ALL") != "1",
+    reason="grading every course notebook takes minutes (notebook 07 runs torchrun); "
+    "run it with TENSORLAB_GRADE_ALL=1",
+)
 def test_every_course_notebook_solved_scores_full_marks_and_blank_scores_zero(tmp_path, course):
     subs = tmp_path / "submissions"
     subs.mkdir()
@@ -500,5 +547,7 @@ def test_every_course_notebook_solved_scores_full_marks_and_blank_scores_zero(tm
         if grade.relpath.startswith("solved_"):
             assert grade.total == grade.max > 0, (grade.relpath, grade.reason, detail)
         else:
-            assert grade.total == 0 and {e.status for e in grade.exercises} == {"not attempted"}, \
-                (grade.relpath, detail)
+            assert grade.total == 0 and {e.status for e in grade.exercises} == {"not attempted"}, (
+                grade.relpath,
+                detail,
+            )

@@ -28,17 +28,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
-import nbformat
 import numpy as np
 import psutil
 import pytest
 import torch
-
 from grading_cases import EXERCISES, NOTEBOOK, insert_after, set_answer, solved, to_bytes
+
 from tensorlab import authoring
 from tensorlab.checking import ValueExercise, compare_equal, compare_tensor
 from tensorlab.grading import GradingOptions, Limits, grade_folder, load_course
@@ -52,7 +50,7 @@ SLOW_LIMITS = Limits(cell_seconds=10, submission_seconds=60)  # for the notebook
 MARKER = "tl-hostile-daemon-marker"
 FULL = {q: 1 for q in EXERCISES}
 
-PLANTS = r'''
+PLANTS = r"""
 import json, os, signal, sys
 from pathlib import Path
 ipc = Path(json.load(open(sys.argv[sys.argv.index("-f") + 1]))["ip"]).parent  # the grader's socket folder
@@ -81,9 +79,9 @@ for folder in [Path.cwd(), Path("/tmp"), Path("/dev/shm"), Path.home(), ipc, *ma
 print("planted", len(planted), "things, e.g.", planted[:3], flush=True)
 import time; time.sleep(1)  # let the output reach the grader
 os.kill(os.getpid(), signal.SIGKILL)  # and make the grader restart a kernel where they are
-'''
+"""
 
-DAEMON = r'''
+DAEMON = r"""
 import os, signal, sys, time
 if os.fork():
     os._exit(0)
@@ -100,15 +98,16 @@ while True:  # a new pid every few milliseconds, interrupting every kernel it ca
             except OSError:
                 pass
     time.sleep(0.005)
-'''
+"""
 
-FORKS_FOREVER = f'''
+FORKS_FOREVER = f"""
 import os, subprocess, sys
 subprocess.Popen([sys.executable, "-c", {DAEMON!r}, {MARKER!r}, str(os.getpid())])
 print("daemon started")
-'''
+"""
 
-LIMIT_BREAKERS = [r'''
+LIMIT_BREAKERS = [
+    r"""
 import os
 for folder in ["/tmp", "/dev/shm", os.path.expanduser("~")]:
     try:
@@ -119,7 +118,8 @@ for folder in ["/tmp", "/dev/shm", os.path.expanduser("~")]:
         print(folder, error)
         last = error
 raise last
-''', r'''
+""",
+    r"""
 import os
 held = []
 for _ in range(48):  # 48 x 64 MB = 3 GB in memfd files: memory that no process maps
@@ -127,7 +127,8 @@ for _ in range(48):  # 48 x 64 MB = 3 GB in memfd files: memory that no process 
     for _ in range(64):
         os.write(fd, b"x" * 2**20)
     held.append(fd)
-''', r'''
+""",
+    r"""
 import os, time
 children = []
 for _ in range(300):
@@ -137,13 +138,16 @@ for _ in range(300):
         os._exit(0)
     children.append(pid)
     time.sleep(0.002)
-''']
+""",
+]
 
 STUBBORN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
-SLOW_FUNCTION = ("import signal, time\ndef to_chw(image):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                 "    time.sleep(10_000)\n")
+SLOW_FUNCTION = (
+    "import signal, time\ndef to_chw(image):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "    time.sleep(10_000)\n"
+)
 
-SHARED_LISTS = r'''
+SHARED_LISTS = r"""
 import tensorlab.grading.wire as wire
 bomb = [0] * 100
 for _ in range(4):
@@ -151,10 +155,11 @@ for _ in range(4):
 _encode = wire.encode
 wire.encode = lambda value, *args, **kwargs: (bomb if isinstance(value, tuple) and all(type(v) is int for v in value)
                                               and tuple(value) == (3, 2) else _encode(value, *args, **kwargs))
-'''
+"""
 
-ESCAPES = ('Evil = type("Evil\\x1b[31m\\nstatus,ok,FAKE ROW", (Exception,), {})\n'
-           'raise Evil("line one\\nline two \\x1b[2J")')
+ESCAPES = (
+    'Evil = type("Evil\\x1b[31m\\nstatus,ok,FAKE ROW", (Exception,), {})\n' 'raise Evil("line one\\nline two \\x1b[2J")'
+)
 
 
 def hostile_class(course_nb, victim: Path) -> dict[bytes, tuple[bytes, dict]]:
@@ -169,18 +174,24 @@ def hostile_class(course_nb, victim: Path) -> dict[bytes, tuple[bytes, dict]]:
         slow = set_answer(slow, exercise, STUBBORN)
     slow = set_answer(slow, "q4", SLOW_FUNCTION)
     wire_and_escapes = set_answer(insert_after(good, "q1", "check", SHARED_LISTS), "q3", ESCAPES)
-    float16 = set_answer(set_answer(good, "q3", "import numpy as np\nbatch_values = np.float16(8 * 3 * 256 * 256)"),
-                         "q5", "video_bytes = np.float16(2 * 16 * 3 * 64 * 64 * 4)")
+    float16 = set_answer(
+        set_answer(good, "q3", "import numpy as np\nbatch_values = np.float16(8 * 3 * 256 * 256)"),
+        "q5",
+        "video_bytes = np.float16(2 * 16 * 3 * 64 * 64 * 4)",
+    )
     long_name = b"student_42/" + b"x" * 249 + b".ipynb"
     return {
-        b"a1_plants.ipynb": (to_bytes(insert_after(good, "q1", "check", plants)),
-                             {"status": "crashed", "scores": FULL}),
-        b"a2_forks_forever.ipynb": (to_bytes(insert_after(good, "q1", "check", FORKS_FOREVER)),
-                                    {"status": "ok", "scores": FULL}),
+        b"a1_plants.ipynb": (
+            to_bytes(insert_after(good, "q1", "check", plants)),
+            {"status": "crashed", "scores": FULL},
+        ),
+        b"a2_forks_forever.ipynb": (
+            to_bytes(insert_after(good, "q1", "check", FORKS_FOREVER)),
+            {"status": "ok", "scores": FULL},
+        ),
         b"a3_limits.ipynb": (to_bytes(limits), {"status": "over limit", "scores": FULL}),
         b"a4_slow.ipynb": (to_bytes(slow), {"status": "timed out"}),
-        b"a5_wire_and_escapes.ipynb": (to_bytes(wire_and_escapes),
-                                       {"status": "ok", "scores": dict(FULL, q3=0, q6=0)}),
+        b"a5_wire_and_escapes.ipynb": (to_bytes(wire_and_escapes), {"status": "ok", "scores": dict(FULL, q3=0, q6=0)}),
         b"float16.ipynb": (to_bytes(float16), {"status": "ok", "scores": dict(FULL, q3=0, q5=0)}),
         b"tmp": (to_bytes(good), {"status": "ok", "scores": FULL}),
         b"bob.ipynb": (to_bytes(good), {"status": "ok", "scores": FULL}),
@@ -201,8 +212,10 @@ def marked_processes() -> list[int]:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> SimpleNamespace:
     if not bwrap_works():
-        pytest.skip("bubblewrap is not installed (or cannot create namespaces) here, and untrusted grading "
-                    "needs it; `make test` installs it (tools/ensure_browser.sh)")
+        pytest.skip(
+            "bubblewrap is not installed (or cannot create namespaces) here, and untrusted grading "
+            "needs it; `make test` installs it (tools/ensure_browser.sh)"
+        )
     course, _ = load_course()
     root = tmp_path_factory.mktemp("hostile")
     # the grader's own temporary folder, to be checked: short, as the grader needs (Unix socket paths)
@@ -225,8 +238,17 @@ def graded(tmp_path_factory) -> SimpleNamespace:
     finally:
         tempfile.tempdir = None
     rows = {g.raw_path: g for g in run.grades}
-    return SimpleNamespace(run=run, rows=rows, made=made, root=root, subs=subs, out=out, victim=victim,
-                           before=before, grader_tmp=grader_tmp)
+    return SimpleNamespace(
+        run=run,
+        rows=rows,
+        made=made,
+        root=root,
+        subs=subs,
+        out=out,
+        victim=victim,
+        before=before,
+        grader_tmp=grader_tmp,
+    )
 
 
 def check(graded, name: bytes) -> None:
@@ -240,6 +262,7 @@ def check(graded, name: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 # 1. nothing shared between submissions; 2. no process outlives its submission
 # ---------------------------------------------------------------------------------------------
+
 
 def test_planted_modules_links_and_fifos_reach_no_one_and_nothing_outside(graded):
     check(graded, b"a1_plants.ipynb")
@@ -263,6 +286,7 @@ def test_a_daemon_that_forks_forever_dies_with_its_submission(graded):
 # ---------------------------------------------------------------------------------------------
 # 3. any file name
 # ---------------------------------------------------------------------------------------------
+
 
 def test_every_file_name_gets_its_row_and_its_own_feedback_and_grades_csv_is_complete(graded):
     assert sorted(graded.rows) == sorted(graded.made)
@@ -295,6 +319,7 @@ def test_submissions_stay_byte_for_byte_unchanged(graded):
 # 4. exact integer comparisons
 # ---------------------------------------------------------------------------------------------
 
+
 def test_a_float16_answer_that_overflows_to_inf_does_not_pass(graded):
     check(graded, b"float16.ipynb")
     row = graded.rows[b"float16.ipynb"]
@@ -305,12 +330,12 @@ def test_integer_comparisons_are_exact_and_never_cast_the_expected_value():
     count = ValueExercise("a count", name="q9", expected=8 * 3 * 256 * 256)
     with np.errstate(over="ignore"):  # the overflow is the point
         huge, shape_entry = np.float16(8 * 3 * 256 * 256), np.float16(70000)
-    assert not count.evaluate(huge).passed                                    # inf
+    assert not count.evaluate(huge).passed  # inf
     assert not count.evaluate(np.float32(float("nan"))).passed
     assert not count.evaluate(torch.tensor(8 * 3 * 256 * 256, dtype=torch.float16)).passed
     assert count.evaluate(np.int64(8 * 3 * 256 * 256)).passed and count.evaluate(1572864.0).passed
     with pytest.raises(Exception, match="not right"):
-        compare_equal((shape_entry, 2), (70000, 2))                          # inside a shape, too
+        compare_equal((shape_entry, 2), (70000, 2))  # inside a shape, too
     with pytest.raises(Exception, match="differ"):
         compare_tensor(torch.tensor([70000.0], dtype=torch.float16), torch.tensor([70000]), check_dtype=False)
 
@@ -318,6 +343,7 @@ def test_integer_comparisons_are_exact_and_never_cast_the_expected_value():
 # ---------------------------------------------------------------------------------------------
 # 5. limits that hold
 # ---------------------------------------------------------------------------------------------
+
 
 def test_disk_memfd_memory_and_process_count_limits_hold_and_say_so(graded):
     check(graded, b"a3_limits.ipynb")
@@ -356,11 +382,12 @@ def test_decoding_an_answer_has_an_item_cap(graded):
 # 6. clean reports
 # ---------------------------------------------------------------------------------------------
 
+
 def test_escape_codes_and_newlines_from_a_submission_are_escaped_everywhere(graded):
     row = graded.rows[b"a5_wire_and_escapes.ipynb"]
     assert "\x1b[31m\nstatus" in row.exercises[2].message  # what the kernel said, as it said it ...
     own = next(p.read_text() for p in (graded.out / "feedback").iterdir() if "a5_wire" in p.name)
-    assert "\\x1b[31m\\nstatus,ok,FAKE ROW" in own        # ... and as the reports show it
+    assert "\\x1b[31m\\nstatus,ok,FAKE ROW" in own  # ... and as the reports show it
     text = (graded.out / "grades.csv").read_text(encoding="utf-8")
     assert "\x1b" not in text and "FAKE ROW" in text
     assert len(text.splitlines()) == len(graded.made) + 1  # one line per row: no injected rows
@@ -396,11 +423,17 @@ def test_a_grader_error_reaches_the_log_not_the_students_feedback(tmp_path, monk
 # 7. untrusted grading needs the sandbox
 # ---------------------------------------------------------------------------------------------
 
+
 def test_without_bubblewrap_grading_refuses_unless_trusted(tmp_path):
     (tmp_path / "subs").mkdir()
     env = dict(os.environ, PATH=str(tmp_path))  # no bwrap on this PATH
-    done = subprocess.run([sys.executable, "-m", "tensorlab.grading", str(tmp_path / "subs"), str(tmp_path / "out")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tensorlab.grading", str(tmp_path / "subs"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 3, done.stderr
     assert "apt install bubblewrap" in done.stderr and "--trusted" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,10 +23,14 @@ from tensorlab.nbgrader_export import export
 NBGRADER = authoring.REPO_ROOT / ".venv-nbgrader" / "bin"
 NOTEBOOK = "01_tensors_0d_to_nd"
 
-pytestmark = [pytest.mark.xdist_group(name="nbgrader"),
-              pytest.mark.skipif(not (NBGRADER / "nbgrader").exists(),
-                                 reason="real nbgrader is not installed: `make nbgrader-venv` installs it into "
-                                        ".venv-nbgrader/ (`make test` does)")]
+pytestmark = [
+    pytest.mark.xdist_group(name="nbgrader"),
+    pytest.mark.skipif(
+        not (NBGRADER / "nbgrader").exists(),
+        reason="real nbgrader is not installed: `make nbgrader-venv` installs it into "
+        ".venv-nbgrader/ (`make test` does)",
+    ),
+]
 
 
 def test_make_nbgrader_sets_the_cell_metadata_nbgrader_needs(tmp_path):
@@ -49,25 +52,40 @@ def test_real_nbgrader_gives_full_marks_to_a_solved_submission_and_zero_to_an_un
     export(course)
     kernels = tmp_path / "jupyter" / "kernels" / "python3"  # the notebooks' kernel: the course's Python
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "course", "language": "python"}))
-    env = dict(os.environ, JUPYTER_PATH=str(tmp_path / "jupyter"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PATH=f"{NBGRADER}{os.pathsep}{os.environ['PATH']}")  # nbgrader runs its `alembic` from PATH
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "course",
+                "language": "python",
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        JUPYTER_PATH=str(tmp_path / "jupyter"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        PATH=f"{NBGRADER}{os.pathsep}{os.environ['PATH']}",
+    )  # nbgrader runs its `alembic` from PATH
 
     def nbgrader(*args: str) -> None:
-        done = subprocess.run([str(NBGRADER / "nbgrader"), *args], cwd=course, env=env, capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [str(NBGRADER / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     nbgrader("generate_assignment", NOTEBOOK, "--force")
     released = nbformat.read(course / "release" / NOTEBOOK / f"{NOTEBOOK}.ipynb", as_version=4)
     assert "BEGIN HIDDEN TESTS" not in nbformat.writes(released) and "NotImplementedError" in nbformat.writes(released)
     solution = nbformat.read(authoring.SOLUTIONS_DIR / f"{NOTEBOOK}.ipynb", as_version=4)
-    solved = {cell.metadata["nbgrader"]["grade_id"]: authoring.split_cell_source(original.source).solved
-              for cell, original in zip(nbformat.read(course / "source" / NOTEBOOK / f"{NOTEBOOK}.ipynb",
-                                                      as_version=4).cells, solution.cells)}
+    solved = {
+        cell.metadata["nbgrader"]["grade_id"]: authoring.split_cell_source(original.source).solved
+        for cell, original in zip(
+            nbformat.read(course / "source" / NOTEBOOK / f"{NOTEBOOK}.ipynb", as_version=4).cells, solution.cells
+        )
+    }
     full = nbformat.from_dict(json.loads(nbformat.writes(released)))
     for cell in full.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -77,12 +95,15 @@ def test_real_nbgrader_gives_full_marks_to_a_solved_submission_and_zero_to_an_un
         folder.mkdir(parents=True)
         nbformat.write(notebook, folder / f"{NOTEBOOK}.ipynb")
     nbgrader("autograde", NOTEBOOK)
-    query = ("import json; from nbgrader.api import Gradebook\n"
-             "with Gradebook('sqlite:///gradebook.db') as gb:\n"
-             f"    print(json.dumps({{s: [gb.find_submission('{NOTEBOOK}', s).score, "
-             f"gb.find_submission('{NOTEBOOK}', s).max_score] for s in ('full', 'untouched')}}))")
-    done = subprocess.run([str(NBGRADER / "python"), "-c", query], cwd=course, env=env, capture_output=True,
-                          text=True, timeout=300)
+    query = (
+        "import json; from nbgrader.api import Gradebook\n"
+        "with Gradebook('sqlite:///gradebook.db') as gb:\n"
+        f"    print(json.dumps({{s: [gb.find_submission('{NOTEBOOK}', s).score, "
+        f"gb.find_submission('{NOTEBOOK}', s).max_score] for s in ('full', 'untouched')}}))"
+    )
+    done = subprocess.run(
+        [str(NBGRADER / "python"), "-c", query], cwd=course, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads(done.stdout.strip().splitlines()[-1])
     assert scores == {"full": [7.0, 7.0], "untouched": [0.0, 7.0]}, scores

@@ -16,33 +16,65 @@ from torch.utils.flop_counter import FlopCounterMode
 
 matplotlib.use("Agg")
 
-from tensorlab import hardware as hw  # noqa: E402
+from tensorlab import hardware as hw
 
 NO_GPU = "needs a CUDA GPU: torch.cuda.is_available() is False on this machine"
 
 
-def cpuinfo_block(processor: int, core: int, *, vendor: str, family: int, model: int, name: str,
-                  mhz: float, flags: str, physical: int = 0) -> str:
-    return "\n".join([
-        f"processor\t: {processor}", f"vendor_id\t: {vendor}", f"cpu family\t: {family}",
-        f"model\t\t: {model}", f"model name\t: {name}", f"cpu MHz\t\t: {mhz}",
-        f"physical id\t: {physical}", f"core id\t\t: {core}", f"flags\t\t: {flags}", "",
-    ])
+def cpuinfo_block(
+    processor: int,
+    core: int,
+    *,
+    vendor: str,
+    family: int,
+    model: int,
+    name: str,
+    mhz: float,
+    flags: str,
+    physical: int = 0,
+) -> str:
+    return "\n".join(
+        [
+            f"processor\t: {processor}",
+            f"vendor_id\t: {vendor}",
+            f"cpu family\t: {family}",
+            f"model\t\t: {model}",
+            f"model name\t: {name}",
+            f"cpu MHz\t\t: {mhz}",
+            f"physical id\t: {physical}",
+            f"core id\t\t: {core}",
+            f"flags\t\t: {flags}",
+            "",
+        ]
+    )
 
 
 ZEN3_FLAGS = "fpu sse sse2 avx fma avx2 bmi2 sha_ni"
 SPR_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
 ZEN4_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512_bf16"
 
-ZEN3 = "\n".join(cpuinfo_block(p, p, vendor="AuthenticAMD", family=25, model=1, name="AMD EPYC",
-                               mhz=2445.426, flags=ZEN3_FLAGS) for p in range(2))
+ZEN3 = "\n".join(
+    cpuinfo_block(p, p, vendor="AuthenticAMD", family=25, model=1, name="AMD EPYC", mhz=2445.426, flags=ZEN3_FLAGS)
+    for p in range(2)
+)
 # Four logical CPUs on two cores (hyper-threading): core ids 0, 1, 0, 1.
-SAPPHIRE_RAPIDS = "\n".join(cpuinfo_block(p, p % 2, vendor="GenuineIntel", family=6, model=143,
-                                          name="Intel(R) Xeon(R) Platinum 8480+", mhz=2000.0,
-                                          flags=SPR_FLAGS) for p in range(4))
+SAPPHIRE_RAPIDS = "\n".join(
+    cpuinfo_block(
+        p,
+        p % 2,
+        vendor="GenuineIntel",
+        family=6,
+        model=143,
+        name="Intel(R) Xeon(R) Platinum 8480+",
+        mhz=2000.0,
+        flags=SPR_FLAGS,
+    )
+    for p in range(4)
+)
 SAPPHIRE_RAPIDS_LSCPU = "Model name:            Intel(R) Xeon(R) Platinum 8480+\nCPU max MHz:           3800.0000\n"
-ZEN4 = cpuinfo_block(0, 0, vendor="AuthenticAMD", family=25, model=17, name="AMD EPYC 9654",
-                     mhz=2400.0, flags=ZEN4_FLAGS)
+ZEN4 = cpuinfo_block(
+    0, 0, vendor="AuthenticAMD", family=25, model=17, name="AMD EPYC 9654", mhz=2400.0, flags=ZEN4_FLAGS
+)
 
 
 def test_zen3_two_cores_avx2_gives_32_flops_per_cycle_and_its_peak():
@@ -67,8 +99,8 @@ def test_sapphire_rapids_counts_hyperthreads_once_and_uses_amx_and_lscpu_max_clo
     info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
     assert (info.physical_cores, info.logical_cpus) == (2, 4)
     assert info.mhz == 3800.0 and "lscpu" in info.mhz_source
-    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 64      # AVX-512, two FMA units
-    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 1024   # AMX
+    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 64  # AVX-512, two FMA units
+    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 1024  # AMX
     assert math.isclose(hw.estimate_cpu_peak(torch.bfloat16, info).flops, 2 * 3800e6 * 1024)
 
 
@@ -97,28 +129,31 @@ def test_this_machine_can_be_read():
     assert peak.flops is None or peak.flops > 1e9  # any CPU that runs PyTorch does more than 1 GFLOP/s
 
 
-@pytest.mark.parametrize("device_name, expected", [
-    ("NVIDIA H100 80GB HBM3", "H100 SXM"),
-    ("NVIDIA H100 PCIe", "H100 PCIe"),
-    ("NVIDIA H100 NVL", "H100 NVL"),
-    ("NVIDIA H200", "H200 SXM"),
-    ("NVIDIA H200 NVL", "H200 NVL"),
-    ("NVIDIA GH200 480GB", "GH200"),
-    ("NVIDIA A100-SXM4-80GB", "A100"),
-    ("NVIDIA A100 80GB PCIe", "A100"),
-    ("NVIDIA A10", "A10"),
-    ("NVIDIA L4", "L4"),
-    ("NVIDIA L40S", "L40S"),
-    ("Tesla T4", "T4"),
-    ("Tesla V100-SXM2-16GB", "V100 SXM2"),
-    ("Tesla V100-PCIE-32GB", "V100 PCIe"),
-    ("NVIDIA GeForce RTX 4090", "GeForce RTX 4090"),
-    ("NVIDIA GeForce RTX 3090", "GeForce RTX 3090"),
-    ("NVIDIA A10G", None),        # not the A10: a different card, not in the table
-    ("NVIDIA L40", None),         # not the L4 nor the L40S
-    ("NVIDIA GeForce RTX 4090 D", None),  # a cut-down 4090 for China: other figures
-    ("Some Future GPU", None),
-])
+@pytest.mark.parametrize(
+    "device_name, expected",
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA H200 NVL", "H200 NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA A10", "A10"),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA L40S", "L40S"),
+        ("Tesla T4", "T4"),
+        ("Tesla V100-SXM2-16GB", "V100 SXM2"),
+        ("Tesla V100-PCIE-32GB", "V100 PCIe"),
+        ("NVIDIA GeForce RTX 4090", "GeForce RTX 4090"),
+        ("NVIDIA GeForce RTX 3090", "GeForce RTX 3090"),
+        ("NVIDIA A10G", None),  # not the A10: a different card, not in the table
+        ("NVIDIA L40", None),  # not the L4 nor the L40S
+        ("NVIDIA GeForce RTX 4090 D", None),  # a cut-down 4090 for China: other figures
+        ("Some Future GPU", None),
+    ],
+)
 def test_gpu_table_is_keyed_by_the_name_cuda_reports(device_name, expected):
     row = hw.lookup_gpu_peak(device_name)
     assert (row.name if row else None) == expected
@@ -159,12 +194,19 @@ def test_measure_matmul_on_the_cpu():
 
 def test_format_flops():
     assert [hw.format_flops(x) for x in (5.0, 2.5e3, 1.23e9, 989.5e12, 2e15)] == [
-        "5.0 FLOP/s", "2.5 kFLOP/s", "1.2 GFLOP/s", "989.5 TFLOP/s", "2.0 PFLOP/s"]
+        "5.0 FLOP/s",
+        "2.5 kFLOP/s",
+        "1.2 GFLOP/s",
+        "989.5 TFLOP/s",
+        "2.0 PFLOP/s",
+    ]
 
 
 def test_plot_draws_one_line_per_dtype_and_one_per_known_peak():
-    sweeps = {torch.float32: [hw.MatmulTiming(n, torch.float32, "cpu", 1e-3 * n, 3) for n in (8, 16)],
-              torch.bfloat16: [hw.MatmulTiming(8, torch.bfloat16, "cpu", 1e-3, 3)]}
+    sweeps = {
+        torch.float32: [hw.MatmulTiming(n, torch.float32, "cpu", 1e-3 * n, 3) for n in (8, 16)],
+        torch.bfloat16: [hw.MatmulTiming(8, torch.bfloat16, "cpu", 1e-3, 3)],
+    }
     peaks = {torch.float32: hw.PeakEstimate(1e11, "test"), torch.bfloat16: hw.PeakEstimate(None, "unknown")}
     ax = hw.plot_matmul_rates(sweeps, peaks, title="test")
     assert len(ax.get_lines()) == 3
@@ -176,6 +218,7 @@ def test_plot_draws_one_line_per_dtype_and_one_per_known_peak():
 
 # --- on a GPU ---------------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
@@ -185,8 +228,9 @@ def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
     assert timing.device.startswith("cuda") and timing.flops_per_second > 1e12  # any data-centre GPU
     if peak.flops is None:
         pytest.skip(f"no {dtype} peak known for '{name}' ({peak.how})")
-    assert timing.flops_per_second <= 1.05 * peak.flops, (
-        f"{name}: measured {hw.format_flops(timing.flops_per_second)} > table peak {peak}; wrong row?")
+    assert (
+        timing.flops_per_second <= 1.05 * peak.flops
+    ), f"{name}: measured {hw.format_flops(timing.flops_per_second)} > table peak {peak}; wrong row?"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)

@@ -41,12 +41,20 @@ def stop(server: subprocess.Popen) -> None:
 
 def test_make_lab_serves_the_course(tmp_path):
     port, token = free_port(), secrets.token_hex(16)
-    args = (f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} "
-            f"--ServerApp.root_dir={ROOT} --ServerApp.open_browser=False")
+    args = (
+        f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} "
+        f"--ServerApp.root_dir={ROOT} --ServerApp.open_browser=False"
+    )
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
     log = open(tmp_path / "lab.log", "w")
-    server = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={args}"],
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={args}"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -55,7 +63,9 @@ def test_make_lab_serves_the_course(tmp_path):
                 break
             except OSError:
                 assert server.poll() is None, "make lab exited:\n" + (tmp_path / "lab.log").read_text()
-                assert time.monotonic() < deadline, "JupyterLab did not answer in 90 s:\n" + (tmp_path / "lab.log").read_text()
+                assert time.monotonic() < deadline, (
+                    "JupyterLab did not answer in 90 s:\n" + (tmp_path / "lab.log").read_text()
+                )
                 time.sleep(0.5)
         assert status == 200
         names = sorted(item["name"] for item in json.loads(body)["content"])

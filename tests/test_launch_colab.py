@@ -22,7 +22,8 @@ from tensorlab import authoring, launch
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_NOTEBOOKS = sorted(authoring.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")) + sorted(
-    authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))
+    authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb")
+)
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -31,8 +32,10 @@ def test_every_notebook_opens_itself_from_the_configured_address(path: Path):
     assert not problems, "run `make badges`:\n" + "\n".join(problems)
     title = launch.title_cell(nbformat.read(path, as_version=4)).source
     owner, repo = launch.github_owner_and_repo()
-    assert (f"https://colab.research.google.com/github/{owner}/{repo}/blob/{launch.COURSE_BRANCH}/"
-            f"{path.parent.name}/{path.name})") in title  # student copies open notebooks/, solutions solutions/
+    assert (
+        f"https://colab.research.google.com/github/{owner}/{repo}/blob/{launch.COURSE_BRANCH}/"
+        f"{path.parent.name}/{path.name})"
+    ) in title  # student copies open notebooks/, solutions solutions/
 
 
 def test_badges_are_well_formed_links():
@@ -41,7 +44,8 @@ def test_badges_are_well_formed_links():
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         "(https://colab.research.google.com/github/a-b/c.d/blob/dev/notebooks/00_start_here.ipynb) "
         "[![Launch Binder](https://mybinder.org/badge_logo.svg)]"
-        "(https://mybinder.org/v2/gh/a-b/c.d/dev?urlpath=lab/tree/notebooks/00_start_here.ipynb)")
+        "(https://mybinder.org/v2/gh/a-b/c.d/dev?urlpath=lab/tree/notebooks/00_start_here.ipynb)"
+    )
     for bad in ("https://gitlab.com/a/b", "https://github.com/a", "https://github.com/a/b.git", "git@github.com:a/b"):
         with pytest.raises(ValueError, match="COURSE_REPO_URL must look like"):
             launch.colab_url("x.ipynb", repo_url=bad)
@@ -53,7 +57,9 @@ def test_badges_are_inserted_once_and_replaced_in_place():
     assert once.split("\n")[:4] == ["# 09 · A title", "", launch.badge_line("solutions/09_x.ipynb"), ""]
     assert launch.with_badges(once, "solutions/09_x.ipynb") == once
     moved = launch.with_badges(once, "solutions/09_x.ipynb", repo_url="https://github.com/fork/course")
-    assert launch.badge_lines(moved) == [launch.badge_line("solutions/09_x.ipynb", repo_url="https://github.com/fork/course")]
+    assert launch.badge_lines(moved) == [
+        launch.badge_line("solutions/09_x.ipynb", repo_url="https://github.com/fork/course")
+    ]
     assert moved.endswith("**What you will learn.** Things.")
 
 
@@ -64,9 +70,12 @@ def test_one_command_rewrites_every_notebook_when_the_address_changes(tmp_path):
     config = tmp_path / "src" / "tensorlab" / "launch.py"
     text = config.read_text()
     assert text.count(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"') == 1
-    config.write_text(text.replace(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"',
-                                   'COURSE_REPO_URL = "https://github.com/a-fork/tensors-course"')
-                          .replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"'))
+    config.write_text(
+        text.replace(
+            f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"',
+            'COURSE_REPO_URL = "https://github.com/a-fork/tensors-course"',
+        ).replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"')
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "src"), os.environ.get("PYTHONPATH", "")])}
     cli = [sys.executable, "-m", "tensorlab.authoring", "badges"]
     run = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -80,14 +89,16 @@ def test_one_command_rewrites_every_notebook_when_the_address_changes(tmp_path):
     assert solutions and len(copies) == 2 * len(solutions)
     for path in copies:
         notebook = nbformat.read(path, as_version=4)
-        assert f"colab.research.google.com/github/a-fork/tensors-course/blob/spring/{path.parent.name}/{path.name}" \
+        assert (
+            f"colab.research.google.com/github/a-fork/tensors-course/blob/spring/{path.parent.name}/{path.name}"
             in launch.title_cell(notebook).source
+        )
         setup = launch.setup_code_cell(notebook).source
         assert 'BRANCH = "spring"' in setup and 'REPO = "https://github.com/a-fork/tensors-course"' in setup
 
 
 # ---- the setup cell, run with a fake Colab ------------------------------------------------------
-HARNESS = r'''
+HARNESS = r"""
 import importlib.util, json, os, subprocess, sys, types
 
 cell = open(sys.argv[1], encoding="utf-8").read()
@@ -114,15 +125,19 @@ for name, scenario in scenarios.items():
     sys.path[:] = path_before
     importlib.util.find_spec, os.path.isdir, os.chdir = real_find_spec, real_isdir, real_chdir
 print(json.dumps(results))
-'''
+"""
 
 SCENARIOS = {
     "colab, first run": {"colab": True, "cloned": False, "missing": ["tensorlab", "av"]},
     "colab, run again": {"colab": True, "cloned": True, "missing": []},
     "colab, package there, PyAV not": {"colab": True, "cloned": True, "missing": ["av"]},
     "own machine": {"colab": False, "cloned": False, "missing": []},
-    "binder": {"colab": False, "cloned": False, "missing": [],
-               "env": {"BINDER_LAUNCH_HOST": "https://mybinder.org/", "BINDER_REPO_URL": launch.COURSE_REPO_URL}},
+    "binder": {
+        "colab": False,
+        "cloned": False,
+        "missing": [],
+        "env": {"BINDER_LAUNCH_HOST": "https://mybinder.org/", "BINDER_REPO_URL": launch.COURSE_REPO_URL},
+    },
 }
 
 
@@ -135,8 +150,14 @@ def setup_runs(tmp_path_factory):
     cell = tmp_path_factory.mktemp("setup") / "setup_cell.py"
     cell.write_text(authoring.SETUP_CELL, encoding="utf-8")
     env = {**os.environ, "TENSORLAB_DEVICE": "cpu"}
-    run = subprocess.run([sys.executable, "-c", HARNESS, str(cell), json.dumps(SCENARIOS)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", HARNESS, str(cell), json.dumps(SCENARIOS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -206,6 +227,8 @@ def test_readme_launch_badges_point_at_the_configured_address():
     stale = [url for url in links if not launch.link_points_at_course(url)]
     assert not stale, f"README.md links to another copy of the course: {stale}"
     assert launch.binder_badge("notebooks/00_start_here.ipynb") in readme, (
-        "README.md should carry the Binder badge: " + launch.binder_badge("notebooks/00_start_here.ipynb"))
+        "README.md should carry the Binder badge: " + launch.binder_badge("notebooks/00_start_here.ipynb")
+    )
     assert launch.colab_badge("notebooks/00_start_here.ipynb") in readme, (
-        "README.md should carry the Colab badge: " + launch.colab_badge("notebooks/00_start_here.ipynb"))
+        "README.md should carry the Colab badge: " + launch.colab_badge("notebooks/00_start_here.ipynb")
+    )

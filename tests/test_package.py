@@ -10,13 +10,12 @@ import torch
 
 matplotlib.use("Agg")
 
-from tensorlab import describe_device, pick_device, seed_everything  # noqa: E402
-from tensorlab.data import DatasetError  # noqa: E402
-from tensorlab.data.images import (load_color_image, make_color_image, pixel_digest,  # noqa: E402
-                                   write_color_image)
-from tensorlab.data.xo import o_image, x_image  # noqa: E402
-from tensorlab.envcheck import check_environment  # noqa: E402
-from tensorlab.plotting import show_channels, show_grid, to_hwc  # noqa: E402
+from tensorlab import describe_device, pick_device, seed_everything
+from tensorlab.data import DatasetError
+from tensorlab.data.images import load_color_image, make_color_image, pixel_digest, write_color_image
+from tensorlab.data.xo import o_image, x_image
+from tensorlab.envcheck import check_environment
+from tensorlab.plotting import show_channels, show_grid, to_hwc
 
 
 def test_pick_device_honours_the_environment_variable(monkeypatch):

@@ -33,8 +33,8 @@ MARKER = re.compile(r"^\s*#\s*README figure:\s*(\S+\.png)\b", re.MULTILINE)
 @dataclass(frozen=True)
 class Figure:
     notebook: Path
-    cell: int          # index among the notebook's cells
-    target: Path       # where the README expects it
+    cell: int  # index among the notebook's cells
+    target: Path  # where the README expects it
     png: bytes | None  # the stored output, or None if the cell has none (not executed)
 
     def is_current(self) -> bool:
@@ -50,10 +50,12 @@ def readme_figures(root: Path = ROOT) -> list[Figure]:
             if cell.cell_type != "code":
                 continue
             for target in MARKER.findall(cell.source):
-                pngs = [output["data"]["image/png"] for output in cell.get("outputs", [])
-                        if "image/png" in output.get("data", {})]
-                found.append(Figure(notebook_path, index, root / target,
-                                    base64.b64decode(pngs[0]) if pngs else None))
+                pngs = [
+                    output["data"]["image/png"]
+                    for output in cell.get("outputs", [])
+                    if "image/png" in output.get("data", {})
+                ]
+                found.append(Figure(notebook_path, index, root / target, base64.b64decode(pngs[0]) if pngs else None))
     return found
 
 
@@ -70,8 +72,10 @@ def main() -> int:
             problems += 1
         elif args.check:
             if not figure.is_current():
-                print(f"{target} is missing or differs from the picture stored in {where}: "
-                      "run tools/export_readme_figures.py.")
+                print(
+                    f"{target} is missing or differs from the picture stored in {where}: "
+                    "run tools/export_readme_figures.py."
+                )
                 problems += 1
         else:
             figure.target.parent.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,11 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
             submission = copy.deepcopy(solved)
             exercise = names[number % len(names)]
             index = tagged_cells(submission, exercise)[0]
-            submission.cells[index].source = notebook.student.cells[index].source.replace("...", "42") \
+            submission.cells[index].source = (
+                notebook.student.cells[index]
+                .source.replace("...", "42")
                 .replace('raise NotImplementedError("your code here")', "return 42")
+            )
         elif kind == 4:
             submission = notebook.student
         else:  # an exception in one answer cell
@@ -62,8 +65,21 @@ def yardstick(submissions: Path, output: Path) -> float:
     output.mkdir()
     started = time.perf_counter()
     for path in sorted(submissions.glob("*.ipynb")):
-        subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-                        "--allow-errors", "--output-dir", str(output), str(path)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "jupyter"),
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--allow-errors",
+                "--output-dir",
+                str(output),
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return time.perf_counter() - started
 
 
@@ -85,12 +101,17 @@ def main(argv: list[str] | None = None) -> int:
             run = grade_folder(submissions, Path(tmp) / f"out{number}", GradingOptions(jobs=args.jobs, progress=False))
             ours = time.perf_counter() - started
             pairs.append((floor, ours))
-            print(f"pair {number + 1}: nbconvert one after another {floor:.1f} s, grader {ours:.1f} s, "
-                  f"ratio {ours / floor:.2f} (load average {os.getloadavg()[0]:.1f})", flush=True)
+            print(
+                f"pair {number + 1}: nbconvert one after another {floor:.1f} s, grader {ours:.1f} s, "
+                f"ratio {ours / floor:.2f} (load average {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     floors, ours = [f for f, _ in pairs], [o for _, o in pairs]
-    print(f"{args.count} submissions of {args.notebook} on {os.cpu_count()} cores, grader jobs "
-          f"{args.jobs or os.cpu_count()}: median nbconvert {statistics.median(floors):.1f} s, median grader "
-          f"{statistics.median(ours):.1f} s, median ratio {statistics.median(o / f for f, o in pairs):.2f}")
+    print(
+        f"{args.count} submissions of {args.notebook} on {os.cpu_count()} cores, grader jobs "
+        f"{args.jobs or os.cpu_count()}: median nbconvert {statistics.median(floors):.1f} s, median grader "
+        f"{statistics.median(ours):.1f} s, median ratio {statistics.median(o / f for f, o in pairs):.2f}"
+    )
     print("statuses:", ", ".join(f"{n} {s}" for s, n in sorted(Counter(g.status for g in run.grades).items())))
     print("scores:", sorted((g.total for g in run.grades), reverse=True))
     return 0

@@ -19,10 +19,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
 
-from tensorlab import hardware as hw  # noqa: E402
+from tensorlab import hardware as hw
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOAT32_SIZES, BFLOAT16_SIZES = [16, 32, 64, 128, 256, 512, 1024], [16, 32, 64, 128, 256]  # as notebook 06
@@ -52,23 +52,33 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     hw.plot_matmul_rates(sweeps, peaks, ax=ax, title=f"Matrix products on the CPU ({info.model_name})")
-    ax.text(0.01, 0.01, f"{date.today()}, PyTorch {torch.__version__.split('+')[0]}, load {load:.1f}",
-            transform=ax.transAxes, fontsize=7, color="gray")
+    ax.text(
+        0.01,
+        0.01,
+        f"{date.today()}, PyTorch {torch.__version__.split('+')[0]}, load {load:.1f}",
+        transform=ax.transAxes,
+        fontsize=7,
+        color="gray",
+    )
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=100)
 
-    print(f"machine: {info.model_name}, {info.physical_cores} cores, {info.mhz} MHz ({info.mhz_source}), "
-          f"{', '.join(info.instruction_sets)}; PyTorch {torch.__version__}, {threads} threads; "
-          f"1-minute load average {load:.1f}")
+    print(
+        f"machine: {info.model_name}, {info.physical_cores} cores, {info.mhz} MHz ({info.mhz_source}), "
+        f"{', '.join(info.instruction_sets)}; PyTorch {torch.__version__}, {threads} threads; "
+        f"1-minute load average {load:.1f}"
+    )
     for label, peak in peaks.items():
         print(f"peak, {label}: {peak}")
     print("| measured | n | time (ms) | achieved | % of estimated peak |")
     print("|---|---:|---:|---:|---:|")
     for label, sweep in sweeps.items():
         for t in sweep:
-            print(f"| {label} | {t.n} | {t.seconds * 1e3:.3f} | "
-                  f"{hw.format_flops(t.flops_per_second)} | {peaks[label].percent(t.flops_per_second):.1f} |")
+            print(
+                f"| {label} | {t.n} | {t.seconds * 1e3:.3f} | "
+                f"{hw.format_flops(t.flops_per_second)} | {peaks[label].percent(t.flops_per_second):.1f} |"
+            )
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 
 

@@ -31,8 +31,9 @@ def run_one(path: Path) -> dict:
 
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     return {"notebook": path.name, "seconds": round(seconds, 1), "peak_mib": round(peak_kib / 1024)}
@@ -40,8 +41,9 @@ def run_one(path: Path) -> dict:
 
 def measure(path: Path) -> dict:
     env = {**os.environ, "TENSORLAB_DEVICE": os.environ.get("TENSORLAB_DEVICE", "cpu")}
-    out = subprocess.run([sys.executable, __file__, "--one", str(path)], capture_output=True, text=True,
-                         env=env, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(path)], capture_output=True, text=True, env=env, check=False
+    )
     if out.returncode != 0:
         raise SystemExit(f"{path} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -68,8 +70,10 @@ def main() -> None:
         rows.append(measure(path))
         print(f"{rows[-1]['notebook']}: {rows[-1]['seconds']} s, {rows[-1]['peak_mib']} MiB", flush=True)
     machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    text = (f"Measured on {date.today().isoformat()} ({machine}), one run each, with "
-            f"`tools/measure_notebooks.py`:\n\n{table(rows)}\n")
+    text = (
+        f"Measured on {date.today().isoformat()} ({machine}), one run each, with "
+        f"`tools/measure_notebooks.py`:\n\n{table(rows)}\n"
+    )
     print("\n" + text)
     if args.write:
         args.write.write_text(text, encoding="utf-8")

@@ -108,9 +108,9 @@ def _placeholder(region: list[str], indent: str) -> list[str]:
 class CellParts:
     """One solution cell read once, marker by marker, in the three forms the course needs."""
 
-    student: str        # what the student copy shows: solutions become placeholders, hidden tests go
-    solved: str         # what a student who solved it would have: the solutions kept, no markers
-    hidden: str         # the hidden tests alone, dedented (the grader runs them)
+    student: str  # what the student copy shows: solutions become placeholders, hidden tests go
+    solved: str  # what a student who solved it would have: the solutions kept, no markers
+    hidden: str  # the hidden tests alone, dedented (the grader runs them)
     had_solution: bool
     had_hidden: bool
 
@@ -157,8 +157,9 @@ def split_cell_source(source: str, where: str = "cell") -> CellParts:
         raise MarkerError(f"{where}: {BEGIN_HIDDEN} is never closed by {END_HIDDEN}")
     while out and not out[-1].strip():
         out.pop()
-    return CellParts("\n".join(out), "\n".join(solved).rstrip(), textwrap.dedent("\n".join(hidden)).strip(),
-                     had_solution, had_hidden)
+    return CellParts(
+        "\n".join(out), "\n".join(solved).rstrip(), textwrap.dedent("\n".join(hidden)).strip(), had_solution, had_hidden
+    )
 
 
 def strip_cell_source(source: str, where: str = "cell") -> tuple[str, bool, bool]:
@@ -215,8 +216,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
                     exercises.append(name)
         cells.append(cell)
     if pending_answers:
-        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell "
-                          "(ex.<name>.check(...))")
+        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell " "(ex.<name>.check(...))")
     banner = nbformat.v4.new_markdown_cell(
         f"*Student copy, generated from `{source_name}` by `make student`. "
         "To change it, edit that solution notebook and regenerate; edits here are overwritten.*"
@@ -287,8 +287,9 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
 
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         nbformat.write(notebook, path)
         print(f"executed {_relative(path)}")
 
@@ -302,8 +303,10 @@ def launch_problems(path: Path) -> list[str]:
         title = launch.title_cell(notebook).source
         target = f"{path.parent.name}/{path.name}"
         if launch.badge_lines(title) != [launch.badge_line(target)]:
-            problems.append(f"{where}: the title cell lacks the one badge line that opens {target} from "
-                            f"{COURSE_REPO_URL} ({COURSE_BRANCH})")
+            problems.append(
+                f"{where}: the title cell lacks the one badge line that opens {target} from "
+                f"{COURSE_REPO_URL} ({COURSE_BRANCH})"
+            )
         if launch.setup_code_cell(notebook).source.strip() != SETUP_CELL.strip():
             problems.append(f"{where}: the setup cell is not tensorlab.authoring.SETUP_CELL")
     except ValueError as error:
@@ -331,8 +334,9 @@ def rewrite_launch_cells(paths: list[Path] | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tensorlab.authoring", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tensorlab.authoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="rewrite notebooks/ from solutions/")
     sub.add_parser("check", help="fail if a student notebook is stale")

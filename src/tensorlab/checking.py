@@ -59,6 +59,7 @@ class NotAttempted(Exception):
 # Describing values in words
 # ---------------------------------------------------------------------------------------------
 
+
 def describe_type(value: Any) -> str:
     if value is None:
         return "None"
@@ -87,6 +88,7 @@ def is_placeholder(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Comparisons: each raises WrongAnswer with one sentence, or returns quietly
 # ---------------------------------------------------------------------------------------------
+
 
 def compare_tensor(
     answer: Any,
@@ -148,21 +150,25 @@ def compare_tensor(
         )
 
 
-def compare_number(answer: Any, expected: float, *, atol: float = 1e-6, rtol: float = 1e-6,
-                   what: str = "your answer") -> None:
+def compare_number(
+    answer: Any, expected: float, *, atol: float = 1e-6, rtol: float = 1e-6, what: str = "your answer"
+) -> None:
     """Compare a plain number; a 0-D tensor holding the number is accepted too."""
     if is_placeholder(answer):
         raise NotAttempted()
     if isinstance(answer, torch.Tensor):
         if answer.numel() != 1:
-            raise WrongAnswer(f"{what} should be a single number, but it is a tensor of shape "
-                              f"{format_shape(answer.shape)}.")
+            raise WrongAnswer(
+                f"{what} should be a single number, but it is a tensor of shape " f"{format_shape(answer.shape)}."
+            )
         answer = answer.item()
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         raise WrongAnswer(f"{what} should be a number, but it is {describe_type(answer)}.")
     if not math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol):
-        raise WrongAnswer(f"{what} is {format_number(float(answer))}, which is off by "
-                          f"{format_number(abs(float(answer) - float(expected)))}.")
+        raise WrongAnswer(
+            f"{what} is {format_number(float(answer))}, which is off by "
+            f"{format_number(abs(float(answer) - float(expected)))}."
+        )
 
 
 def _exact_number(value: Any) -> Any:
@@ -200,6 +206,7 @@ def compare_equal(answer: Any, expected: Any, *, what: str = "your answer") -> N
 # Exercises
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Exercise:
     """One question: what is expected, how an answer is judged, and hints, in one place.
@@ -226,15 +233,15 @@ class Exercise:
         try:
             self.judge(answer)
         except NotAttempted:
-            return Result(self.label, NOT_ATTEMPTED,
-                          "not attempted yet: replace the ... placeholder with your answer.")
+            return Result(self.label, NOT_ATTEMPTED, "not attempted yet: replace the ... placeholder with your answer.")
         except WrongAnswer as wrong:
             message = sentence_case(str(wrong))
             tail = f" (ex.{self.name}.hint() gives a hint.)" if self.hints else ""
             return Result(self.label, FAIL, message + tail)
         except Exception as error:  # a bug in the answer's code must not become a traceback
-            return Result(self.label, FAIL, f"Checking your answer raised {type(error).__name__}: "
-                                            f"{one_line(error)}.")
+            return Result(
+                self.label, FAIL, f"Checking your answer raised {type(error).__name__}: " f"{one_line(error)}."
+            )
         return Result(self.label, PASS, "correct.")
 
     def check(self, answer: Any) -> None:
@@ -280,8 +287,14 @@ class TensorExercise(Exercise):
     rtol: float = 1e-5
 
     def judge(self, answer: Any) -> None:
-        compare_tensor(answer, _resolve(self.expected), check_dtype=self.check_dtype,
-                       device=_resolve(self.device), atol=self.atol, rtol=self.rtol)
+        compare_tensor(
+            answer,
+            _resolve(self.expected),
+            check_dtype=self.check_dtype,
+            device=_resolve(self.device),
+            atol=self.atol,
+            rtol=self.rtol,
+        )
 
 
 @dataclass
@@ -315,8 +328,9 @@ class ChoiceExercise(Exercise):
         if is_placeholder(answer):
             raise NotAttempted()
         if not isinstance(answer, str):
-            raise WrongAnswer(f"your answer should be one of {list(self.choices)} (a string), but it "
-                              f"is {describe_type(answer)}.")
+            raise WrongAnswer(
+                f"your answer should be one of {list(self.choices)} (a string), but it " f"is {describe_type(answer)}."
+            )
         if answer.strip().lower() not in [c.lower() for c in self.choices]:
             raise WrongAnswer(f"{answer!r} is not one of the choices {list(self.choices)}.")
         if answer.strip().lower() != self.expected.lower():
@@ -352,8 +366,11 @@ class FunctionExercise(Exercise):
             except Exception as error:
                 raise WrongAnswer(f"{name}({shown}) raised {type(error).__name__}: {one_line(error)}") from None
             if got is None or got is Ellipsis:
-                raise NotAttempted() if got is Ellipsis else WrongAnswer(
-                    f"{name}({shown}) returned None; did you forget the return statement?")
+                raise (
+                    NotAttempted()
+                    if got is Ellipsis
+                    else WrongAnswer(f"{name}({shown}) returned None; did you forget the return statement?")
+                )
             want = self.reference(*copy.deepcopy(args))
             try:
                 self.compare(got, want, what=f"{name}({shown})", **self.compare_options)
@@ -364,8 +381,11 @@ class FunctionExercise(Exercise):
 def _short_repr(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         if value.numel() <= 4:
-            return f"tensor({[round(v, 4) if isinstance(v, float) else v for v in value.flatten().tolist()]})" \
-                if value.ndim <= 1 else f"<tensor of shape {format_shape(value.shape)}>"
+            return (
+                f"tensor({[round(v, 4) if isinstance(v, float) else v for v in value.flatten().tolist()]})"
+                if value.ndim <= 1
+                else f"<tensor of shape {format_shape(value.shape)}>"
+            )
         return f"<tensor of shape {format_shape(value.shape)}>"
     text = repr(value)
     return text if len(text) <= 30 else text[:27] + "..."

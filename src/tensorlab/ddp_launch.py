@@ -38,12 +38,20 @@ def torchrun_command(script: str | os.PathLike, *script_args: str, nproc_per_nod
     ``torchrun`` is run as ``sys.executable -m torch.distributed.run``, so it uses the same Python (and
     the same virtual environment) as the caller.
     """
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc_per_node}", str(script), *map(str, script_args)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc_per_node}",
+        str(script),
+        *map(str, script_args),
+    ]
 
 
-def run_captured(command: Sequence[str], *, timeout: float, check: bool = True,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_captured(
+    command: Sequence[str], *, timeout: float, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``command`` in a new process group with stdout and stderr captured; kill the group on timeout.
 
     Returns the ``CompletedProcess``. With ``check`` (the default) a non-zero exit raises a
@@ -51,8 +59,9 @@ def run_captured(command: Sequence[str], *, timeout: float, check: bool = True,
     of the group (the launcher and the workers it started) gets SIGKILL and ``subprocess.TimeoutExpired``
     is raised with whatever output had been captured.
     """
-    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env, start_new_session=True)
+    process = subprocess.Popen(
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -35,10 +35,24 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 from torch.utils import benchmark  # noqa: E402
 
 __all__ = [
-    "CpuInfo", "PeakEstimate", "GpuPeak", "MatmulTiming", "GPU_PEAKS",
-    "read_cpu_info", "parse_cpu_info", "cpu_flops_per_cycle", "estimate_cpu_peak",
-    "lookup_gpu_peak", "gpu_peak", "peak_flops", "matmul_flops", "measure_matmul",
-    "measure_matmul_sweep", "describe_gpu", "plot_matmul_rates", "format_flops",
+    "CpuInfo",
+    "PeakEstimate",
+    "GpuPeak",
+    "MatmulTiming",
+    "GPU_PEAKS",
+    "read_cpu_info",
+    "parse_cpu_info",
+    "cpu_flops_per_cycle",
+    "estimate_cpu_peak",
+    "lookup_gpu_peak",
+    "gpu_peak",
+    "peak_flops",
+    "matmul_flops",
+    "measure_matmul",
+    "measure_matmul_sweep",
+    "describe_gpu",
+    "plot_matmul_rates",
+    "format_flops",
 ]
 
 
@@ -46,18 +60,19 @@ __all__ = [
 # The CPU: what Linux says about it
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CpuInfo:
     """What the peak estimate needs to know about the processor."""
 
     model_name: str
-    vendor: str                 # "GenuineIntel", "AuthenticAMD", ... ("" if unknown)
-    family: int | None          # the "cpu family" number (AMD: 23 = Zen 1/2, 25 = Zen 3/4, 26 = Zen 5)
+    vendor: str  # "GenuineIntel", "AuthenticAMD", ... ("" if unknown)
+    family: int | None  # the "cpu family" number (AMD: 23 = Zen 1/2, 25 = Zen 3/4, 26 = Zen 5)
     model: int | None
-    physical_cores: int         # cores this process may use, counting each hyper-thread pair once
-    logical_cpus: int           # CPUs this process may use (hyper-threads counted)
-    mhz: float | None           # the clock the estimate uses
-    mhz_source: str             # where ``mhz`` came from, in words
+    physical_cores: int  # cores this process may use, counting each hyper-thread pair once
+    logical_cpus: int  # CPUs this process may use (hyper-threads counted)
+    mhz: float | None  # the clock the estimate uses
+    mhz_source: str  # where ``mhz`` came from, in words
     flags: frozenset[str]
 
     def has(self, *flags: str) -> bool:
@@ -66,9 +81,16 @@ class CpuInfo:
     @property
     def instruction_sets(self) -> list[str]:
         """The vector instruction sets that matter for matrix products, as found."""
-        names = [("sse2", "SSE2"), ("avx", "AVX"), ("avx2", "AVX2"), ("fma", "FMA"),
-                 ("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"),
-                 ("amx_bf16", "AMX-BF16")]
+        names = [
+            ("sse2", "SSE2"),
+            ("avx", "AVX"),
+            ("avx2", "AVX2"),
+            ("fma", "FMA"),
+            ("avx512f", "AVX-512"),
+            ("avx512_bf16", "AVX-512-BF16"),
+            ("amx_tile", "AMX"),
+            ("amx_bf16", "AMX-BF16"),
+        ]
         return [label for flag, label in names if flag in self.flags]
 
 
@@ -95,8 +117,7 @@ def _as_float(text: str | None) -> float | None:
         return None
 
 
-def parse_cpu_info(cpuinfo_text: str, lscpu_text: str = "",
-                   allowed_cpus: Iterable[int] | None = None) -> CpuInfo:
+def parse_cpu_info(cpuinfo_text: str, lscpu_text: str = "", allowed_cpus: Iterable[int] | None = None) -> CpuInfo:
     """Build a :class:`CpuInfo` from the text of ``/proc/cpuinfo`` (and of ``lscpu``, if any).
 
     ``allowed_cpus`` are the logical CPU numbers this process may run on (its affinity); by default
@@ -142,8 +163,9 @@ def read_cpu_info() -> CpuInfo:
     lscpu = ""
     if shutil.which("lscpu"):
         try:
-            lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
-                                   env={**os.environ, "LC_ALL": "C"}).stdout
+            lscpu = subprocess.run(
+                ["lscpu"], capture_output=True, text=True, timeout=10, env={**os.environ, "LC_ALL": "C"}
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             lscpu = ""
     try:
@@ -177,12 +199,18 @@ def cpu_flops_per_cycle(info: CpuInfo, dtype: torch.dtype = torch.float32) -> tu
     amd = info.vendor == "AuthenticAMD"
     if info.has("avx512f"):
         halves = amd and info.family is not None and info.family < 26  # Zen 4: 2 x 256-bit halves
-        fp32 = (32, "AVX-512 run as two 256-bit halves (AMD Zen 4): 2 FMA units x 8 lanes x 2") if halves \
+        fp32 = (
+            (32, "AVX-512 run as two 256-bit halves (AMD Zen 4): 2 FMA units x 8 lanes x 2")
+            if halves
             else (64, "AVX-512: 2 FMA units x 16 float32 lanes x 2 (multiply + add)")
+        )
     elif info.has("avx2", "fma"):
         zen1 = amd and info.family == 23 and (info.model or 0) < 0x30  # Zen 1 splits 256-bit ops
-        fp32 = (16, "AVX2 + FMA on AMD Zen 1 (256-bit ops split in two): 2 x 4 lanes x 2") if zen1 \
+        fp32 = (
+            (16, "AVX2 + FMA on AMD Zen 1 (256-bit ops split in two): 2 x 4 lanes x 2")
+            if zen1
             else (32, "AVX2 + FMA: 2 FMA units x 8 float32 lanes x 2 (multiply + add)")
+        )
     elif info.has("avx"):
         fp32 = (16, "AVX without FMA: 1 multiply + 1 add unit x 8 float32 lanes")
     elif info.has("sse2") or not info.flags:
@@ -199,8 +227,10 @@ def cpu_flops_per_cycle(info: CpuInfo, dtype: torch.dtype = torch.float32) -> tu
         if amd and info.family is not None and info.family < 26:
             return 64, "AVX-512-BF16 as two 256-bit halves (AMD Zen 4): 2 x 8 lanes x 2 products x 2"
         return 128, "AVX-512-BF16: 2 units x 16 float32 lanes x 2 bf16 products x 2"
-    return fp32[0], (f"no bfloat16 instructions (no AVX-512-BF16, no AMX): bfloat16 is converted to "
-                     f"float32, so float32's {fp32[0]} FLOP/cycle is an upper bound")
+    return fp32[0], (
+        f"no bfloat16 instructions (no AVX-512-BF16, no AMX): bfloat16 is converted to "
+        f"float32, so float32's {fp32[0]} FLOP/cycle is an upper bound"
+    )
 
 
 @dataclass(frozen=True)
@@ -220,8 +250,9 @@ class PeakEstimate:
         return f"{format_flops(self.flops)} ({'estimate: ' if self.is_estimate else ''}{self.how})"
 
 
-def estimate_cpu_peak(dtype: torch.dtype = torch.float32, info: CpuInfo | None = None,
-                      cores: int | None = None) -> PeakEstimate:
+def estimate_cpu_peak(
+    dtype: torch.dtype = torch.float32, info: CpuInfo | None = None, cores: int | None = None
+) -> PeakEstimate:
     """Cores x clock x FLOP per cycle: an estimate of the CPU's peak for ``dtype``.
 
     ``cores`` defaults to the physical cores this process may use.
@@ -230,25 +261,30 @@ def estimate_cpu_peak(dtype: torch.dtype = torch.float32, info: CpuInfo | None =
     cores = cores or info.physical_cores
     per_cycle, why = cpu_flops_per_cycle(info, dtype)
     if not info.mhz:
-        return PeakEstimate(None, f"the clock is not reported; {cores} core(s) x ? GHz x {per_cycle} "
-                                  f"FLOP/cycle ({why})")
+        return PeakEstimate(
+            None, f"the clock is not reported; {cores} core(s) x ? GHz x {per_cycle} " f"FLOP/cycle ({why})"
+        )
     ghz = info.mhz / 1000
     flops = cores * info.mhz * 1e6 * per_cycle
-    return PeakEstimate(flops, f"{cores} core(s) x {ghz:.2f} GHz x {per_cycle} {_dtype_name(dtype)} "
-                               f"FLOP/cycle; {why}; clock from {info.mhz_source}")
+    return PeakEstimate(
+        flops,
+        f"{cores} core(s) x {ghz:.2f} GHz x {per_cycle} {_dtype_name(dtype)} "
+        f"FLOP/cycle; {why}; clock from {info.mhz_source}",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # GPUs: a table of known cards
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GpuPeak:
     """Dense (no sparsity) peak TFLOP/s of one card, from its maker's data sheet."""
 
-    pattern: str            # a regular expression matched against torch.cuda.get_device_name()
+    pattern: str  # a regular expression matched against torch.cuda.get_device_name()
     name: str
-    float32_tflops: float   # plain float32 on the CUDA cores (PyTorch's default: TF32 is off for matmul)
+    float32_tflops: float  # plain float32 on the CUDA cores (PyTorch's default: TF32 is off for matmul)
     bfloat16_tflops: float | None  # bfloat16 on the tensor cores, dense; None: no bf16 tensor cores
     source: str
 
@@ -307,8 +343,7 @@ def gpu_peak(device_name: str, dtype: torch.dtype = torch.float32) -> PeakEstima
     if tflops is None:
         return PeakEstimate(None, f"{row.name} has no bfloat16 tensor cores ({row.source})", False)
     kind = "tensor cores, dense" if dtype == torch.bfloat16 else "CUDA cores, no TF32"
-    return PeakEstimate(tflops * 1e12, f"{row.name}, {_dtype_name(dtype)} on the {kind}: {row.source}",
-                        False)
+    return PeakEstimate(tflops * 1e12, f"{row.name}, {_dtype_name(dtype)} on the {kind}: {row.source}", False)
 
 
 def peak_flops(device: torch.device | str, dtype: torch.dtype = torch.float32) -> PeakEstimate:
@@ -324,6 +359,7 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype = torch.float32) -
 # ---------------------------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------------------------
+
 
 def matmul_flops(m: int, k: int | None = None, n: int | None = None) -> int:
     """Floating-point operations of an (m, k) @ (k, n) product: 2·m·k·n (``matmul_flops(n)``: 2·n³).
@@ -355,8 +391,14 @@ class MatmulTiming:
         return self.flops / self.seconds
 
 
-def measure_matmul(n: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
-                   min_run_time: float = 0.2, seed: int = 0, num_threads: int | None = None) -> MatmulTiming:
+def measure_matmul(
+    n: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    min_run_time: float = 0.2,
+    seed: int = 0,
+    num_threads: int | None = None,
+) -> MatmulTiming:
     """Time ``a @ b`` for two random (n, n) matrices on ``device`` with ``benchmark.Timer``.
 
     ``blocked_autorange`` runs the product in blocks until ``min_run_time`` seconds have passed and
@@ -367,17 +409,31 @@ def measure_matmul(n: int, dtype: torch.dtype = torch.float32, device: torch.dev
     generator = torch.Generator().manual_seed(seed)
     a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)  # (n, n)
     b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)  # (n, n)
-    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b},
-                            num_threads=num_threads or torch.get_num_threads(),
-                            label="matmul", sub_label=f"n={n}", description=str(dtype))
+    timer = benchmark.Timer(
+        stmt="a @ b",
+        globals={"a": a, "b": b},
+        num_threads=num_threads or torch.get_num_threads(),
+        label="matmul",
+        sub_label=f"n={n}",
+        description=str(dtype),
+    )
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    return MatmulTiming(n=n, dtype=dtype, device=str(torch.device(device)),
-                        seconds=float(measurement.median), runs=len(measurement.times))
+    return MatmulTiming(
+        n=n,
+        dtype=dtype,
+        device=str(torch.device(device)),
+        seconds=float(measurement.median),
+        runs=len(measurement.times),
+    )
 
 
-def measure_matmul_sweep(sizes: Sequence[int], dtype: torch.dtype = torch.float32,
-                         device: torch.device | str = "cpu", min_run_time: float = 0.1,
-                         num_threads: int | None = None) -> list[MatmulTiming]:
+def measure_matmul_sweep(
+    sizes: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    min_run_time: float = 0.1,
+    num_threads: int | None = None,
+) -> list[MatmulTiming]:
     """:func:`measure_matmul` for each size, smallest first."""
     return [measure_matmul(n, dtype, device, min_run_time, num_threads=num_threads) for n in sorted(sizes)]
 
@@ -385,13 +441,16 @@ def measure_matmul_sweep(sizes: Sequence[int], dtype: torch.dtype = torch.float3
 def describe_gpu(device: torch.device | str = "cuda") -> str:
     """One line on a CUDA device: multiprocessors, memory, compute capability."""
     props = torch.cuda.get_device_properties(torch.device(device))
-    return (f"{props.multi_processor_count} multiprocessors, {props.total_memory / 2**30:.0f} GiB, "
-            f"compute capability {props.major}.{props.minor}")
+    return (
+        f"{props.multi_processor_count} multiprocessors, {props.total_memory / 2**30:.0f} GiB, "
+        f"compute capability {props.major}.{props.minor}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Drawing
 # ---------------------------------------------------------------------------------------------
+
 
 def plot_matmul_rates(sweeps: dict, peaks: dict | None = None, ax=None, title: str | None = None):
     """Achieved GFLOP/s against n (log-log), one line per sweep, each known peak as a dashed line.
@@ -406,13 +465,23 @@ def plot_matmul_rates(sweeps: dict, peaks: dict | None = None, ax=None, title: s
         _, ax = plt.subplots(figsize=(6.5, 4))
     for index, (key, sweep) in enumerate(sweeps.items()):
         color, label = f"C{index}", _label(key)
-        ax.plot([t.n for t in sweep], [t.flops_per_second / 1e9 for t in sweep], "o-", color=color,
-                label=f"{label}, achieved")
+        ax.plot(
+            [t.n for t in sweep],
+            [t.flops_per_second / 1e9 for t in sweep],
+            "o-",
+            color=color,
+            label=f"{label}, achieved",
+        )
         peak = (peaks or {}).get(key)
         if peak is not None and peak.flops:
             word = "estimated peak" if peak.is_estimate else "peak (data sheet)"
-            ax.axhline(peak.flops / 1e9, color=color, linestyle="--", linewidth=1,
-                       label=f"{label}, {word} {format_flops(peak.flops)}")
+            ax.axhline(
+                peak.flops / 1e9,
+                color=color,
+                linestyle="--",
+                linewidth=1,
+                label=f"{label}, {word} {format_flops(peak.flops)}",
+            )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("n (product of two n x n matrices)")
@@ -430,6 +499,7 @@ def _label(key) -> str:
 # ---------------------------------------------------------------------------------------------
 # Words
 # ---------------------------------------------------------------------------------------------
+
 
 def format_flops(flops_per_second: float) -> str:
     """1.2e11 -> '120.0 GFLOP/s' (k, M, G, T, P)."""

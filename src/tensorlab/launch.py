@@ -44,7 +44,9 @@ BINDER_BADGE_IMAGE = "https://mybinder.org/badge_logo.svg"
 _BADGE_LINE = re.compile(re.escape(COLAB_BADGE_IMAGE) + "|" + re.escape(BINDER_BADGE_IMAGE))
 
 SETUP_CELL_FIRST_LINE = "# Setup: the same cell works on your own machine, in Binder and in Colab."
-_SETUP_TEMPLATE = SETUP_CELL_FIRST_LINE + """
+_SETUP_TEMPLATE = (
+    SETUP_CELL_FIRST_LINE
+    + """
 import sys
 
 IN_COLAB = "google.colab" in sys.modules
@@ -80,6 +82,7 @@ device = pick_device()  # cuda, then mps, then cpu
 seed_everything(0)
 use_course_style()
 """
+)
 
 
 def github_owner_and_repo(repo_url: str | None = None) -> tuple[str, str]:
@@ -88,8 +91,10 @@ def github_owner_and_repo(repo_url: str | None = None) -> tuple[str, str]:
     parsed = urlparse(repo_url)
     parts = [p for p in parsed.path.split("/") if p]
     if parsed.scheme != "https" or parsed.netloc != "github.com" or len(parts) != 2 or repo_url.endswith(".git"):
-        raise ValueError(f"COURSE_REPO_URL must look like https://github.com/OWNER/REPO, not {repo_url!r}: "
-                         "Colab opens notebooks from GitHub only")
+        raise ValueError(
+            f"COURSE_REPO_URL must look like https://github.com/OWNER/REPO, not {repo_url!r}: "
+            "Colab opens notebooks from GitHub only"
+        )
     return parts[0], parts[1]
 
 
@@ -102,7 +107,9 @@ def colab_url(path: str, repo_url: str | None = None, branch: str | None = None)
 def binder_url(path: str | None = None, repo_url: str | None = None, branch: str | None = None) -> str:
     """mybinder.org's address that builds the repository and opens ``path`` in JupyterLab."""
     owner, repo = github_owner_and_repo(repo_url)
-    return f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch or COURSE_BRANCH}" + (f"?urlpath=lab/tree/{path}" if path else "?urlpath=lab")
+    return f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch or COURSE_BRANCH}" + (
+        f"?urlpath=lab/tree/{path}" if path else "?urlpath=lab"
+    )
 
 
 def colab_badge(path: str, **where: str) -> str:
@@ -122,8 +129,9 @@ def setup_cell(repo_url: str | None = None, branch: str | None = None) -> str:
     """The setup cell every notebook starts with (``tensorlab.authoring.SETUP_CELL``)."""
     github_owner_and_repo(repo_url)  # refuse an address Colab could not clone from
     extras = "{" + ", ".join(f'"{module}": "{pin}"' for module, pin in COLAB_EXTRAS) + "}"
-    return _SETUP_TEMPLATE.format(repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH,
-                                  course_dir=COLAB_COURSE_DIR, extras=extras)
+    return _SETUP_TEMPLATE.format(
+        repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH, course_dir=COLAB_COURSE_DIR, extras=extras
+    )
 
 
 SETUP_CELL = setup_cell()
@@ -163,8 +171,10 @@ def setup_code_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook's first code cell, which must be a setup cell (it starts with the setup comment)."""
     code = [c for c in notebook.cells if c.cell_type == "code"]
     if not code or not code[0].source.startswith(SETUP_CELL_FIRST_LINE.split(":")[0]):
-        raise ValueError("the first code cell is not the course setup cell (it should start with "
-                         f"{SETUP_CELL_FIRST_LINE!r}); put tensorlab.authoring.SETUP_CELL there")
+        raise ValueError(
+            "the first code cell is not the course setup cell (it should start with "
+            f"{SETUP_CELL_FIRST_LINE!r}); put tensorlab.authoring.SETUP_CELL there"
+        )
     return code[0]
 
 
@@ -189,5 +199,9 @@ def course_links(notebook: nbformat.NotebookNode) -> list[str]:
 def link_points_at_course(url: str, repo_url: str | None = None, branch: str | None = None) -> bool:
     owner, repo = github_owner_and_repo(repo_url)
     branch = branch or COURSE_BRANCH
-    return url.startswith((f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/",
-                           f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch}?"))
+    return url.startswith(
+        (
+            f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/",
+            f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch}?",
+        )
+    )

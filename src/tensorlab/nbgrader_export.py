@@ -24,14 +24,14 @@ import nbformat
 
 from tensorlab import authoring
 
-CONFIG = '''\
+CONFIG = """\
 # nbgrader configuration for the course "Tensors for Neural Networks" (written by `make nbgrader`).
 # The notebooks import the course package (tensorlab) and PyTorch: run nbgrader where they are installed,
 # or point the kernel named in the notebooks (python3) at such an environment.
 c = get_config()  # noqa: F821 - nbgrader provides it
 c.CourseDirectory.course_id = "tensors-for-neural-networks"
 c.Execute.timeout = 300  # seconds per cell; notebook 07 starts three Python processes
-'''
+"""
 
 
 def nbgrader_notebook(solution_path: Path) -> nbformat.NotebookNode | None:
@@ -47,9 +47,14 @@ def nbgrader_notebook(solution_path: Path) -> nbformat.NotebookNode | None:
         while grade_id in used:  # an exercise with two answer cells
             grade_id += "-more"
         used.add(grade_id)
-        cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3, "task": False,
-                                     "solution": role == "answer", "grade": role == "check",
-                                     "locked": role != "answer"}
+        cell.metadata["nbgrader"] = {
+            "grade_id": grade_id,
+            "schema_version": 3,
+            "task": False,
+            "solution": role == "answer",
+            "grade": role == "check",
+            "locked": role != "answer",
+        }
         if role == "check":
             cell.metadata["nbgrader"]["points"] = 1
         if cell.cell_type == "code":
@@ -72,8 +77,11 @@ def export(out: Path, solutions: Path | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tensorlab.nbgrader_export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tensorlab.nbgrader_export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("out", type=Path, help="the nbgrader course folder to write (source/ and nbgrader_config.py)")
     args = parser.parse_args(argv)
     for path in export(args.out):

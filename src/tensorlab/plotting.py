@@ -17,14 +17,16 @@ CHANNEL_CMAPS = ("Reds", "Greens", "Blues")
 
 def use_course_style() -> None:
     """One look for every figure: fixed size and resolution, so figures read the same everywhere."""
-    plt.rcParams.update({
-        "figure.figsize": (6.0, 4.0),
-        "figure.dpi": 80,
-        "axes.grid": False,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "font.size": 10,
-    })
+    plt.rcParams.update(
+        {
+            "figure.figsize": (6.0, 4.0),
+            "figure.dpi": 80,
+            "axes.grid": False,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+        }
+    )
 
 
 def to_hwc(image: torch.Tensor) -> torch.Tensor:
@@ -37,8 +39,14 @@ def to_hwc(image: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected an image of shape (H, W) or (C, H, W), got shape {tuple(image.shape)}")
 
 
-def show_image(image: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None,
-               grid: bool = False, cmap: str = "gray_r", **imshow_kwargs) -> plt.Axes:
+def show_image(
+    image: torch.Tensor,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    grid: bool = False,
+    cmap: str = "gray_r",
+    **imshow_kwargs,
+) -> plt.Axes:
     """Draw a (H, W) black-and-white or (C, H, W) colour image; ``grid`` outlines every pixel."""
     ax = ax or plt.gca()
     pixels = to_hwc(image)
@@ -68,7 +76,9 @@ def show_channels(image: torch.Tensor, title: str | None = None) -> plt.Figure:
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
     show_image(image, axes[0], "RGB")
     for channel, (ax, name, cmap) in enumerate(zip(axes[1:], CHANNEL_NAMES, CHANNEL_CMAPS)):
-        ax.imshow(image[channel].detach().cpu().numpy(), cmap=cmap, vmin=0, vmax=255 if image.dtype == torch.uint8 else 1)
+        ax.imshow(
+            image[channel].detach().cpu().numpy(), cmap=cmap, vmin=0, vmax=255 if image.dtype == torch.uint8 else 1
+        )
         ax.set_title(f"channel {channel}: {name}")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -80,14 +90,18 @@ def show_channels(image: torch.Tensor, title: str | None = None) -> plt.Figure:
     return fig
 
 
-def show_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None,
-              ncols: int = 8, size: float = 1.4, **show_kwargs) -> plt.Figure:
+def show_grid(
+    images: Sequence[torch.Tensor] | torch.Tensor,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    **show_kwargs,
+) -> plt.Figure:
     """Draw many (H, W) or (C, H, W) images in a grid, e.g. a batch or the frames of a clip."""
     images = list(images)
     ncols = max(1, min(ncols, len(images)))
     nrows = (len(images) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if titles else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if titles else 0)), squeeze=False)
     for index, ax in enumerate(axes.flat):
         if index < len(images):
             show_image(images[index], ax, titles[index] if titles else None, **show_kwargs)

@@ -15,9 +15,17 @@ from tensorlab.data.xo import CLASS_NAMES
 from tensorlab.plotting import show_image
 
 
-def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None,
-                decimals: int = 1, cmap: str | None = None, fontsize: float = 8,
-                vmin: float | None = None, vmax: float | None = None, numbers: bool = True) -> plt.Axes:
+def show_values(
+    values: torch.Tensor,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    decimals: int = 1,
+    cmap: str | None = None,
+    fontsize: float = 8,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    numbers: bool = True,
+) -> plt.Axes:
     """Draw a small (H, W) tensor as coloured cells with its numbers written in them.
 
     By default tensors with negative values get a blue-white-red scale centred on 0, others a white
@@ -38,8 +46,15 @@ def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | N
     cells = ((r, c) for r in range(grid.shape[0]) for c in range(grid.shape[1])) if numbers else ()
     for (row, col), value in zip(cells, grid.flatten().tolist()):
         strong = abs(value - middle) > 0.6 * max(high - middle, 1e-12)
-        ax.text(col, row, f"{value:.{decimals}f}", ha="center", va="center", fontsize=fontsize,
-                color="white" if strong else "black")
+        ax.text(
+            col,
+            row,
+            f"{value:.{decimals}f}",
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="white" if strong else "black",
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -48,8 +63,9 @@ def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | N
 
 
 @torch.no_grad()
-def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequence[str],
-                         size: float = 1.25) -> plt.Figure:
+def show_xo_feature_maps(
+    net: torch.nn.Module, images: torch.Tensor, names: Sequence[str], size: float = 1.25
+) -> plt.Figure:
     """The learned filters (top row), then for each image: the image, each filter's feature map after
     ReLU (colours only: darker is larger), each pooled map, and the network's probability of X.
 
@@ -58,11 +74,12 @@ def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequ
     net.eval()
     steps = net.features(images)
     probabilities = torch.softmax(steps["scores"], dim=1).cpu()  # (N, 2)
-    filters = net.conv.weight.detach().cpu()[:, 0]              # (F, 3, 3)
+    filters = net.conv.weight.detach().cpu()[:, 0]  # (F, 3, 3)
     num_filters = filters.shape[0]
     ncols = 1 + 2 * num_filters
-    fig, axes = plt.subplots(1 + len(images), ncols, figsize=(size * ncols, size * (1 + len(images)) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1 + len(images), ncols, figsize=(size * ncols, size * (1 + len(images)) + 0.4), squeeze=False
+    )
     for ax in axes[0]:
         ax.axis("off")
     for f in range(num_filters):
@@ -72,12 +89,16 @@ def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequ
     for row, (image, name) in enumerate(zip(images, names), start=1):
         guess = int(probabilities[row - 1].argmax())
         show_image(image[0], axes[row, 0], grid=True)
-        axes[row, 0].set_title(f"{name}\nP(X) = {probabilities[row - 1, 1]:.2f} -> {CLASS_NAMES[guess]}",
-                               fontsize=8)
+        axes[row, 0].set_title(f"{name}\nP(X) = {probabilities[row - 1, 1]:.2f} -> {CLASS_NAMES[guess]}", fontsize=8)
         for f in range(num_filters):
-            show_values(steps["relu"][row - 1, f], axes[row, 1 + f], f"ReLU map {f + 1}" if row == 1 else None,
-                        numbers=False)
-            show_values(steps["pool"][row - 1, f], axes[row, 1 + num_filters + f],
-                        f"pooled {f + 1}" if row == 1 else None, fontsize=7)
+            show_values(
+                steps["relu"][row - 1, f], axes[row, 1 + f], f"ReLU map {f + 1}" if row == 1 else None, numbers=False
+            )
+            show_values(
+                steps["pool"][row - 1, f],
+                axes[row, 1 + num_filters + f],
+                f"pooled {f + 1}" if row == 1 else None,
+                fontsize=7,
+            )
     fig.tight_layout()
     return fig

@@ -10,8 +10,16 @@ nbclient), :mod:`.sandbox` (bubblewrap and the limits), :mod:`.wire` (answers as
 import importlib
 
 # Imported when first used: the student's kernel imports tensorlab.grading.wire, and nothing else of this.
-_HOME = {"GradingOptions": "grader", "GradingRun": "grader", "SandboxMissing": "grader", "grade_folder": "grader",
-         "student_name": "grader", "load_course": "course", "Limits": "sandbox", "STATUSES": "status"}
+_HOME = {
+    "GradingOptions": "grader",
+    "GradingRun": "grader",
+    "SandboxMissing": "grader",
+    "grade_folder": "grader",
+    "student_name": "grader",
+    "load_course": "course",
+    "Limits": "sandbox",
+    "STATUSES": "status",
+}
 __all__ = sorted(_HOME)
 
 

@@ -28,12 +28,12 @@ class CourseError(RuntimeError):
 
 @dataclass
 class CourseExercise:
-    name: str                  # "q1"
-    exercise: Exercise         # the grader's own copy, from the exercise module
-    expression: str            # what the solution's check cell passes to ex.qN.check(...)
-    hidden_code: str = ""      # instructor-only assertions (may be empty)
+    name: str  # "q1"
+    exercise: Exercise  # the grader's own copy, from the exercise module
+    expression: str  # what the solution's check cell passes to ex.qN.check(...)
+    hidden_code: str = ""  # instructor-only assertions (may be empty)
     hidden_names: list[str] = field(default_factory=list)  # what the hidden tests take from the kernel
-    answer_cells: int = 1      # how many answer cells the student copy has for it
+    answer_cells: int = 1  # how many answer cells the student copy has for it
 
     @property
     def label(self) -> str:
@@ -42,10 +42,10 @@ class CourseExercise:
 
 @dataclass
 class CourseNotebook:
-    name: str                  # "01_tensors_0d_to_nd", as the student copy's metadata names it
+    name: str  # "01_tensors_0d_to_nd", as the student copy's metadata names it
     module: ModuleType
     exercises: list[CourseExercise]
-    imports: list[str]         # top-level import statements of the solution notebook
+    imports: list[str]  # top-level import statements of the solution notebook
     student: nbformat.NotebookNode  # the generated student copy
     solution: nbformat.NotebookNode
 
@@ -91,8 +91,11 @@ def load_notebook(solution_path: Path) -> CourseNotebook | None:
         raise CourseError(f"{where} checks {names}, but {module.__name__} defines {list(defined)}")
     if len(student.cells) != len(solution.cells) + 1:  # the generator adds one banner cell
         raise CourseError(f"{where}: the student copy does not line up with the solution")
-    imported = {(alias.asname or alias.name).split(".")[0]
-                for statement in imports for alias in ast.parse(statement).body[0].names}
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for statement in imports
+        for alias in ast.parse(statement).body[0].names
+    }
     exercises: dict[str, CourseExercise] = {}
     for position, student_cell in enumerate(student.cells[1:]):
         exercise_name, role = authoring.exercise_tag(student_cell)
@@ -106,10 +109,17 @@ def load_notebook(solution_path: Path) -> CourseNotebook | None:
             hidden_names = [n for n in free_names(hidden) if n not in imported and n != "ex"]
         except SyntaxError as error:
             raise CourseError(f"{where}: the hidden tests of {name} do not parse ({error})") from None
-        exercises[name] = CourseExercise(name, defined[name], expression, hidden, hidden_names,
-                                         answer_cells=len(tagged_cells(student, name)))
-    return CourseNotebook(name=solution_path.stem, module=module, exercises=[exercises[n] for n in names],
-                          imports=imports, student=student, solution=solution)
+        exercises[name] = CourseExercise(
+            name, defined[name], expression, hidden, hidden_names, answer_cells=len(tagged_cells(student, name))
+        )
+    return CourseNotebook(
+        name=solution_path.stem,
+        module=module,
+        exercises=[exercises[n] for n in names],
+        imports=imports,
+        student=student,
+        solution=solution,
+    )
 
 
 def tagged_cells(notebook: nbformat.NotebookNode, exercise: str, role: str = "answer") -> list[int]:
@@ -153,10 +163,16 @@ def _check_call(source: str, where: str) -> tuple[str, str]:
         tree = ast.parse(source)
     except SyntaxError as error:
         raise CourseError(f"{where}: the check cell does not parse ({error})") from None
-    calls = [node for node in ast.walk(tree)
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-             and node.func.attr == "check" and isinstance(node.func.value, ast.Attribute)
-             and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "ex"]
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "check"
+        and isinstance(node.func.value, ast.Attribute)
+        and isinstance(node.func.value.value, ast.Name)
+        and node.func.value.value.id == "ex"
+    ]
     if len(calls) != 1 or len(calls[0].args) != 1 or calls[0].keywords:
         raise CourseError(f"{where}: a check cell must make exactly one call ex.qN.check(answer)")
     return calls[0].func.value.attr, ast.unparse(calls[0].args[0])

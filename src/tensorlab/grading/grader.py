@@ -28,8 +28,15 @@ from tensorlab.grading.judge import ExerciseGrade, judge
 from tensorlab.grading.kernel import Cell, GiveUp, NotebookRun
 from tensorlab.grading.report import Reports, SubmissionGrade, escape
 from tensorlab.grading.sandbox import HOME, INSTALL_HINT, Limits, Plan, bwrap_works
-from tensorlab.grading.status import (CELLS_MISSING, CRASHED, GRADER_ERROR, NOT_A_NOTEBOOK, OK, OVER_LIMIT,
-                                      UNKNOWN_NOTEBOOK)
+from tensorlab.grading.status import (
+    CELLS_MISSING,
+    CRASHED,
+    GRADER_ERROR,
+    NOT_A_NOTEBOOK,
+    OK,
+    OVER_LIMIT,
+    UNKNOWN_NOTEBOOK,
+)
 
 MAX_SUBMISSION_BYTES = 64 << 20
 
@@ -37,8 +44,8 @@ MAX_SUBMISSION_BYTES = 64 << 20
 @dataclass
 class GradingOptions:
     limits: Limits = field(default_factory=Limits)
-    jobs: int = 0                    # 0: one per CPU core
-    trusted: bool = False            # no bubblewrap: for the instructor's own files only
+    jobs: int = 0  # 0: one per CPU core
+    trusted: bool = False  # no bubblewrap: for the instructor's own files only
     device: str = "cpu"
     name_pattern: str | None = None  # a regex with a (?P<student>...) group, applied to the file name
     solutions: Path | None = None
@@ -50,10 +57,10 @@ class GradingRun:
     grades: list[SubmissionGrade]
     out: Path
     seconds: float
-    changed: list[str]               # submitted files that changed while grading (should be none)
-    broken: dict[str, str]           # course notebooks whose solution could not be loaded, and why
+    changed: list[str]  # submitted files that changed while grading (should be none)
+    broken: dict[str, str]  # course notebooks whose solution could not be loaded, and why
     trusted: bool
-    survivors: list[int]             # processes that outlived their sandbox (should be none)
+    survivors: list[int]  # processes that outlived their sandbox (should be none)
 
 
 class SandboxMissing(RuntimeError):
@@ -62,9 +69,9 @@ class SandboxMissing(RuntimeError):
 
 @dataclass
 class Submission:
-    path: str                        # as the OS gives it (a name that is not UTF-8 holds surrogates)
-    raw: bytes                       # relative to SUBMISSIONS, as bytes
-    relpath: str                     # the same for people: bytes that are not UTF-8 shown as \xNN
+    path: str  # as the OS gives it (a name that is not UTF-8 holds surrogates)
+    raw: bytes  # relative to SUBMISSIONS, as bytes
+    relpath: str  # the same for people: bytes that are not UTF-8 shown as \xNN
 
 
 @dataclass
@@ -74,15 +81,16 @@ class Context:
     course: dict[str, CourseNotebook]
     broken: dict[str, str]
     plan: Plan
-    root: Path                       # the grader's own temporary folder: the sandboxes' private folders
+    root: Path  # the grader's own temporary folder: the sandboxes' private folders
     name_pattern: str | None = None
-    running: set = field(default_factory=set)   # the kernels running now, so that Ctrl-C can stop them
+    running: set = field(default_factory=set)  # the kernels running now, so that Ctrl-C can stop them
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 # ---------------------------------------------------------------------------------------------
 # a folder
 # ---------------------------------------------------------------------------------------------
+
 
 def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = None) -> GradingRun:
     """Grade every file in ``submissions``; write grades.csv, feedback/ and logs/ into ``out``."""
@@ -105,17 +113,31 @@ def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = 
     try:
         base = tempfile.gettempdir()  # the kernels' Unix sockets live in it: their paths may not pass 107 bytes
         with tempfile.TemporaryDirectory(prefix="tlg-", dir=base if len(os.fsencode(base)) <= 60 else "/tmp") as root:
-            ctx = Context(course, broken, sandbox_plan(options, [submissions, out, Path(root)], course), Path(root),
-                          options.name_pattern)
+            ctx = Context(
+                course,
+                broken,
+                sandbox_plan(options, [submissions, out, Path(root)], course),
+                Path(root),
+                options.name_pattern,
+            )
             _grade_all(files, reports, ctx, options)
     finally:
         os.environ.update(TENSORLAB_DEVICE=device) if device is not None else os.environ.pop("TENSORLAB_DEVICE")
     changed = [f.relpath for f in files if fingerprint(f.path) != before[f.relpath]]
     for grade in reports.grades:
-        grade.reason = ("THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " if grade.relpath in changed else "") + grade.reason
+        grade.reason = (
+            "THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " if grade.relpath in changed else ""
+        ) + grade.reason
     reports.finish()
-    return GradingRun(reports.grades, out, time.perf_counter() - started, changed, broken, options.trusted,
-                      [pid for grade in reports.grades for pid in grade.survivors])
+    return GradingRun(
+        reports.grades,
+        out,
+        time.perf_counter() - started,
+        changed,
+        broken,
+        options.trusted,
+        [pid for grade in reports.grades for pid in grade.survivors],
+    )
 
 
 def _grade_all(files: list[Submission], reports: Reports, ctx: Context, options: GradingOptions) -> None:
@@ -160,13 +182,19 @@ def read_submission(path: str) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        raise ValueError("the file is a symbolic link (not followed)" if os.path.islink(path)
-                         else f"the file could not be read ({error.strerror})") from None
+        raise ValueError(
+            "the file is a symbolic link (not followed)"
+            if os.path.islink(path)
+            else f"the file could not be read ({error.strerror})"
+        ) from None
     with open(fd, "rb") as file:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SUBMISSION_BYTES:
-            raise ValueError("it is not a regular file" if not stat.S_ISREG(info.st_mode)
-                             else f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+            raise ValueError(
+                "it is not a regular file"
+                if not stat.S_ISREG(info.st_mode)
+                else f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB"
+            )
         return file.read(MAX_SUBMISSION_BYTES + 1)
 
 
@@ -185,27 +213,60 @@ def sandbox_plan(options: GradingOptions, private: list[Path], course: dict[str,
     from tensorlab.data import datasets_dir
 
     repo, datasets, home = authoring.REPO_ROOT.resolve(), str(datasets_dir().resolve()), os.path.expanduser("~")
-    readable = [str(repo), datasets, os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
-                os.path.dirname(os.path.realpath(sys.executable))]
-    readable += [os.path.realpath(p) for p in sys.path  # packages installed in editable mode, say
-                 if os.path.isabs(p) and os.path.isdir(p) and os.path.realpath(p) not in (os.path.realpath(home), "/")]
-    hidden = [authoring.SOLUTIONS_DIR, repo / "tests", repo / ".git", repo / "artifacts", *private,
-              *([options.solutions] if options.solutions else [])]
+    readable = [
+        str(repo),
+        datasets,
+        os.path.realpath(sys.prefix),
+        os.path.realpath(sys.base_prefix),
+        os.path.dirname(os.path.realpath(sys.executable)),
+    ]
+    readable += [
+        os.path.realpath(p)
+        for p in sys.path  # packages installed in editable mode, say
+        if os.path.isabs(p) and os.path.isdir(p) and os.path.realpath(p) not in (os.path.realpath(home), "/")
+    ]
+    hidden = [
+        authoring.SOLUTIONS_DIR,
+        repo / "tests",
+        repo / ".git",
+        repo / "artifacts",
+        *private,
+        *([options.solutions] if options.solutions else []),
+    ]
     fonts = sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
-    env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp",
-           "MPLCONFIGDIR": f"{HOME}/.config/matplotlib", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb",
-           "TENSORLAB_DEVICE": options.device, "TENSORLAB_DATASETS": datasets, "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-           **({"CUDA_VISIBLE_DEVICES": ""} if options.device == "cpu" else {}),
-           **({"TMPDIR": tempfile.gettempdir(), "MPLCONFIGDIR": matplotlib.get_cachedir()} if options.trusted else {})}
-    return Plan(options.limits, options.trusted, [p for p in readable if os.path.exists(p)],
-                [str(Path(h).resolve()) for h in hidden if Path(h).exists()], env, str(fonts[-1]) if fonts else None,
-                ("torch", "numpy", "matplotlib.pyplot", *sorted(nb.module.__name__ for nb in course.values())))
+    env = {
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME,
+        "TMPDIR": "/tmp",
+        "MPLCONFIGDIR": f"{HOME}/.config/matplotlib",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TERM": "dumb",
+        "TENSORLAB_DEVICE": options.device,
+        "TENSORLAB_DATASETS": datasets,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        **({"CUDA_VISIBLE_DEVICES": ""} if options.device == "cpu" else {}),
+        **({"TMPDIR": tempfile.gettempdir(), "MPLCONFIGDIR": matplotlib.get_cachedir()} if options.trusted else {}),
+    }
+    return Plan(
+        options.limits,
+        options.trusted,
+        [p for p in readable if os.path.exists(p)],
+        [str(Path(h).resolve()) for h in hidden if Path(h).exists()],
+        env,
+        str(fonts[-1]) if fonts else None,
+        ("torch", "numpy", "matplotlib.pyplot", *sorted(nb.module.__name__ for nb in course.values())),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # one file
 # ---------------------------------------------------------------------------------------------
+
 
 def student_name(relpath: str, pattern: str | None) -> str:
     name = os.path.basename(relpath)
@@ -252,8 +313,13 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
             notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat's many kinds
         return None, f"the file is JSON but not a notebook nbformat can read ({one_line(error)[:120]})"
-    if not all(isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")
-               and isinstance(c.get("source", ""), str) and isinstance(c.get("metadata", {}), dict) for c in notebook.cells):
+    if not all(
+        isinstance(c, dict)
+        and c.get("cell_type") in ("code", "markdown", "raw")
+        and isinstance(c.get("source", ""), str)
+        and isinstance(c.get("metadata", {}), dict)
+        for c in notebook.cells
+    ):
         return None, "the file is JSON but its cells are not notebook cells"
     return notebook, ""
 
@@ -280,8 +346,11 @@ def which_notebook(notebook, grade: SubmissionGrade, ctx: Context) -> CourseNote
 
 def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, ctx: Context) -> None:
     """Run the notebook in a fresh sandboxed kernel, fetch the answers as data, judge them here."""
-    cells = [Cell(i, c.source, _cell_label(notebook, i)) for i, c in enumerate(notebook.cells)
-             if c.cell_type == "code" and c.source.strip()]
+    cells = [
+        Cell(i, c.source, _cell_label(notebook, i))
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "code" and c.source.strip()
+    ]
     run = NotebookRun(cells, ctx.plan, ctx.root, deadline=time.monotonic() + ctx.plan.limits.submission_seconds)
     with ctx.lock:
         ctx.running.add(run)
@@ -299,8 +368,16 @@ def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, 
             ctx.running.discard(run)
         run.close()
     done = {e.name for e in grade.exercises}
-    grade.exercises += [ExerciseGrade(e.name, e.label, FAIL, "Not graded: your notebook could not be run to the end "
-                                      "in the grader (see the notes below).") for e in course_nb.exercises if e.name not in done]
+    grade.exercises += [
+        ExerciseGrade(
+            e.name,
+            e.label,
+            FAIL,
+            "Not graded: your notebook could not be run to the end " "in the grader (see the notes below).",
+        )
+        for e in course_nb.exercises
+        if e.name not in done
+    ]
     summarise(grade, run, notebook, *structure_problems(notebook, course_nb), gave_up)
 
 
@@ -329,26 +406,45 @@ def _cell_label(notebook, index: int) -> str:
     return f"cell {index + 1} (“{escape(first[:40])}”)"
 
 
-def summarise(grade: SubmissionGrade, run: NotebookRun, notebook, missing: list[str], other: list[str],
-              gave_up: str) -> None:
+def summarise(
+    grade: SubmissionGrade, run: NotebookRun, notebook, missing: list[str], other: list[str], gave_up: str
+) -> None:
     """The row's status and reason (for the instructor) and the notes on the run (for the student)."""
-    limit_hit = {i: ("memory" if kind == "MemoryError" or "annot allocate memory" in text else "disk")
-                 for i, (kind, text) in run.cell_errors.items()
-                 if kind == "MemoryError" or any(w in text for w in ("annot allocate memory", "No space left", "File too large"))}
-    errored = [i for i, (kind, _) in run.cell_errors.items()
-               if i not in limit_hit and not (i in run.interrupted and kind == "KeyboardInterrupt")]
+    limit_hit = {
+        i: ("memory" if kind == "MemoryError" or "annot allocate memory" in text else "disk")
+        for i, (kind, text) in run.cell_errors.items()
+        if kind == "MemoryError" or any(w in text for w in ("annot allocate memory", "No space left", "File too large"))
+    }
+    errored = [
+        i
+        for i, (kind, _) in run.cell_errors.items()
+        if i not in limit_hit and not (i in run.interrupted and kind == "KeyboardInterrupt")
+    ]
     hidden = [e.name for e in grade.exercises if e.detail]
-    reasons = [what for _, what in run.events[:3]] + ([f"and {len(run.events) - 3} more"] if len(run.events) > 3 else [])
+    reasons = [what for _, what in run.events[:3]] + (
+        [f"and {len(run.events) - 3} more"] if len(run.events) > 3 else []
+    )
     reasons += ([f"gave up: {gave_up}"] if gave_up else []) + missing + other
     reasons += [f"{_cell_label(notebook, i)} hit the {what} limit" for i, what in sorted(limit_hit.items())[:3]]
     reasons += [f"hidden tests failed: {', '.join(hidden)} (see the log)"] if hidden else []
     if errored:
-        reasons.append(f"{len(errored)} cell(s) raised an error, first {_cell_label(notebook, errored[0])}: "
-                       f"{run.cell_errors[errored[0]][0]}")
+        reasons.append(
+            f"{len(errored)} cell(s) raised an error, first {_cell_label(notebook, errored[0])}: "
+            f"{run.cell_errors[errored[0]][0]}"
+        )
     reasons += [f"{len(run.survivors)} process(es) outlived the sandbox: {run.survivors}"] if run.survivors else []
     statuses = [status for status, _ in run.events]
-    grade.status = OVER_LIMIT if OVER_LIMIT in statuses else statuses[0] if statuses else \
-        CRASHED if gave_up else CELLS_MISSING if missing else OK
+    grade.status = (
+        OVER_LIMIT
+        if OVER_LIMIT in statuses
+        else statuses[0]
+        if statuses
+        else CRASHED
+        if gave_up
+        else CELLS_MISSING
+        if missing
+        else OK
+    )
     grade.reason = "; ".join(reasons)
     grade.notes += [what[0].upper() + what[1:] + "." for what in [w for _, w in run.events] + missing + other]
     grade.notes += [f"The grader {gave_up}."] if gave_up else []

@@ -12,25 +12,31 @@ from tensorlab.checking import FAIL, PASS, one_line, sentence_case
 from tensorlab.grading.course import CourseExercise, CourseNotebook
 from tensorlab.grading.kernel import NotebookRun, Unavailable
 
-HIDDEN_TEST_MESSAGE = ("your answer passes the check in the notebook, but not the instructor's "
-                       "additional tests for this exercise.")
+HIDDEN_TEST_MESSAGE = (
+    "your answer passes the check in the notebook, but not the instructor's " "additional tests for this exercise."
+)
 
 
 @dataclass
 class ExerciseGrade:
     name: str
     label: str
-    status: str           # pass / fail / not attempted (tensorlab.checking)
-    message: str          # for the student, in the feedback
-    detail: str = ""      # for the instructor only (which hidden test failed)
+    status: str  # pass / fail / not attempted (tensorlab.checking)
+    message: str  # for the student, in the feedback
+    detail: str = ""  # for the instructor only (which hidden test failed)
 
     @property
     def passed(self) -> bool:
         return self.status == PASS
 
 
-def judge(exercise: CourseExercise, values: dict[str, Any], run: NotebookRun,
-          notebook: CourseNotebook, answer_cells: list[int]) -> ExerciseGrade:
+def judge(
+    exercise: CourseExercise,
+    values: dict[str, Any],
+    run: NotebookRun,
+    notebook: CourseNotebook,
+    answer_cells: list[int],
+) -> ExerciseGrade:
     """The grade of one exercise, from ``values`` (``answer:qN`` and ``name:X`` -> value or Unavailable)."""
     answer = values.get(f"answer:{exercise.name}", Unavailable("WireError", "the answer did not come back"))
     if isinstance(answer, Unavailable):
@@ -48,8 +54,9 @@ def _why_missing(exercise: CourseExercise, answer: Unavailable, run: NotebookRun
     if answer.type == "WireError":
         return sentence_case(f"the grader could not read your answer: {answer.message}.")
     if answer.type != "NameError":
-        return sentence_case(f"evaluating `{exercise.expression}` raised {answer.type}: {answer.message}".rstrip(": ")
-                             + ".")
+        return sentence_case(
+            f"evaluating `{exercise.expression}` raised {answer.type}: {answer.message}".rstrip(": ") + "."
+        )
     errors = [run.cell_errors[i] for i in answer_cells if i in run.cell_errors]
     if any(i in run.skip for i in answer_cells):
         why = "its cell was stopped by the grader (it ran too long or stopped the kernel)"

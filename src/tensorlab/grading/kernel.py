@@ -39,15 +39,15 @@ class GiveUp(Exception):
 
 @dataclass(frozen=True)
 class Unavailable:
-    type: str           # what evaluating the answer raised (NameError ...), or WireError: unreadable
+    type: str  # what evaluating the answer raised (NameError ...), or WireError: unreadable
     message: str
 
 
 @dataclass
 class Cell:
-    index: int          # position in the submitted notebook
+    index: int  # position in the submitted notebook
     source: str
-    label: str          # for people: "cell 40 (the answer cell of q3)"
+    label: str  # for people: "cell 40 (the answer cell of q3)"
 
 
 class Printed:
@@ -58,7 +58,11 @@ class Printed:
 
     def add(self, text: str) -> None:
         room = max(self.keep - len(self.head), 0)
-        self.total, self.head, self.tail = self.total + len(text), self.head + text[:room], (self.tail + text[room:])[-self.keep:]
+        self.total, self.head, self.tail = (
+            self.total + len(text),
+            self.head + text[:room],
+            (self.tail + text[room:])[-self.keep :],
+        )
 
     def text(self) -> str:
         skipped = self.total - len(self.head) - len(self.tail)
@@ -83,13 +87,13 @@ class Client(NotebookClient):
 class NotebookRun:
     cells: list[Cell]
     plan: Plan
-    root: Path                  # where the sandboxes' private folders go
-    deadline: float             # time.monotonic() by which all must be done
-    events: list[tuple[str, str]] = field(default_factory=list)       # (status, what happened)
+    root: Path  # where the sandboxes' private folders go
+    deadline: float  # time.monotonic() by which all must be done
+    events: list[tuple[str, str]] = field(default_factory=list)  # (status, what happened)
     cell_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # index -> (type, message)
     interrupted: set[int] = field(default_factory=set)
     skip: set[int] = field(default_factory=set)
-    stopped_early: str = ""     # why later cells did not run
+    stopped_early: str = ""  # why later cells did not run
     printed: Printed = field(default_factory=Printed)
     log: list[str] = field(default_factory=list)
     peak_memory: int = 0
@@ -116,21 +120,32 @@ class NotebookRun:
             self.events.append((TIMED_OUT, "the time for this notebook ran out before a kernel started"))
             raise GiveUp("ran out of time")
         self.sandbox, self.kernels = Sandbox(self.plan, self.root), self.kernels + 1
-        self.client = Client(nbformat.v4.new_notebook(), km=self.sandbox.manager, allow_errors=True,
-                             startup_timeout=int(min(self.plan.limits.startup_seconds, remaining)),
-                             timeout_func=self._timeout, interrupt_on_timeout=True, iopub_timeout=2, log=QUIET,
-                             error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []})
+        self.client = Client(
+            nbformat.v4.new_notebook(),
+            km=self.sandbox.manager,
+            allow_errors=True,
+            startup_timeout=int(min(self.plan.limits.startup_seconds, remaining)),
+            timeout_func=self._timeout,
+            interrupt_on_timeout=True,
+            iopub_timeout=2,
+            log=QUIET,
+            error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []},
+        )
         self.client.printed, self.client.reading, self.client.on_cell_executed = self.printed, False, self._record
         try:
             self.client.start_new_kernel(**self.sandbox.start_arguments())
             self.sandbox.started()
             self.client.start_new_kernel_client()
         except Exception as error:
-            self.log.append(f"kernel {self.kernels} did not start: {type(error).__name__}: {one_line(error)}; "
-                            f"it said: {self.sandbox.stderr_tail()[-600:]!r}")
+            self.log.append(
+                f"kernel {self.kernels} did not start: {type(error).__name__}: {one_line(error)}; "
+                f"it said: {self.sandbox.stderr_tail()[-600:]!r}"
+            )
             self.close()
             raise GiveUp("could not start a kernel") from None
-        self.log.append(f"kernel {self.kernels} started ({'trusted: no sandbox' if self.plan.trusted else 'bubblewrap'})")
+        self.log.append(
+            f"kernel {self.kernels} started ({'trusted: no sandbox' if self.plan.trusted else 'bubblewrap'})"
+        )
 
     def close(self) -> None:
         if self.client is not None:
@@ -189,22 +204,33 @@ class NotebookRun:
                 if error and error[0] == TIMEOUT:
                     self.interrupted.add(cell.index)
                     if not self._stopped():
-                        self.events.append((TIMED_OUT, f"{cell.label} ran too long, did not stop when interrupted, "
-                                                       "and was skipped in a fresh kernel"))
+                        self.events.append(
+                            (
+                                TIMED_OUT,
+                                f"{cell.label} ran too long, did not stop when interrupted, "
+                                "and was skipped in a fresh kernel",
+                            )
+                        )
                         return cell.index
                     self.events.append((TIMED_OUT, f"{cell.label} ran too long and was interrupted"))
                 elif error:
                     self.cell_errors[cell.index] = error
             except DeadKernelError:
                 status, reason = self._why_dead()
-                self.events.append((status, f"the kernel {reason} in {cell.label}; that cell was skipped in a fresh kernel"))
+                self.events.append(
+                    (status, f"the kernel {reason} in {cell.label}; that cell was skipped in a fresh kernel")
+                )
                 return cell.index
         return None
 
     def _ask(self, source: str) -> Any:
         """Run a grader cell that publishes wire data; return it as the safe unpickler read it."""
         if self.client is None or self.deadline - time.monotonic() < 1:
-            raise GiveUp("the kernel is gone") if self.client is None else TimeoutError("the time for this notebook ran out")
+            raise (
+                GiveUp("the kernel is gone")
+                if self.client is None
+                else TimeoutError("the time for this notebook ran out")
+            )
         self.client.reading, self.client.iopub_timeout = True, 30  # the data comes on iopub: wait for it
         try:
             cell = self._execute(source, store_history=False)
@@ -222,8 +248,11 @@ class NotebookRun:
                 self.close()
             raise TimeoutError(f"it ran longer than {self._timeout(None)} s")
         if not cell.outputs or len(cell.outputs[-1]) > (self.plan.limits.answer_mb << 20) * 4 // 3 + 4:
-            raise wire.WireError(f"it is more than {self.plan.limits.answer_mb} MB of data" if cell.outputs
-                                 else f"nothing came back ({error[0] if error else 'no data'})")
+            raise wire.WireError(
+                f"it is more than {self.plan.limits.answer_mb} MB of data"
+                if cell.outputs
+                else f"nothing came back ({error[0] if error else 'no data'})"
+            )
         return wire.loads(base64.b64decode(cell.outputs[-1]))
 
     def answers(self, expressions: dict[str, str]) -> dict[str, Any]:
@@ -245,15 +274,19 @@ class NotebookRun:
                 else:
                     values[key] = Unavailable("WireError", "the answer did not come back")
             except Exception as error:
-                values[key] = Unavailable("WireError", str(error) if isinstance(error, wire.WireError)
-                                          else "it is not data the grader can read")
+                values[key] = Unavailable(
+                    "WireError",
+                    str(error) if isinstance(error, wire.WireError) else "it is not data the grader can read",
+                )
         return values
 
     def call(self, oid: int, args: tuple, kwargs: dict) -> Any:
         """Run the student's kept object ``oid`` in the kernel on the grader's arguments; the result as data."""
         try:
-            reply = self._ask(f"__import__('tensorlab.grading.wire').grading.wire.send_call("
-                              f"{oid!r}, {wire.dumps_arguments(args, kwargs)!r})")
+            reply = self._ask(
+                f"__import__('tensorlab.grading.wire').grading.wire.send_call("
+                f"{oid!r}, {wire.dumps_arguments(args, kwargs)!r})"
+            )
         except GiveUp as error:
             raise RuntimeError(f"the kernel stopped while running it ({error})") from None
         if type(reply) is tuple and len(reply) == 3 and reply[0] == "error":
@@ -263,6 +296,8 @@ class NotebookRun:
         try:
             result, after = wire.decode(reply[1], self.call), wire.decode(reply[2], self.call)
         except Exception as error:
-            raise wire.WireError(str(error) if isinstance(error, wire.WireError) else "its result is not data") from None
+            raise wire.WireError(
+                str(error) if isinstance(error, wire.WireError) else "its result is not data"
+            ) from None
         wire.sync([list(args), dict(kwargs)], after)
         return result

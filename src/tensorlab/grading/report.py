@@ -22,20 +22,22 @@ from tensorlab.checking import ICONS, NOT_ATTEMPTED, PASS
 from tensorlab.grading.judge import ExerciseGrade
 from tensorlab.grading.status import GRADER_ERROR, IN_WORDS, OK
 
+RESULT_WORDS = {PASS: "passed", NOT_ATTEMPTED: "not attempted"}  # anything else: "not passed"
+
 
 @dataclass
 class SubmissionGrade:
-    relpath: str                  # the submitted file, relative to SUBMISSIONS, for people
-    raw_path: bytes               # the same, as bytes (names need not be UTF-8)
+    relpath: str  # the submitted file, relative to SUBMISSIONS, for people
+    raw_path: bytes  # the same, as bytes (names need not be UTF-8)
     student: str
     sha256: str = ""
     notebook: str = ""
     status: str = OK
-    reason: str = ""              # for the instructor (grades.csv)
+    reason: str = ""  # for the instructor (grades.csv)
     exercises: list[ExerciseGrade] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)      # for the student: how the notebook ran
-    log: list[str] = field(default_factory=list)        # for the instructor only
-    output: str = ""              # the beginning and end of what the notebook printed
+    notes: list[str] = field(default_factory=list)  # for the student: how the notebook ran
+    log: list[str] = field(default_factory=list)  # for the instructor only
+    output: str = ""  # the beginning and end of what the notebook printed
     seconds: float = 0.0
     survivors: list[int] = field(default_factory=list)  # processes that outlived the sandbox: none
 
@@ -100,9 +102,16 @@ class Reports:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerows([self.columns] if header else [])
         for grade in grades:
-            row = {"student": grade.student, "file": grade.relpath, "notebook": grade.notebook, "status": grade.status,
-                   "reason": grade.reason, "seconds": f"{grade.seconds:.1f}", **{e.name: int(e.passed) for e in grade.exercises},
-                   **({"total": grade.total, "max": len(grade.exercises)} if grade.exercises else {})}
+            row = {
+                "student": grade.student,
+                "file": grade.relpath,
+                "notebook": grade.notebook,
+                "status": grade.status,
+                "reason": grade.reason,
+                "seconds": f"{grade.seconds:.1f}",
+                **{e.name: int(e.passed) for e in grade.exercises},
+                **({"total": grade.total, "max": len(grade.exercises)} if grade.exercises else {}),
+            }
             writer.writerow([_cell(escape(row.get(column, ""))) for column in self.columns])
         return buffer.getvalue()
 
@@ -133,32 +142,73 @@ def _create(folder: int, name: str) -> io.TextIOWrapper:
 
 def feedback(grade: SubmissionGrade) -> str:
     """For the student: the checks' sentences and notes on how the notebook ran, escaped."""
-    lines = [f"# Feedback: {escape(grade.notebook) or 'unknown notebook'}", "", f"- Student: {escape(grade.student)}",
-             f"- File: `{escape(grade.relpath)}`", f"- Result: {IN_WORDS[grade.status]}"]
+    lines = [
+        f"# Feedback: {escape(grade.notebook) or 'unknown notebook'}",
+        "",
+        f"- Student: {escape(grade.student)}",
+        f"- File: `{escape(grade.relpath)}`",
+        f"- Result: {IN_WORDS[grade.status]}",
+    ]
     if grade.exercises:
-        lines += [f"- Score: **{grade.total} / {len(grade.exercises)}**", "", "| exercise | result | message |", "|---|---|---|"]
-        lines += [f"| {escape(e.label)} | {ICONS[e.status]} {'passed' if e.status == PASS else 'not attempted' if e.status == NOT_ATTEMPTED else 'not passed'}"
-                  f" | {escape(e.message).replace('|', chr(92) + '|')} |" for e in grade.exercises]
-        notes = [f"- {escape(note)}" for note in grade.notes[:20]] + ([f"- ... and {len(grade.notes) - 20} more."]
-                                                                       if len(grade.notes) > 20 else [])
+        lines += [
+            f"- Score: **{grade.total} / {len(grade.exercises)}**",
+            "",
+            "| exercise | result | message |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {escape(e.label)} | {ICONS[e.status]} {RESULT_WORDS.get(e.status, 'not passed')}"
+            f" | {escape(e.message).replace('|', chr(92) + '|')} |"
+            for e in grade.exercises
+        ]
+        notes = [f"- {escape(note)}" for note in grade.notes[:20]] + (
+            [f"- ... and {len(grade.notes) - 20} more."] if len(grade.notes) > 20 else []
+        )
         lines += ["", "## Notes on running your notebook", "", *notes] if notes else []
-        lines += ["", "*Your notebook was run from top to bottom in a fresh kernel; each answer was then judged by "
-                      "the same check as in the notebook, plus the instructor's own tests.*"]
+        lines += [
+            "",
+            "*Your notebook was run from top to bottom in a fresh kernel; each answer was then judged by "
+            "the same check as in the notebook, plus the instructor's own tests.*",
+        ]
     else:
-        why = ("the grader failed on this file; your instructor has the details" if grade.status == GRADER_ERROR
-               else escape(grade.reason) or "the grader could not grade it")
-        lines += ["", "## Why it was not graded", "", why[0].upper() + why[1:].rstrip(".") + ".", "",
-                  "Submit the course notebook you worked in (the .ipynb file made from the course's student copy), "
-                  "and ask your instructor if you are unsure."]
+        why = (
+            "the grader failed on this file; your instructor has the details"
+            if grade.status == GRADER_ERROR
+            else escape(grade.reason) or "the grader could not grade it"
+        )
+        lines += [
+            "",
+            "## Why it was not graded",
+            "",
+            why[0].upper() + why[1:].rstrip(".") + ".",
+            "",
+            "Submit the course notebook you worked in (the .ipynb file made from the course's student copy), "
+            "and ask your instructor if you are unsure.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def instructor_log(grade: SubmissionGrade) -> str:
-    lines = [f"file: {escape(grade.relpath)}", f"student: {escape(grade.student)}", f"sha256: {grade.sha256}",
-             f"notebook: {escape(grade.notebook)}", f"status: {grade.status}", f"reason: {escape(grade.reason)}",
-             f"score: {grade.total} / {len(grade.exercises)}", f"seconds: {grade.seconds:.1f}", ""]
-    lines += [escape(f"{e.name}: {e.status}: {e.message}" + (f"  [{e.detail}]" if e.detail else "")) for e in grade.exercises]
-    lines += ["", "events:", *[f"  {escape(line)}" for line in grade.log],
-              "", "what the notebook printed (beginning and end), each line behind '| ':"]
+    lines = [
+        f"file: {escape(grade.relpath)}",
+        f"student: {escape(grade.student)}",
+        f"sha256: {grade.sha256}",
+        f"notebook: {escape(grade.notebook)}",
+        f"status: {grade.status}",
+        f"reason: {escape(grade.reason)}",
+        f"score: {grade.total} / {len(grade.exercises)}",
+        f"seconds: {grade.seconds:.1f}",
+        "",
+    ]
+    lines += [
+        escape(f"{e.name}: {e.status}: {e.message}" + (f"  [{e.detail}]" if e.detail else "")) for e in grade.exercises
+    ]
+    lines += [
+        "",
+        "events:",
+        *[f"  {escape(line)}" for line in grade.log],
+        "",
+        "what the notebook printed (beginning and end), each line behind '| ':",
+    ]
     lines += [f"| {escape(line)}" for line in grade.output.splitlines() or ["(nothing)"]]
     return "\n".join(lines) + "\n"

@@ -29,31 +29,35 @@ from jupyter_client import AsyncKernelClient, AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import DottedObjectName, default
 
-HOME = "/home/student"                     # the kernel's working folder, inside the sandbox
-WRITABLE = (HOME, "/tmp", "/dev/shm")      # its only writable places: a capped tmpfs each
-LIBRARIES_MB = 1024                        # what Python, PyTorch & co take before a notebook runs
-MAX_MESSAGE = 256 << 20                    # no message from a kernel is read if larger
-INSTALL_HINT = ("bubblewrap is needed to grade work you do not trust: install it (Debian/Ubuntu: sudo apt "
-                "install bubblewrap; Fedora: sudo dnf install bubblewrap), or pass --trusted "
-                "(make grade ... GRADE_ARGS=--trusted) to grade your own files without it")
+HOME = "/home/student"  # the kernel's working folder, inside the sandbox
+WRITABLE = (HOME, "/tmp", "/dev/shm")  # its only writable places: a capped tmpfs each
+LIBRARIES_MB = 1024  # what Python, PyTorch & co take before a notebook runs
+MAX_MESSAGE = 256 << 20  # no message from a kernel is read if larger
+INSTALL_HINT = (
+    "bubblewrap is needed to grade work you do not trust: install it (Debian/Ubuntu: sudo apt "
+    "install bubblewrap; Fedora: sudo dnf install bubblewrap), or pass --trusted "
+    "(make grade ... GRADE_ARGS=--trusted) to grade your own files without it"
+)
 
 
 @dataclass(frozen=True)
 class Limits:
-    cell_seconds: float = 120.0        # one cell, or one call of a student's function
+    cell_seconds: float = 120.0  # one cell, or one call of a student's function
     submission_seconds: float = 600.0  # everything for one file: kernels, restarts, cells, judging
-    memory_mb: int = 3072              # on top of the libraries: processes, shared memory, tmpfs, memfd
-    disk_mb: int = 512                 # each writable folder (in memory, so counted there too)
-    processes: int = 128               # processes in the sandbox at once
-    answer_mb: int = 64                # the answers' data, as sent
-    max_restarts: int = 3              # fresh kernels after a crash or a cell that will not stop
-    interrupt_grace: float = 5.0       # how long an interrupted cell gets to stop
-    startup_seconds: float = 120.0     # starting a kernel
+    memory_mb: int = 3072  # on top of the libraries: processes, shared memory, tmpfs, memfd
+    disk_mb: int = 512  # each writable folder (in memory, so counted there too)
+    processes: int = 128  # processes in the sandbox at once
+    answer_mb: int = 64  # the answers' data, as sent
+    max_restarts: int = 3  # fresh kernels after a crash or a cell that will not stop
+    interrupt_grace: float = 5.0  # how long an interrupted cell gets to stop
+    startup_seconds: float = 120.0  # starting a kernel
 
 
 def _runs(command: list[str]) -> bool:
     try:
-        return bool(shutil.which(command[0])) and subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+        return (
+            bool(shutil.which(command[0])) and subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -73,48 +77,102 @@ class Plan:
     """How every kernel of one grading run is sandboxed."""
 
     limits: Limits
-    trusted: bool                   # no bubblewrap: for the instructor's own files
-    readable: list[str]             # shown read-only inside the sandbox ...
-    hidden: list[str]               # ... except these, covered by empty folders
+    trusted: bool  # no bubblewrap: for the instructor's own files
+    readable: list[str]  # shown read-only inside the sandbox ...
+    hidden: list[str]  # ... except these, covered by empty folders
     env: dict[str, str]
-    font_cache: str | None = None   # matplotlib's font list, so that no kernel rebuilds it
-    warm: tuple[str, ...] = ()      # imported while the kernel starts, not in the first cell's time
+    font_cache: str | None = None  # matplotlib's font list, so that no kernel rebuilds it
+    warm: tuple[str, ...] = ()  # imported while the kernel starts, not in the first cell's time
     cgroup: bool = field(default_factory=systemd_scope_works)
 
     def kernel_command(self, private: Path, program: list[str] | None = None) -> list[str]:
         """The kernelspec's argv for a kernel whose sockets live in ``private`` (``program``: for tests)."""
         limits, total_mb = self.limits, self.limits.memory_mb + LIBRARIES_MB
         warm = f"import importlib as _i; [_i.import_module(m) for m in {self.warm!r}]; del _i"
-        command = program or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                              f"--IPKernelApp.exec_lines={warm}"]
+        command = program or [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            f"--IPKernelApp.exec_lines={warm}",
+        ]
         if shutil.which("prlimit"):
-            command = ["prlimit", f"--data={total_mb << 20}", f"--fsize={limits.disk_mb << 20}",
-                       f"--cpu={int(2 * limits.submission_seconds) + 60}", "--core=0", "--", *command]
+            command = [
+                "prlimit",
+                f"--data={total_mb << 20}",
+                f"--fsize={limits.disk_mb << 20}",
+                f"--cpu={int(2 * limits.submission_seconds) + 60}",
+                "--core=0",
+                "--",
+                *command,
+            ]
         if self.trusted:
             return command
-        wrap = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-                *[a for k, v in self.env.items() for a in ("--setenv", k, v)], "--proc", "/proc", "--dev", "/dev"]
+        wrap = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+            *[a for k, v in self.env.items() for a in ("--setenv", k, v)],
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+        ]
         for folder in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-            wrap += ["--symlink", os.readlink(folder), folder] if os.path.islink(folder) else \
-                ["--ro-bind", folder, folder] if os.path.isdir(folder) else []
-        for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd",
-                     "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/alternatives", "/etc/hosts"):
+            wrap += (
+                ["--symlink", os.readlink(folder), folder]
+                if os.path.islink(folder)
+                else ["--ro-bind", folder, folder]
+                if os.path.isdir(folder)
+                else []
+            )
+        for path in (
+            "/etc/ld.so.cache",
+            "/etc/ld.so.conf",
+            "/etc/ld.so.conf.d",
+            "/etc/localtime",
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/nsswitch.conf",
+            "/etc/fonts",
+            "/etc/alternatives",
+            "/etc/hosts",
+        ):
             wrap += ["--ro-bind-try", path, path]  # hosts: "localhost", where torchrun's processes meet
         bound: list[str] = []
         for path in sorted(set(p for p in self.readable if not p.startswith("/usr/")), key=len):
             if not any(_inside(path, b) for b in bound):
                 bound.append(path)
                 wrap += ["--ro-bind", path, path]
-        wrap += [a for h in self.hidden if os.path.isdir(h) and any(_inside(h, b) for b in bound) for a in ("--tmpfs", h)]
+        wrap += [
+            a for h in self.hidden if os.path.isdir(h) and any(_inside(h, b) for b in bound) for a in ("--tmpfs", h)
+        ]
         wrap += [a for w in WRITABLE for a in ("--size", str(limits.disk_mb << 20), "--tmpfs", w)]
         if self.font_cache:
             wrap += ["--ro-bind", self.font_cache, f"{HOME}/.config/matplotlib/{Path(self.font_cache).name}"]
         connection, ipc = str(private / "connection.json"), str(private / "ipc")
         wrap += ["--ro-bind", connection, connection, "--bind", ipc, ipc, "--chdir", HOME, "--", *command]
         if self.cgroup:
-            wrap = ["systemd-run", "--user", "--scope", "--quiet", "--collect", "-p", "MemorySwapMax=0",
-                    "-p", f"MemoryMax={(total_mb + len(WRITABLE) * limits.disk_mb) << 20}",
-                    "-p", f"TasksMax={limits.processes}", "--", *wrap]
+            wrap = [
+                "systemd-run",
+                "--user",
+                "--scope",
+                "--quiet",
+                "--collect",
+                "-p",
+                "MemorySwapMax=0",
+                "-p",
+                f"MemoryMax={(total_mb + len(WRITABLE) * limits.disk_mb) << 20}",
+                "-p",
+                f"TasksMax={limits.processes}",
+                "--",
+                *wrap,
+            ]
         return wrap
 
 
@@ -168,18 +226,30 @@ class Sandbox:
         (self.private / "ipc").mkdir()
         (self.private / "connection.json").touch()  # jupyter_client fills it in before the kernel starts
         self.stderr = tempfile.TemporaryFile(dir=self.private)  # what the kernel prints outside Jupyter
-        self.manager = SandboxedKernelManager(transport="ipc", ip=str(self.private / "ipc" / "kernel"),
-                                              connection_file=str(self.private / "connection.json"))
-        self.manager.spec = KernelSpec(argv=plan.kernel_command(self.private), display_name="graded notebook",
-                                       language="python", interrupt_mode="message", env={})
+        self.manager = SandboxedKernelManager(
+            transport="ipc",
+            ip=str(self.private / "ipc" / "kernel"),
+            connection_file=str(self.private / "connection.json"),
+        )
+        self.manager.spec = KernelSpec(
+            argv=plan.kernel_command(self.private),
+            display_name="graded notebook",
+            language="python",
+            interrupt_mode="message",
+            env={},
+        )
 
     def start_arguments(self) -> dict:
         env = dict(self.plan.env)
         if self.plan.trusted:  # no tmpfs home: a folder of the grader's, private to this kernel
             env["HOME"] = str(self.private / "home")
             os.mkdir(env["HOME"])
-        return {"env": env, "stdout": subprocess.DEVNULL, "stderr": self.stderr,
-                "cwd": env["HOME"] if self.plan.trusted else str(self.private)}
+        return {
+            "env": env,
+            "stdout": subprocess.DEVNULL,
+            "stderr": self.stderr,
+            "cwd": env["HOME"] if self.plan.trusted else str(self.private),
+        }
 
     def started(self) -> None:
         process = self.manager.provisioner.process if self.manager.provisioner else None
@@ -220,7 +290,7 @@ class Watchdog(threading.Thread):
     def __init__(self, pid: int, sockets: Path, limits: Limits, tmpfs: bool):
         super().__init__(daemon=True)
         self.pid, self.sockets, self.limits, self.tmpfs = pid, sockets, limits, tmpfs
-        self.reason, self.peak = "", 0        # why it stopped the kernel, if it did; memory high-water mark
+        self.reason, self.peak = "", 0  # why it stopped the kernel, if it did; memory high-water mark
         self.seen: dict[int, psutil.Process] = {}  # every process of the sandbox (a pid with its start time)
         self.done = threading.Event()
         self.start()
@@ -238,8 +308,10 @@ class Watchdog(threading.Thread):
             self.peak = max(self.peak, memory := _memory(processes, self.tmpfs))
             sockets = sum(e.stat(follow_symlinks=False).st_blocks * 512 for e in os.scandir(self.sockets))
             if memory > (self.limits.memory_mb + LIBRARIES_MB) << 20:
-                self.kill(f"used more than {self.limits.memory_mb + LIBRARIES_MB:,} MB of memory "
-                          f"({self.limits.memory_mb:,} MB on top of the libraries)")
+                self.kill(
+                    f"used more than {self.limits.memory_mb + LIBRARIES_MB:,} MB of memory "
+                    f"({self.limits.memory_mb:,} MB on top of the libraries)"
+                )
             elif sockets > self.limits.disk_mb << 20:
                 self.kill(f"wrote more than {self.limits.disk_mb} MB into the grader's socket folder")
 

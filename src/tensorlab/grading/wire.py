@@ -26,9 +26,9 @@ import torch
 MIME = "application/vnd.tensorlab.wire+base64"
 TAG = "__tensorlab_wire__"
 MAX_DEPTH = 32
-MAX_ITEMS = 1_000_000   # items (and thousands of tensor elements) in one answer, counted on both sides
-MAX_SEQUENCE = 1_000    # a dataset travels as its items up to this length
-MAX_ELEMENTS = 2**26    # a tensor the grader will compare (an expanded view can claim any size)
+MAX_ITEMS = 1_000_000  # items (and thousands of tensor elements) in one answer, counted on both sides
+MAX_SEQUENCE = 1_000  # a dataset travels as its items up to this length
+MAX_ELEMENTS = 2**26  # a tensor the grader will compare (an expanded view can claim any size)
 
 
 class WireError(ValueError):
@@ -37,7 +37,7 @@ class WireError(ValueError):
 
 @dataclass(frozen=True)
 class Ref:
-    oid: int            # a kept object, in the arguments the grader sends into the kernel
+    oid: int  # a kept object, in the arguments the grader sends into the kernel
 
 
 class _Budget:
@@ -98,16 +98,22 @@ def encode(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
         if isinstance(value, plain):
             return int.__index__(value) if plain is int else plain(value)
     if isinstance(value, torch.nn.Module):
-        return {TAG: "module", "oid": _keep(value), "type": type(value).__name__[:80],
-                "parameters": {k: _tensor(t) for k, t in value.named_parameters()},
-                "buffers": {k: _tensor(t, False) for k, t in value.named_buffers()}}
+        return {
+            TAG: "module",
+            "oid": _keep(value),
+            "type": type(value).__name__[:80],
+            "parameters": {k: _tensor(t) for k, t in value.named_parameters()},
+            "buffers": {k: _tensor(t, False) for k, t in value.named_buffers()},
+        }
     if isinstance(value, (list, tuple)):  # subclasses (a namedtuple ...) travel as plain ones
         items = [encode(v, budget, depth + 1) for v in value]
         return items if isinstance(value, list) else tuple(items)
     if type(value) in (dict, set, frozenset):
         pairs = value.items() if type(value) is dict else ((v, None) for v in value)
-        return {TAG: type(value).__name__, "items": [(encode(k, budget, depth + 1), encode(v, budget, depth + 1))
-                                                     for k, v in pairs]}
+        return {
+            TAG: type(value).__name__,
+            "items": [(encode(k, budget, depth + 1), encode(v, budget, depth + 1)) for k, v in pairs],
+        }
     if not callable(value) and hasattr(value, "__len__") and hasattr(value, "__getitem__"):
         try:  # a dataset: its items, as hidden tests index and batch it
             if len(value) <= MAX_SEQUENCE:
@@ -121,8 +127,13 @@ def encode(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
     except Exception:  # a repr that raises is the student's problem
         text = ""
     name = getattr(value, "__name__", None)
-    return {TAG: "object", "oid": _keep(value), "type": type(value).__name__[:80], "text": text,
-            "name": name[:80] if isinstance(name, str) else None}
+    return {
+        TAG: "object",
+        "oid": _keep(value),
+        "type": type(value).__name__[:80],
+        "text": text,
+        "name": name[:80] if isinstance(name, str) else None,
+    }
 
 
 def _saved(value: Any) -> bytes:
@@ -184,6 +195,7 @@ def _from_refs(value: Any) -> Any:
 # in the grader
 # ---------------------------------------------------------------------------------------------
 
+
 class KernelObject:
     """A function (or other object) of the student's that stays in the kernel; ``call(oid, args,
     kwargs)`` runs it there and returns data."""
@@ -236,9 +248,12 @@ def loads(blob: bytes) -> Any:
         raise WireError("it is nested too deeply") from None
     except Exception as error:  # anything the safe unpickler refuses
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        raise WireError(f"it holds an object of class {found.group(1).rsplit('.', 1)[-1]}, which is not plain data "
-                        "(a tensor, a number, a string, a list ...)" if found
-                        else "it is not plain data the grader can read safely") from None
+        raise WireError(
+            f"it holds an object of class {found.group(1).rsplit('.', 1)[-1]}, which is not plain data "
+            "(a tensor, a number, a string, a list ...)"
+            if found
+            else "it is not plain data the grader can read safely"
+        ) from None
 
 
 def decode(data: Any, call: Callable | None = None, budget: _Budget | None = None, depth: int = 0) -> Any:
@@ -251,7 +266,9 @@ def decode(data: Any, call: Callable | None = None, budget: _Budget | None = Non
         return data
     if type(data) in (torch.Tensor, torch.nn.Parameter):
         if data.numel() > MAX_ELEMENTS:
-            raise WireError(f"a tensor of {data.numel():,} elements is more than the grader compares ({MAX_ELEMENTS:,})")
+            raise WireError(
+                f"a tensor of {data.numel():,} elements is more than the grader compares ({MAX_ELEMENTS:,})"
+            )
         budget.spend(data.numel() >> 10)
         return data
     if type(data) in (list, tuple):
@@ -264,8 +281,11 @@ def decode(data: Any, call: Callable | None = None, budget: _Budget | None = Non
         pairs = [(inner(k), inner(v)) for k, v in data["items"]] if kind != "list" else []
         if kind == "dict":
             return {_hashable(k): v for k, v in pairs}
-        return [inner(v) for v in data["items"]] if kind == "list" else \
-            (set if kind == "set" else frozenset)(_hashable(k) for k, _ in pairs)
+        return (
+            [inner(v) for v in data["items"]]
+            if kind == "list"
+            else (set if kind == "set" else frozenset)(_hashable(k) for k, _ in pairs)
+        )
     if kind == "ndarray" and type(data.get("data")) is torch.Tensor:
         return inner(data["data"]).numpy()
     if kind == "npscalar" and type(data.get("value")) in (bool, int, float, complex):
@@ -284,10 +304,13 @@ def decode(data: Any, call: Callable | None = None, budget: _Budget | None = Non
         if kind == "object":
             shown = data.get("name") if isinstance(data.get("name"), str) else name
             return _named_like(KernelObject, name)(call, data["oid"], str(data.get("text", ""))[:200], shown[:80])
-        parts = [{k: inner(v) for k, v in data[p].items()} if type(data.get(p)) is dict else None
-                 for p in ("parameters", "buffers")]
-        if None not in parts and all(type(k) is str and isinstance(t, torch.Tensor)
-                                     for part in parts for k, t in part.items()):
+        parts = [
+            {k: inner(v) for k, v in data[p].items()} if type(data.get(p)) is dict else None
+            for p in ("parameters", "buffers")
+        ]
+        if None not in parts and all(
+            type(k) is str and isinstance(t, torch.Tensor) for part in parts for k, t in part.items()
+        ):
             return _named_like(KernelModule, name)(call, data["oid"], *parts)
     raise WireError(f"unexpected {kind or type(data).__name__} in the data")
 
@@ -302,6 +325,7 @@ def _hashable(value: Any) -> Any:
 
 def dumps_arguments(args: tuple, kwargs: dict) -> str:
     """The grader's arguments for a call in the kernel (kept objects travel as their numbers)."""
+
     def refs(value: Any) -> Any:
         if isinstance(value, (KernelObject, KernelModule)):
             return Ref(value._oid)
