@@ -14,7 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from tensorlab.grading.course import CourseNotebook, solved_student_notebook, tagged_cells
+from tensorlab.authoring import solved_copy, tagged_cells
+from tensorlab.grading.course import CourseNotebook
 
 NOTEBOOK = "01_tensors_0d_to_nd"
 EXERCISES = ["q1", "q2", "q3", "q4", "q5", "q6", "q7"]
@@ -25,7 +26,7 @@ def to_bytes(notebook: nbformat.NotebookNode) -> bytes:
 
 
 def solved(course_nb: CourseNotebook) -> nbformat.NotebookNode:
-    return solved_student_notebook(course_nb)
+    return solved_copy(course_nb.student, course_nb.solution)
 
 
 def set_answer(notebook, exercise: str, source: str) -> nbformat.NotebookNode:

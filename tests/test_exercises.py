@@ -20,7 +20,7 @@ from tensorlab.exercises import exercises_of
 def notebooks_with_exercises():
     found = []
     for path in authoring.solution_paths():
-        module_name = f"tensorlab.exercises.ch{path.name[:2]}"
+        module_name = authoring.exercise_module_name(path)
         notebook = nbformat.read(path, as_version=4)
         checks = [m for c in notebook.cells if c.cell_type == "code" for m in authoring.CHECK_CALL.findall(c.source)]
         if checks:

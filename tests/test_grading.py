@@ -27,8 +27,9 @@ import torch
 from grading_cases import EXERCISES, NOTEBOOK, cases
 
 from tensorlab import authoring
+from tensorlab.authoring import solved_copy
 from tensorlab.grading import STATUSES, GradingOptions, Limits, grade_folder, load_course, wire
-from tensorlab.grading.course import free_names, solved_student_notebook
+from tensorlab.grading.course import free_names
 from tensorlab.grading.grader import parse_notebook, structure_problems
 from tensorlab.grading.sandbox import Plan, bwrap_works
 
@@ -331,7 +332,7 @@ def test_free_names_ignores_what_the_code_binds_itself():
 
 
 def test_solved_copy_is_the_student_copy_with_the_solutions_filled_in(course):
-    solved = solved_student_notebook(course[NOTEBOOK])
+    solved = solved_copy(course[NOTEBOOK].student, course[NOTEBOOK].solution)
     text = nbformat.writes(solved)
     assert "dose_075 = torch.tensor(0.75)" in text and "YOUR CODE HERE" not in text
     assert "BEGIN" not in text and "evaluate(" not in text
@@ -539,7 +540,7 @@ def test_every_course_notebook_solved_scores_full_marks_and_blank_scores_zero(tm
     subs = tmp_path / "submissions"
     subs.mkdir()
     for name, notebook in course.items():
-        nbformat.write(solved_student_notebook(notebook), subs / f"solved_{name}.ipynb")
+        nbformat.write(solved_copy(notebook.student, notebook.solution), subs / f"solved_{name}.ipynb")
         nbformat.write(notebook.student, subs / f"blank_{name}.ipynb")
     run = grade_folder(subs, tmp_path / "out", GradingOptions(jobs=2, progress=False))
     for grade in run.grades:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import nbformat
 
+from tensorlab import authoring
 from tensorlab.grading import GradingOptions, grade_folder, load_course
-from tensorlab.grading.course import solved_student_notebook, tagged_cells
 
 
 def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
@@ -36,7 +36,7 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
     if notebook_name not in course:
         sys.exit(f"no gradable notebook {notebook_name!r}; have {sorted(course)} (broken: {broken})")
     notebook = course[notebook_name]
-    solved = solved_student_notebook(notebook)
+    solved = authoring.solved_copy(notebook.student, notebook.solution)
     names = [e.name for e in notebook.exercises]
     for number in range(count):
         kind = number % 6
@@ -45,7 +45,7 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
         elif kind in (2, 3):  # one answer replaced by a wrong value of another type
             submission = copy.deepcopy(solved)
             exercise = names[number % len(names)]
-            index = tagged_cells(submission, exercise)[0]
+            index = authoring.tagged_cells(submission, exercise)[0]
             submission.cells[index].source = (
                 notebook.student.cells[index]
                 .source.replace("...", "42")
@@ -55,7 +55,7 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
             submission = notebook.student
         else:  # an exception in one answer cell
             submission = copy.deepcopy(solved)
-            index = tagged_cells(submission, names[number % len(names)])[0]
+            index = authoring.tagged_cells(submission, names[number % len(names)])[0]
             submission.cells[index].source = "1 / 0\n" + submission.cells[index].source
         nbformat.write(submission, folder / f"student{number:03d}.ipynb")
 

@@ -178,6 +178,25 @@ def exercise_tag(cell) -> tuple[str | None, str | None]:
     return tag["exercise"], tag.get("role")
 
 
+def tagged_cells(notebook: nbformat.NotebookNode, exercise: str, role: str = "answer") -> list[int]:
+    """Indices of the cells of a student copy tagged as ``role`` ("answer" or "check") of ``exercise``."""
+    return [i for i, cell in enumerate(notebook.cells) if exercise_tag(cell) == (exercise, role)]
+
+
+def solved_copy(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student copy with every answer cell filled in from its solution: a perfect submission."""
+    filled = copy.deepcopy(student)
+    for position, cell in enumerate(filled.cells[1:]):  # [0]: the generator's banner
+        if exercise_tag(cell)[1] == "answer":
+            cell.source = split_cell_source(solution.cells[position].source).solved
+    return filled
+
+
+def exercise_module_name(solution_path: Path) -> str:
+    """Notebook NN's exercises live in ``tensorlab.exercises.chNN`` (tests/test_exercises.py checks it)."""
+    return f"tensorlab.exercises.ch{Path(solution_path).name[:2]}"
+
+
 def student_path_for(solution_path: Path) -> Path:
     return STUDENT_DIR / solution_path.name
 
@@ -216,7 +235,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
                     exercises.append(name)
         cells.append(cell)
     if pending_answers:
-        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell " "(ex.<name>.check(...))")
+        raise MarkerError(f"{source_name}: a solution region is not followed by a check cell (ex.<name>.check(...))")
     banner = nbformat.v4.new_markdown_cell(
         f"*Student copy, generated from `{source_name}` by `make student`. "
         "To change it, edit that solution notebook and regenerate; edits here are overwritten.*"

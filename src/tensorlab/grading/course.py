@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import copy
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,18 +83,14 @@ def load_notebook(solution_path: Path) -> CourseNotebook | None:
     if not names:
         return None
     where = solution_path.name
-    imports = _top_level_imports(solution)
-    module = _exercise_module(imports, where)
+    module = importlib.import_module(authoring.exercise_module_name(solution_path))
     defined = exercises_of(module)
     if list(defined) != names:
         raise CourseError(f"{where} checks {names}, but {module.__name__} defines {list(defined)}")
     if len(student.cells) != len(solution.cells) + 1:  # the generator adds one banner cell
         raise CourseError(f"{where}: the student copy does not line up with the solution")
-    imported = {
-        (alias.asname or alias.name).split(".")[0]
-        for statement in imports
-        for alias in ast.parse(statement).body[0].names
-    }
+    course_nb = CourseNotebook(solution_path.stem, module, [], _top_level_imports(solution), student, solution)
+    imported = set(course_nb.hidden_test_namespace())  # what the hidden tests need not take from the kernel
     exercises: dict[str, CourseExercise] = {}
     for position, student_cell in enumerate(student.cells[1:]):
         exercise_name, role = authoring.exercise_tag(student_cell)
@@ -106,34 +101,13 @@ def load_notebook(solution_path: Path) -> CourseNotebook | None:
             raise CourseError(f"{where}: {name} is checked twice")
         hidden = authoring.split_cell_source(solution.cells[position].source, where).hidden
         try:
-            hidden_names = [n for n in free_names(hidden) if n not in imported and n != "ex"]
+            hidden_names = [n for n in free_names(hidden) if n not in imported]
         except SyntaxError as error:
             raise CourseError(f"{where}: the hidden tests of {name} do not parse ({error})") from None
-        exercises[name] = CourseExercise(
-            name, defined[name], expression, hidden, hidden_names, answer_cells=len(tagged_cells(student, name))
-        )
-    return CourseNotebook(
-        name=solution_path.stem,
-        module=module,
-        exercises=[exercises[n] for n in names],
-        imports=imports,
-        student=student,
-        solution=solution,
-    )
-
-
-def tagged_cells(notebook: nbformat.NotebookNode, exercise: str, role: str = "answer") -> list[int]:
-    """Indices of the cells tagged as ``role`` ("answer" or "check") of ``exercise``."""
-    return [i for i, cell in enumerate(notebook.cells) if authoring.exercise_tag(cell) == (exercise, role)]
-
-
-def solved_student_notebook(notebook: CourseNotebook) -> nbformat.NotebookNode:
-    """The student copy with every answer cell filled in from the solution: a perfect submission."""
-    filled = copy.deepcopy(notebook.student)
-    for position, cell in enumerate(filled.cells[1:]):
-        if authoring.exercise_tag(cell)[1] == "answer":
-            cell.source = authoring.split_cell_source(notebook.solution.cells[position].source).solved
-    return filled
+        answer_cells = len(authoring.tagged_cells(student, name))
+        exercises[name] = CourseExercise(name, defined[name], expression, hidden, hidden_names, answer_cells)
+    course_nb.exercises = [exercises[n] for n in names]
+    return course_nb
 
 
 def free_names(code: str) -> list[str]:
@@ -189,16 +163,3 @@ def _top_level_imports(solution: nbformat.NotebookNode) -> list[str]:
             continue
         statements += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     return statements
-
-
-def _exercise_module(imports: list[str], where: str) -> ModuleType:
-    for statement in imports:
-        node = ast.parse(statement).body[0]
-        for alias in node.names:
-            if alias.asname != "ex":
-                continue
-            if isinstance(node, ast.ImportFrom) and node.module == "tensorlab.exercises":
-                return importlib.import_module(f"tensorlab.exercises.{alias.name}")
-            if isinstance(node, ast.Import) and alias.name.startswith("tensorlab.exercises."):
-                return importlib.import_module(alias.name)
-    raise CourseError(f"{where}: no `from tensorlab.exercises import chNN as ex` at the top level")

@@ -23,7 +23,7 @@ import nbformat
 
 from tensorlab import authoring
 from tensorlab.checking import FAIL, one_line
-from tensorlab.grading.course import CourseNotebook, load_course, tagged_cells
+from tensorlab.grading.course import CourseNotebook, load_course
 from tensorlab.grading.judge import ExerciseGrade, judge
 from tensorlab.grading.kernel import Cell, GiveUp, NotebookRun
 from tensorlab.grading.report import Reports, SubmissionGrade, escape
@@ -360,7 +360,8 @@ def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, 
         expressions = {f"answer:{e.name}": e.expression for e in course_nb.exercises}
         values = run.answers(expressions | {f"name:{n}": n for e in course_nb.exercises for n in e.hidden_names})
         for exercise in course_nb.exercises:
-            grade.exercises.append(judge(exercise, values, run, course_nb, tagged_cells(notebook, exercise.name)))
+            answer_cells = authoring.tagged_cells(notebook, exercise.name)
+            grade.exercises.append(judge(exercise, values, run, course_nb, answer_cells))
     except GiveUp as error:
         gave_up = str(error)
     finally:
