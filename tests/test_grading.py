@@ -337,7 +337,7 @@ def test_solved_copy_is_the_student_copy_with_the_solutions_filled_in(course):
     assert "dose_075 = torch.tensor(0.75)" in text and "YOUR CODE HERE" not in text
     assert "BEGIN" not in text and "evaluate(" not in text
     parts = authoring.split_cell_source(
-        "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n" "### BEGIN HIDDEN TESTS\nassert b\n### END HIDDEN TESTS"
+        "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n### BEGIN HIDDEN TESTS\nassert b\n### END HIDDEN TESTS"
     )
     assert (parts.student, parts.solved, parts.hidden) == (
         "a = 1\nb = ...  # YOUR CODE HERE",

@@ -21,9 +21,7 @@ import pytest
 from tensorlab import authoring, launch
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_NOTEBOOKS = sorted(authoring.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")) + sorted(
-    authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb")
-)
+ALL_NOTEBOOKS = authoring.solution_paths() + authoring.solution_paths(authoring.STUDENT_DIR)
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -26,9 +26,9 @@ def test_the_iris_decision_regions_are_among_them():
 def test_figure_file_is_the_stored_notebook_output(figure):
     assert figure.png is not None, f"{figure.notebook.name} cell {figure.cell} has no stored picture"
     assert figure.png.startswith(b"\x89PNG"), "the stored output is not a PNG"
-    assert figure.is_current(), (
-        f"{figure.target.relative_to(ROOT)} is stale: run " "`.venv/bin/python tools/export_readme_figures.py`"
-    )
+    assert (
+        figure.is_current()
+    ), f"{figure.target.relative_to(ROOT)} is stale: run `.venv/bin/python tools/export_readme_figures.py`"
 
 
 def test_marker_is_found_and_a_missing_file_is_reported(tmp_path):

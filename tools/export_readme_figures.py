@@ -26,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 
+from tensorlab import authoring
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^\s*#\s*README figure:\s*(\S+\.png)\b", re.MULTILINE)
 
@@ -44,7 +46,7 @@ class Figure:
 def readme_figures(root: Path = ROOT) -> list[Figure]:
     """Every cell of solutions/*.ipynb that names a README figure, with the PNG it stored."""
     found = []
-    for notebook_path in sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")):
+    for notebook_path in authoring.solution_paths(root / "solutions"):
         notebook = nbformat.read(notebook_path, as_version=4)
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":

@@ -21,6 +21,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from tensorlab import authoring
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,7 +66,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one.resolve())))
         return
-    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or authoring.solution_paths()
     rows = []
     for path in paths:
         rows.append(measure(path))

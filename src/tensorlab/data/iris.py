@@ -62,7 +62,7 @@ def load_iris(path: Path | str | None = None, dtype: torch.dtype = torch.float32
     path = Path(path) if path is not None else datasets_dir() / IRIS_FILE
     if not path.is_file():
         raise DatasetError(
-            f"{path} is missing; it ships with the course (git checkout -- datasets/{IRIS_FILE} " "restores it)."
+            f"{path} is missing; it ships with the course (git checkout -- datasets/{IRIS_FILE} restores it)."
         )
     raw = path.read_bytes().replace(b"\r\n", b"\n")
     try:
@@ -107,7 +107,7 @@ def load_iris(path: Path | str | None = None, dtype: torch.dtype = torch.float32
     counts = [labels.count(label) for label in range(len(SPECIES))]
     if counts != [FLOWERS_PER_SPECIES] * len(SPECIES):
         found = ", ".join(f"{name} {count}" for name, count in zip(SPECIES, counts))
-        raise DatasetError(f"{path} has the wrong class counts: {found} (expected {FLOWERS_PER_SPECIES} " "of each).")
+        raise DatasetError(f"{path} has the wrong class counts: {found} (expected {FLOWERS_PER_SPECIES} of each).")
 
     digest = hashlib.sha256(raw).hexdigest()
     if digest != IRIS_SHA256:

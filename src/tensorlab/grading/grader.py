@@ -374,7 +374,7 @@ def _run_and_judge(grade: SubmissionGrade, notebook, course_nb: CourseNotebook, 
             e.name,
             e.label,
             FAIL,
-            "Not graded: your notebook could not be run to the end " "in the grader (see the notes below).",
+            "Not graded: your notebook could not be run to the end in the grader (see the notes below).",
         )
         for e in course_nb.exercises
         if e.name not in done

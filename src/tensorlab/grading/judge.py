@@ -13,7 +13,7 @@ from tensorlab.grading.course import CourseExercise, CourseNotebook
 from tensorlab.grading.kernel import NotebookRun, Unavailable
 
 HIDDEN_TEST_MESSAGE = (
-    "your answer passes the check in the notebook, but not the instructor's " "additional tests for this exercise."
+    "your answer passes the check in the notebook, but not the instructor's additional tests for this exercise."
 )
 
 
