@@ -60,7 +60,11 @@ class GradingRun:
     changed: list[str]  # submitted files that changed while grading (should be none)
     broken: dict[str, str]  # course notebooks whose solution could not be loaded, and why
     trusted: bool
-    survivors: list[int]  # processes that outlived their sandbox (should be none)
+
+    @property
+    def survivors(self) -> list[int]:
+        """Processes that outlived their sandbox (should be none)."""
+        return [pid for grade in self.grades for pid in grade.survivors]
 
 
 class SandboxMissing(RuntimeError):
@@ -113,31 +117,17 @@ def grade_folder(submissions: Path, out: Path, options: GradingOptions | None = 
     try:
         base = tempfile.gettempdir()  # the kernels' Unix sockets live in it: their paths may not pass 107 bytes
         with tempfile.TemporaryDirectory(prefix="tlg-", dir=base if len(os.fsencode(base)) <= 60 else "/tmp") as root:
-            ctx = Context(
-                course,
-                broken,
-                sandbox_plan(options, [submissions, out, Path(root)], course),
-                Path(root),
-                options.name_pattern,
-            )
+            plan = sandbox_plan(options, [submissions, out, Path(root)], course)
+            ctx = Context(course, broken, plan, Path(root), options.name_pattern)
             _grade_all(files, reports, ctx, options)
     finally:
         os.environ.update(TENSORLAB_DEVICE=device) if device is not None else os.environ.pop("TENSORLAB_DEVICE")
     changed = [f.relpath for f in files if fingerprint(f.path) != before[f.relpath]]
     for grade in reports.grades:
-        grade.reason = (
-            "THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " if grade.relpath in changed else ""
-        ) + grade.reason
+        if grade.relpath in changed:
+            grade.reason = "THE SUBMITTED FILE CHANGED WHILE IT WAS GRADED; " + grade.reason
     reports.finish()
-    return GradingRun(
-        reports.grades,
-        out,
-        time.perf_counter() - started,
-        changed,
-        broken,
-        options.trusted,
-        [pid for grade in reports.grades for pid in grade.survivors],
-    )
+    return GradingRun(reports.grades, out, time.perf_counter() - started, changed, broken, options.trusted)
 
 
 def _grade_all(files: list[Submission], reports: Reports, ctx: Context, options: GradingOptions) -> None:

@@ -183,12 +183,15 @@ def send_call(oid: int, arguments: str) -> None:
         _publish(_error(error))
 
 
-def _from_refs(value: Any) -> Any:
-    if isinstance(value, Ref):
-        return _KEPT[value.oid]
+def _swap(value: Any, swap: Callable[[Any], Any]) -> Any:
+    """``value`` with ``swap`` applied to every item of its lists, tuples and dicts (kept objects <-> Refs)."""
     if type(value) in (list, tuple):
-        return type(value)(_from_refs(v) for v in value)
-    return {k: _from_refs(v) for k, v in value.items()} if type(value) is dict else value
+        return type(value)(_swap(v, swap) for v in value)
+    return {k: _swap(v, swap) for k, v in value.items()} if type(value) is dict else swap(value)
+
+
+def _from_refs(value: Any) -> Any:
+    return _swap(value, lambda v: _KEPT[v.oid] if isinstance(v, Ref) else v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,14 +329,10 @@ def _hashable(value: Any) -> Any:
 def dumps_arguments(args: tuple, kwargs: dict) -> str:
     """The grader's arguments for a call in the kernel (kept objects travel as their numbers)."""
 
-    def refs(value: Any) -> Any:
-        if isinstance(value, (KernelObject, KernelModule)):
-            return Ref(value._oid)
-        if type(value) in (list, tuple):
-            return type(value)(refs(v) for v in value)
-        return {k: refs(v) for k, v in value.items()} if type(value) is dict else value
-
-    return base64.b64encode(_saved(refs((tuple(args), dict(kwargs))))).decode("ascii")
+    refs = _swap(
+        (tuple(args), dict(kwargs)), lambda v: Ref(v._oid) if isinstance(v, (KernelObject, KernelModule)) else v
+    )
+    return base64.b64encode(_saved(refs)).decode("ascii")
 
 
 def remote_exception(type_name: str, message: str) -> Exception:
