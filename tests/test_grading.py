@@ -428,6 +428,8 @@ def test_wire_refuses_a_tensor_too_large_to_compare():
     huge_view = torch.zeros(1).expand(2**27)  # (134217728,) from one stored number
     with pytest.raises(wire.WireError, match="more than the grader compares"):
         through_the_wire(huge_view)
+    meta = torch.empty(2**28, device="meta")  # no data at all: its shape and dtype travel, nothing to compare
+    assert through_the_wire(meta).shape == meta.shape
 
 
 def test_sync_mirrors_what_a_function_did_to_its_model_argument():
@@ -546,7 +548,7 @@ def test_every_course_notebook_solved_scores_full_marks_and_blank_scores_zero(tm
     for grade in run.grades:
         detail = {e.name: (e.status, e.message, e.detail) for e in grade.exercises}
         if grade.relpath.startswith("solved_"):
-            assert grade.total == grade.max > 0, (grade.relpath, grade.reason, detail)
+            assert grade.total == len(grade.exercises) > 0, (grade.relpath, grade.reason, detail)
         else:
             assert grade.total == 0 and {e.status for e in grade.exercises} == {"not attempted"}, (
                 grade.relpath,

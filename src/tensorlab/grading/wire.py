@@ -28,7 +28,7 @@ TAG = "__tensorlab_wire__"
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000  # items (and thousands of tensor elements) in one answer, counted on both sides
 MAX_SEQUENCE = 1_000  # a dataset travels as its items up to this length
-MAX_ELEMENTS = 2**26  # a tensor the grader will compare (an expanded view can claim any size)
+MAX_ELEMENTS = 2**26  # a tensor the grader will compare (an expanded view can claim any size; meta: no data)
 
 
 class WireError(ValueError):
@@ -82,7 +82,7 @@ def encode(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
     if value is Ellipsis:
         return {TAG: "ellipsis"}
     if isinstance(value, torch.Tensor):
-        budget.spend(value.numel() >> 10)
+        budget.spend(0 if value.is_meta else value.numel() >> 10)
         return _tensor(value)
     if isinstance(value, torch.Size):
         return torch.Size(int(v) for v in value)
@@ -268,11 +268,11 @@ def decode(data: Any, call: Callable | None = None, budget: _Budget | None = Non
     if data is None or type(data) in (bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size):
         return data
     if type(data) in (torch.Tensor, torch.nn.Parameter):
-        if data.numel() > MAX_ELEMENTS:
+        if data.numel() > MAX_ELEMENTS and not data.is_meta:
             raise WireError(
                 f"a tensor of {data.numel():,} elements is more than the grader compares ({MAX_ELEMENTS:,})"
             )
-        budget.spend(data.numel() >> 10)
+        budget.spend(0 if data.is_meta else data.numel() >> 10)
         return data
     if type(data) in (list, tuple):
         return type(data)(decode(v, call, budget, depth + 1) for v in data)
