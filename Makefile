@@ -10,13 +10,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # The stamp is rebuilt (and the venv updated) only when a pin changes.
 STAMP  := $(VENV)/.installed
+# The website's tools (requirements-site.txt), installed on top by `make site` / `make test`.
+SITE_STAMP := $(VENV)/.site-installed
 PYTEST_WORKERS ?= 2
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test lint venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser nbgrader nbgrader-venv
+.PHONY: lab test lint venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser stress nbgrader nbgrader-venv
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
@@ -26,9 +28,11 @@ help:
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
 	@echo "make measure             time each notebook and record its peak memory"
+	@echo "make stress              hunt flaky tests: torchrun 30x, then the suite 2x, beside 2 busy processes"
 	@echo "make grade SUBMISSIONS=dir OUT=dir   grade submitted notebooks (docs/INSTRUCTORS.md)"
 	@echo "make nbgrader OUT=dir    write the course as an nbgrader course (source/, nbgrader_config.py)"
 	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
+	@echo "make site                build the course website into _site/ (make site-serve shows it)"
 
 venv: $(STAMP)
 
@@ -42,7 +46,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: lint $(STAMP) browser nbgrader-venv
+test: lint $(STAMP) $(SITE_STAMP) browser nbgrader-venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # ruff (configured in pyproject.toml): lint and formatting, over the whole repository; `make test` runs it first.
@@ -66,6 +70,33 @@ $(NBGRADER_VENV)/.installed: requirements-nbgrader.txt
 browser:
 	@tools/ensure_browser.sh
 
+# ---- the course as a website ---------------------------------------------------------------
+# make site: a static site of the course in _site/, built from the stored outputs of solutions/
+# (nothing is executed; tools/build_site.py). The first run installs the pinned site tools
+# (requirements-site.txt) into .venv; the GitHub Pages workflow runs exactly `make site`.
+.PHONY: site site-deps site-check site-serve
+SITE_PORT ?= 8000
+SITE_OUT ?= _site
+SITE_WORK ?= build/site
+
+site-deps: $(SITE_STAMP)
+
+$(SITE_STAMP): requirements-site.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-site.txt -c constraints.txt
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(BIN)/python tools/build_site.py --out $(SITE_OUT) --work $(SITE_WORK)
+
+# Is _site/ complete and built from the current sources?
+site-check: $(STAMP)
+	$(BIN)/python tools/build_site.py --check --out $(SITE_OUT)
+
+# Look at the built site in a browser, offline: http://127.0.0.1:$(SITE_PORT)/
+site-serve:
+	@test -f $(SITE_OUT)/index.html || { echo "no $(SITE_OUT)/ yet: run make site"; exit 1; }
+	$(BIN)/python -m http.server --directory $(SITE_OUT) --bind 127.0.0.1 $(SITE_PORT)
+
 # ---- authoring ---------------------------------------------------------------------------
 student: $(STAMP)
 	$(BIN)/python -m tensorlab.authoring generate
@@ -76,6 +107,8 @@ check-student: $(STAMP)
 execute-solutions: $(STAMP)
 	$(BIN)/python -m tensorlab.authoring execute $(NOTEBOOKS)
 	$(BIN)/python -m tensorlab.authoring generate
+	$(BIN)/python tools/export_readme_figures.py   # the README's figures and speed numbers come from
+	$(BIN)/python tools/export_readme_numbers.py   # the stored outputs, so they follow every re-run
 
 # After changing the course's address (COURSE_REPO_URL / COURSE_BRANCH in src/tensorlab/launch.py),
 # or after adding a notebook: badges and setup cells of solutions/, then notebooks/ regenerated.
@@ -87,6 +120,11 @@ nbval: $(STAMP)
 
 nbval-3x: $(STAMP)
 	for run in 1 2 3; do echo "== nbval run $$run of 3 =="; $(MAKE) --no-print-directory nbval || exit 1; done
+
+# Not part of `make test` (30-60 min on 2 cores): see tools/stress.py and the README.
+STRESS_ARGS ?=
+stress: $(STAMP) browser
+	$(BIN)/python tools/stress.py $(STRESS_ARGS)
 
 measure: $(STAMP)
 	$(BIN)/python tools/measure_notebooks.py --write docs/measurements.md
@@ -112,4 +150,4 @@ nbgrader: $(STAMP)
 	$(BIN)/python -m tensorlab.nbgrader_export "$(OUT)"
 
 clean:
-	rm -rf $(VENV) $(NBGRADER_VENV) .pytest_cache artifacts
+	rm -rf $(VENV) $(NBGRADER_VENV) .pytest_cache artifacts _site build/site

@@ -15,10 +15,12 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent
 ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 
-# Every process the tests start -- nbval's kernels, the student-notebook kernels, `make lab` in the
-# browser test, pytest-xdist's workers -- runs with the network blocked, and the run fails if any of
-# them tried to reach it (tests/offline_plugin.py, src/tensorlab/offline.py).
-pytest_plugins = ["tests.offline_plugin"]
+# The run leaves nothing behind: no process it started, no file outside pytest's temporary folders
+# and artifacts/ (tests/cleanup_plugin.py; first, so that the run's temporary folder is set up before
+# anything else makes one). Every process the tests start -- nbval's kernels, the student-notebook
+# kernels, `make lab` in the browser test, pytest-xdist's workers -- runs with the network blocked, and
+# the run fails if any of them tried to reach it (tests/offline_plugin.py, src/tensorlab/offline.py).
+pytest_plugins = ["tests.cleanup_plugin", "tests.offline_plugin"]
 
 # Tests must never pick a GPU by accident: the stored outputs were made on the CPU. The CUDA run
 # (tools/run_course_on_cuda.py) sets TENSORLAB_DEVICE=cuda itself.

@@ -9,6 +9,9 @@ Run it on this machine's CPU in two processes (gloo backend)::
 network and, through a ``DistributedSampler``, its own slice of every global batch. After ``backward()``
 DDP averages the gradients over the processes (an all-reduce), so every copy takes the same step.
 
+When every process has finished communicating, they all leave the process group together (a barrier, then
+``destroy_process_group()``); rank 0 then trains the one-process reference and writes the report.
+
 What the script writes (JSON, to ``--out``; rank 0 writes it) lets notebook 07 and tests/test_ddp.py check:
 
 - ``all_reduce_demo``: what ``dist.all_reduce`` turns each process's tensor into;
@@ -27,15 +30,25 @@ number LOCAL_RANK); that path was not run where the course was built (no GPU) --
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+# Imported before init_process_group() on purpose. When torch.distributed.nn is first imported, its
+# functions take the default process group as a default argument (``group=group.WORLD``). DDP imports it;
+# had that happened after init_process_group(), those default arguments would hold on to the group, and
+# destroy_process_group() could not free it: gloo's threads and connections would live on until the
+# interpreter exits and tear down then, in no controlled order. That is how a rank used to die at the very
+# end with "terminate called without an active exception" (SIGABRT), now and then, on a busy machine.
+import torch.distributed.nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
@@ -86,6 +99,43 @@ def set_up(device_kind: str, timeout: float) -> tuple[int, int, torch.device]:
         backend = "gloo"  # works on CPUs (and, slowly, GPUs) everywhere
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def thread_count() -> int | None:
+    """How many threads this process runs (Linux only; None elsewhere)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def say(line: str, stream=None) -> None:
+    """Print one whole line in one write. Both ranks share torchrun's stdout; print() writes the text and
+    its newline separately, so two ranks printing at once interleaved as "rank 0: ...rank 1: ...\n\n"."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")  # one write of under 4 KiB to a pipe is atomic (PIPE_BUF)
+    stream.flush()
+
+
+def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
+    """Leave the group together with every other process, and make sure it is really gone.
+
+    The barrier: no process tears its connections down while another one is still using them in a
+    collective (rank 0 still gathering, say). destroy_process_group() then stops gloo's threads and closes
+    its connections here, while Python is fully alive, not during interpreter exit. On Linux the thread
+    count shows it: back to what it was before the group was joined.
+    """
+    gc.collect()  # DDP wrappers that went out of scope hold the group too; free them first
+    dist.barrier()
+    dist.destroy_process_group()
+    threads_now = thread_count()
+    if threads_before_joining is not None and threads_now > threads_before_joining:
+        say(
+            f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
+            "run after destroy_process_group(); something still holds the group",
+            sys.stderr,
+        )
+    say(f"rank {rank}: left the process group")
 
 
 def flat_params(net: torch.nn.Module) -> torch.Tensor:
@@ -248,58 +298,59 @@ def main() -> None:
     args = parse_args()
     # torch.utils.benchmark imports cpp_extension, which warns (on stderr) when it finds no CUDA runtime.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    threads_before_joining = thread_count()
     rank, world_size, device = set_up(args.device, args.timeout)
-    try:
-        report = {"all_reduce_demo": all_reduce_demo(rank, device)}
-        trained, net, snapshots = train(args, rank, world_size, device)
-        report.update(trained)
-        # Collect what every rank saw and holds; gather_object brings it all to rank 0.
-        per_rank = [None] * world_size if rank == 0 else None
-        dist.gather_object(
-            {
-                "rank": rank,
-                "all_reduce_demo": report["all_reduce_demo"],
-                "init": report["init"],
-                "indices": report["indices"],
-                "first_step": report["first_step"],
-                "final_params": report["final_params"],
+    # Everything that communicates happens first, in every process ...
+    report = {"all_reduce_demo": all_reduce_demo(rank, device)}
+    trained, net, snapshots = train(args, rank, world_size, device)
+    report.update(trained)
+    # Collect what every rank saw and holds; gather_object brings it all to rank 0.
+    per_rank = [None] * world_size if rank == 0 else None
+    dist.gather_object(
+        {
+            "rank": rank,
+            "all_reduce_demo": report["all_reduce_demo"],
+            "init": report["init"],
+            "indices": report["indices"],
+            "first_step": report["first_step"],
+            "final_params": report["final_params"],
+        },
+        per_rank,
+        dst=0,
+    )
+    if args.timing:
+        report["timing"] = timing(rank, world_size, device, report["local_batch"])
+    # ... then all processes leave the group together. (If a rank fails before this point, it exits with
+    # its error and torchrun stops the others; a barrier there would only wait for the timeout.)
+    leave_process_group(rank, threads_before_joining)
+    if rank != 0:
+        return
+    # Rank 0 alone, after the group is gone: the one-process reference and the report.
+    all_indices = [r["indices"] for r in per_rank]
+    ref_net, ref_snapshots, ref_grad = reference(args, all_indices, device)
+    data = make_xo_dataset(seed=0)
+    heldout_X, heldout_y = data.heldout_images.to(device, DTYPE), data.heldout_labels.to(device)
+    train_X, train_y = data.train_images.to(device, DTYPE), data.train_labels.to(device)
+    report.update(
+        {
+            "per_rank": per_rank,
+            "reference": {"first_grad": ref_grad, "final_params": ref_snapshots[-1].tolist()},
+            "param_max_diff": (snapshots - ref_snapshots).abs().amax(dim=1).tolist(),  # one per step
+            "accuracy": {
+                "ddp": {"train": accuracy(net, train_X, train_y), "heldout": accuracy(net, heldout_X, heldout_y)},
+                "reference": {
+                    "train": accuracy(ref_net, train_X, train_y),
+                    "heldout": accuracy(ref_net, heldout_X, heldout_y),
+                },
             },
-            per_rank,
-            dst=0,
-        )
-        if args.timing:
-            report["timing"] = timing(rank, world_size, device, report["local_batch"])
-        if rank == 0:
-            all_indices = [r["indices"] for r in per_rank]
-            ref_net, ref_snapshots, ref_grad = reference(args, all_indices, device)
-            data = make_xo_dataset(seed=0)
-            heldout_X, heldout_y = data.heldout_images.to(device, DTYPE), data.heldout_labels.to(device)
-            train_X, train_y = data.train_images.to(device, DTYPE), data.train_labels.to(device)
-            report.update(
-                {
-                    "per_rank": per_rank,
-                    "reference": {"first_grad": ref_grad, "final_params": ref_snapshots[-1].tolist()},
-                    "param_max_diff": (snapshots - ref_snapshots).abs().amax(dim=1).tolist(),  # one per step
-                    "accuracy": {
-                        "ddp": {
-                            "train": accuracy(net, train_X, train_y),
-                            "heldout": accuracy(net, heldout_X, heldout_y),
-                        },
-                        "reference": {
-                            "train": accuracy(ref_net, train_X, train_y),
-                            "heldout": accuracy(ref_net, heldout_X, heldout_y),
-                        },
-                    },
-                }
-            )
-            for key in ("indices", "first_step", "final_params", "init"):  # kept per rank, in per_rank
-                report.pop(key)
-            report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=1))
-            print(f"rank 0: wrote {args.out}")
-    finally:
-        dist.destroy_process_group()
+        }
+    )
+    for key in ("indices", "first_step", "final_params", "init"):  # kept per rank, in per_rank
+        report.pop(key)
+    report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    say(f"rank 0: wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from pathlib import Path
 import nbformat
 
 from tensorlab.authoring import solved_copy, tagged_cells
+from tensorlab.exercises import ch01, exercises_of
 from tensorlab.grading.course import CourseNotebook
 
 NOTEBOOK = "01_tensors_0d_to_nd"
-EXERCISES = ["q1", "q2", "q3", "q4", "q5", "q6", "q7"]
+EXERCISES = list(exercises_of(ch01))  # q1 ... q15
 
 
 def to_bytes(notebook: nbformat.NotebookNode) -> bytes:
@@ -116,9 +117,9 @@ wire.encode = lambda value, *args, **kw: value if type(value).__name__ == "Liar"
 
 WRONG_ANSWERS = {
     "q1": "dose_075 = torch.tensor(0.5)  # wrong: 0.75",
-    "q4": "def to_chw(image):\n    return image.reshape(image.shape[2], image.shape[0], image.shape[1])  # wrong",
-    "q6": "linear_weight_shape = (2, 3)  # wrong: (3, 2)",
-    "q7": "def scale_channels(image, factors):\n"
+    "q10": "def to_chw(image):\n    return image.reshape(image.shape[2], image.shape[0], image.shape[1])  # wrong",
+    "q8": "linear_weight_shape = (2, 3)  # wrong: (3, 2)",
+    "q12": "def scale_channels(image, factors):\n"
     "    return (2 * image * factors.view(3, 1, 1)).as_subclass(Liar)  # wrong",
 }
 
@@ -168,7 +169,7 @@ def hog():
     while True:
         blocks.append(bytearray(64 * 2**20))  # 64 MB more, forever
 hog()
-video_bytes = 2 * 16 * 3 * 64 * 64 * 4
+batch_values = 8 * 3 * 256 * 256
 """
 
 SHARED_MEMORY_HOG = """
@@ -182,7 +183,7 @@ for start in range(0, 3 * 2**30, 2**24):
 
 def tampered(good) -> nbformat.NotebookNode:
     """Tampering before the exercises (so the notebook's own check cells print "correct"), then
-    wrong answers to q1, q4, q6 and q7."""
+    wrong answers to q1, q10, q8 and q12."""
     notebook = good
     for exercise, source in WRONG_ANSWERS.items():
         notebook = set_answer(notebook, exercise, source)
@@ -192,7 +193,7 @@ def tampered(good) -> nbformat.NotebookNode:
 
 
 def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) -> dict[str, tuple[bytes, dict]]:
-    """name -> (file bytes, expectations). Expectations: status, scores {exercise: 0/1} (all 7),
+    """name -> (file bytes, expectations). Expectations: status, scores {exercise: 0/1} (all of them),
     and optionally reason/notes fragments."""
     good = solved(course_nb)
     full = {q: 1 for q in EXERCISES}
@@ -255,11 +256,11 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
         ),
         "magics.ipynb": (to_bytes(insert_after(good, "q1", "check", MAGICS)), {"status": "ok", "scores": full}),
         "exception_in_q3.ipynb": (
-            to_bytes(set_answer(good, "q3", "batch_values = 8 * 3 * 256 * 256 // 0")),
+            to_bytes(set_answer(good, "q3", "house_bgr = 1 // 0")),
             {"status": "ok", "scores": scores(q3=0), "message_q3": "ZeroDivisionError"},
         ),
         "infinite_loop.ipynb": (
-            to_bytes(set_answer(good, "q3", "while True:\n    pass\nbatch_values = 1")),
+            to_bytes(set_answer(good, "q3", "while True:\n    pass\nhouse_bgr = 1")),
             {"status": "timed out", "scores": scores(q3=0), "reason": "interrupted"},
         ),
         "stubborn_loop.ipynb": (
@@ -305,7 +306,7 @@ def cases(course_nb: CourseNotebook, *, victim: Path, sibling: Path, out: Path) 
             to_bytes(set_answer(good, "q1", READS_SOLUTIONS)),
             {"status": "ok", "scores": scores(q1=0)},
         ),
-        "tampers.ipynb": (to_bytes(tampered(good)), {"status": "ok", "scores": scores(q1=0, q4=0, q6=0, q7=0)}),
+        "tampers.ipynb": (to_bytes(tampered(good)), {"status": "ok", "scores": scores(q1=0, q10=0, q8=0, q12=0)}),
         "writes_outside.ipynb": (
             to_bytes(
                 insert_after(

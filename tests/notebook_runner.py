@@ -1,8 +1,9 @@
 """Run a notebook in a fresh kernel for tests (shared by the student-notebook tests).
 
-The kernel runs with the network blocked (``tensorlab.offline``): a cell that tries to connect
-anywhere but this machine, or to look a host name up, gets a clear error, and the run fails even if
-the notebook caught that error and carried on.
+It is the course's one notebook executor (``tensorlab.executing``), with the kernel's network
+blocked (``tensorlab.offline``): a cell that tries to connect anywhere but this machine, or to look a
+host name up, gets a clear error, and the run fails even if the notebook caught that error and
+carried on.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
-from tensorlab import offline
+from tensorlab import executing, offline
+from tensorlab.executing import stream_text
+
+__all__ = ["execute_notebook", "assert_ran_offline", "stream_text"]  # stream_text: the tests read outputs
 
 
 def execute_notebook(
@@ -25,19 +27,16 @@ def execute_notebook(
     Raises AssertionError naming the failing cell and its error if any cell raises, and (with
     ``block_network``, the default) if the notebook tried to reach the network at all.
     """
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}}
-    )
     with tempfile.TemporaryDirectory(prefix="tensorlab-offline-") as workdir:
         env = offline.blocked_env(Path(workdir)) if block_network else None
-        try:
-            client.execute(**({"env": env} if env else {}))
-        except CellExecutionError as error:
-            raise AssertionError(f"{path.name} failed while running top to bottom:\n{error}") from None
+        execution = executing.execute(path, cwd=cwd, timeout=timeout, env=env, device=env_device)
+        if not execution.ok:
+            raise AssertionError(
+                f"{execution.describe_error(path.name)} (running top to bottom)\n" f"{execution.details}"
+            )
         if block_network:
             assert_ran_offline(Path(env[offline.LOG_VAR]), path.name)
-    return notebook
+    return execution.notebook
 
 
 def assert_ran_offline(log: Path, name: str) -> None:
@@ -48,10 +47,4 @@ def assert_ran_offline(log: Path, name: str) -> None:
     refused = offline.refusals(log)
     assert not refused, (
         f"{name} tried to reach the network (refused; the course must run offline):\n" + offline.describe(refused)
-    )
-
-
-def stream_text(cell: nbformat.NotebookNode, name: str = "stdout") -> str:
-    return "".join(
-        o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == name
     )

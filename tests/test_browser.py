@@ -14,13 +14,10 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_lab_smoke import free_port, stop
+from lab_server import running_lab
 
 from tensorlab import offline
 
@@ -69,24 +66,9 @@ def playwright_or_skip():
     return sync_playwright
 
 
-def wait_for_lab(port: int, token: str, server: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"})
-    while True:
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        assert server.poll() is None, "make lab exited:\n" + log.read_text()
-        assert time.monotonic() < deadline, f"JupyterLab did not answer in {timeout} s:\n" + log.read_text()
-        time.sleep(0.5)
-
-
-def run_all_cells(page, port: int, token: str) -> tuple[list[str], str, int]:
+def run_all_cells(page, lab) -> tuple[list[str], str, int]:
     """Open notebook 00, wait for its kernel, Run > Run All Cells, wait until every cell has run."""
-    page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}")
+    page.goto(lab.url(f"/lab/tree/{NOTEBOOK}?token={lab.token}"))
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
     panel.locator(".jp-CodeCell").first.wait_for()
     kernel_idle = page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\(ipykernel\) \| Idle$"))
@@ -112,11 +94,8 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     notebook_before = (ROOT / NOTEBOOK).read_bytes()
-    port, token = free_port(), secrets.token_hex(16)
-    lab_args = (
-        f"--no-browser --ip=127.0.0.1 --IdentityProvider.token={token} --ServerApp.root_dir={ROOT} "
-        "--ServerApp.open_browser=False --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
-    )
+    token = secrets.token_hex(16)
+    lab_args = "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
     env = offline.blocked_env(
         tmp_path / "offline",
         base={
@@ -128,34 +107,20 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
             "TENSORLAB_DEVICE": "cpu",
         },
     )
-    log_path = tmp_path / "lab.log"
     screenshot = artifacts_dir / "browser_00_start_here.png"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            ["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={lab_args}"],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    with running_lab(tmp_path, token, lab_args, env) as lab, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
-            wait_for_lab(port, token, server, log_path)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-                try:
-                    page = browser.new_page(viewport={"width": 1280, "height": 1600})
-                    page.set_default_timeout(120_000)
-                    try:
-                        prompts, text, n_errors = run_all_cells(page, port, token)
-                        page.screenshot(path=str(screenshot))
-                    except Exception:
-                        page.screenshot(path=str(artifacts_dir / "browser_00_start_here_FAILED.png"))
-                        raise
-                finally:
-                    browser.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(120_000)
+            try:
+                prompts, text, n_errors = run_all_cells(page, lab)
+                page.screenshot(path=str(screenshot))
+            except Exception:
+                page.screenshot(path=str(artifacts_dir / "browser_00_start_here_FAILED.png"))
+                raise
         finally:
-            stop(server)
+            browser.close()
     if (ROOT / NOTEBOOK).read_bytes() != notebook_before:  # never leave outputs in the committed copy
         (ROOT / NOTEBOOK).write_bytes(notebook_before)
         pytest.fail("JupyterLab saved notebook 00 during the test (autosave should be off); restored it")

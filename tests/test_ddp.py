@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 
@@ -24,14 +25,31 @@ EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "results.json"
     command = torchrun_command(
         script_path("train_ddp.py"), "--out", str(out), "--epochs", str(EPOCHS), "--timeout", "60", nproc_per_node=2
     )
     result = run_captured(command, timeout=240)
     assert "Traceback" not in result.stderr, result.stderr
-    return json.loads(out.read_text())
+    return result, json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def report(run):
+    return run[1]
+
+
+def test_every_rank_leaves_the_group_and_its_threads_stop_before_rank_0_writes(run):
+    # The script's exit protocol (barrier, destroy_process_group, gloo's threads gone before the
+    # interpreter exits; see leave_process_group in scripts/train_ddp.py). If anything still held the
+    # group after destroy_process_group(), its threads would outlive it and the script warns on stderr.
+    result, _ = run
+    lines = result.stdout.splitlines()
+    assert "rank 0: left the process group" in lines and "rank 1: left the process group" in lines, result.stdout
+    assert "still run after destroy_process_group" not in result.stderr, result.stderr
+    wrote = next(i for i, line in enumerate(lines) if line.startswith("rank 0: wrote"))
+    assert lines.index("rank 0: left the process group") < wrote  # the reference runs after leaving
 
 
 def test_the_run_used_two_gloo_processes_on_the_cpu_in_float64(report):
@@ -105,14 +123,19 @@ def test_a_stuck_job_is_killed_with_all_its_processes():
         run_captured([sys.executable, "-c", code], timeout=5)
     assert time.monotonic() - start < 60
     child_pid = int(caught.value.output.split()[0])
-    for _ in range(50):  # the killed child is reaped by init shortly after
-        try:
-            os.kill(child_pid, 0)
-        except ProcessLookupError:
+    for _ in range(50):  # SIGKILL takes effect at once; "gone" includes a zombie not yet reaped
+        if not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE:
             break
         time.sleep(0.1)
     else:
         pytest.fail(f"the child process {child_pid} survived the timeout")
+
+
+def test_a_job_runs_in_a_temporary_folder_of_its_own_that_goes_with_it():
+    code = "import os, tempfile; print(tempfile.gettempdir()); open(os.path.join(tempfile.gettempdir(), 'log'), 'w')"
+    job_tmp = run_captured([sys.executable, "-c", code], timeout=60).stdout.strip()
+    assert os.path.basename(job_tmp).startswith("tensorlab-job-")
+    assert not os.path.exists(job_tmp)  # removed, with the file the job left there
 
 
 def test_a_failing_command_raises_with_its_stderr():

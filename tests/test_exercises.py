@@ -7,13 +7,13 @@ solution notebook. Here each one must also *fail* -- with the right sentence -- 
 from __future__ import annotations
 
 import importlib
+import re
 
 import nbformat
 import pytest
-import torch
 
 from tensorlab import authoring
-from tensorlab.checking import NOT_ATTEMPTED
+from tensorlab.checking import NOT_ATTEMPTED, Discussions
 from tensorlab.exercises import exercises_of
 
 
@@ -43,38 +43,48 @@ def test_every_exercise_treats_the_placeholder_as_not_attempted_and_has_hints(pa
         assert exercise.hints, f"{module_name}.{name} has no hints"
 
 
-# --- notebook 01 -----------------------------------------------------------------------------
-from tensorlab.exercises import ch01  # noqa: E402
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_has_a_one_line_takeaway(path, module_name, checks):
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        takeaway = exercise.takeaway
+        assert takeaway, f"{module_name}.{name} has no takeaway (one line: what the exercise teaches)"
+        assert "\n" not in takeaway and len(takeaway) <= 160 and takeaway.endswith("."), (name, takeaway)
+        assert takeaway not in exercise.hints, f"{module_name}.{name}: the takeaway repeats a hint"
 
 
-@pytest.mark.parametrize(
-    "exercise, right, wrong, words",
-    [
-        (ch01.q1, torch.tensor(0.75), torch.tensor([0.75]), "shape ()"),
-        (ch01.q1, torch.tensor(0.75), torch.tensor(0.75, dtype=torch.float64), "dtype torch.float32"),
-        (ch01.q1, torch.tensor(0.75), 0.75, "should be a torch.Tensor"),
-        (ch01.q2, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0, 1, 2]), "dtype torch.float32"),
-        (ch01.q2, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.0, 1.0, 0.5]), "2 of 3 element(s) differ"),
-        (ch01.q3, 8 * 3 * 256 * 256, 8 * 256 * 256, "is 524288, which is not right"),
-        (
-            ch01.q4,
-            lambda im: im.permute(2, 0, 1),
-            lambda im: im.permute(2, 1, 0),
-            "shape (3, 4, 5), but it has shape (3, 5, 4)",
-        ),
-        (
-            ch01.q4,
-            lambda im: im.permute(2, 0, 1),
-            lambda im: im.reshape(im.shape[2], im.shape[0], im.shape[1]),
-            "element(s) differ",
-        ),
-        (ch01.q5, 2 * 16 * 3 * 64 * 64 * 4, 2 * 16 * 3 * 64 * 64, "is 393216, which is not right"),
-        (ch01.q6, torch.Size([3, 2]), (2, 3), "is (2, 3), which is not right"),
-        (ch01.q7, lambda im, f: im * f.view(3, 1, 1), lambda im, f: im * f[:, None], "raised RuntimeError"),
-        (ch01.q7, lambda im, f: im * f.view(3, 1, 1), lambda im, f: im * f.sum(), "element(s) differ"),
-    ],
-)
-def test_ch01_checks(exercise, right, wrong, words):
-    assert exercise.evaluate(right).passed
-    result = exercise.evaluate(wrong)
-    assert result.status == "fail" and words in result.message, result.message
+@pytest.mark.parametrize("path, module_name, checks", notebooks_with_exercises())
+def test_every_exercise_shows_its_reference_solution_from_the_notebook(path, module_name, checks, capsys):
+    notebook = nbformat.read(path, as_version=4)
+    roles, _ = authoring.exercise_roles(notebook)
+    for name, exercise in exercises_of(importlib.import_module(module_name)).items():
+        exercise.solution()
+        out = capsys.readouterr().out
+        assert out.startswith(f"📖 {exercise.label}, the reference solution (from solutions/{path.name}):"), out
+        answers = [i for i, r in roles.items() if r == {"exercise": name, "role": "answer"}]
+        for index in answers:  # every line of the answer cells, less markers and hidden tests
+            assert authoring.reference_source(notebook.cells[index].source) in out
+        assert "### BEGIN" not in out and "### END" not in out
+
+
+@pytest.mark.parametrize("path", authoring.solution_paths(), ids=lambda p: p.stem)
+def test_open_questions_match_their_discussions(path):
+    """Every ex.discuss(N) the notebook calls has a discussion, and every discussion is asked, in order.
+
+    Every notebook has its module, even one without exercises (ch00 holds only notebook 00's discussions)."""
+    module = importlib.import_module(authoring.exercise_module_name(path))
+    notebook = nbformat.read(path, as_version=4)
+    calls = [
+        int(n)
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for n in re.findall(r"\bex\.discuss\((\d+)\)", authoring.visible_code(c.source))
+    ]
+    assert isinstance(module.discuss, Discussions), f"{module.__name__} should define discuss = Discussions(...)"
+    assert calls == list(
+        range(1, len(module.discuss) + 1)
+    ), f"{path.name} calls ex.discuss{tuple(calls)}, {module.__name__} has {len(module.discuss)} discussion(s)"
+    for discussion in module.discuss.discussions:
+        assert discussion.question.strip() and discussion.text.strip()
+
+
+# The checker tests of each notebook's exercises are in tests/test_exercises_chNN.py.

@@ -143,7 +143,7 @@ for _ in range(300):
 
 STUBBORN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
 SLOW_FUNCTION = (
-    "import signal, time\ndef to_chw(image):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "import signal, time\ndef count_bright(image, level):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
     "    time.sleep(10_000)\n"
 )
 
@@ -175,9 +175,9 @@ def hostile_class(course_nb, victim: Path) -> dict[bytes, tuple[bytes, dict]]:
     slow = set_answer(slow, "q4", SLOW_FUNCTION)
     wire_and_escapes = set_answer(insert_after(good, "q1", "check", SHARED_LISTS), "q3", ESCAPES)
     float16 = set_answer(
-        set_answer(good, "q3", "import numpy as np\nbatch_values = np.float16(8 * 3 * 256 * 256)"),
-        "q5",
-        "video_bytes = np.float16(2 * 16 * 3 * 64 * 64 * 4)",
+        set_answer(good, "q5", "import numpy as np\nbatch_values = np.float16(8 * 3 * 256 * 256)"),
+        "q7",
+        "video_bytes = np.float16(2 * 16 * 3 * 64 * 48 * 4)",
     )
     long_name = b"student_42/" + b"x" * 249 + b".ipynb"
     return {
@@ -191,8 +191,8 @@ def hostile_class(course_nb, victim: Path) -> dict[bytes, tuple[bytes, dict]]:
         ),
         b"a3_limits.ipynb": (to_bytes(limits), {"status": "over limit", "scores": FULL}),
         b"a4_slow.ipynb": (to_bytes(slow), {"status": "timed out"}),
-        b"a5_wire_and_escapes.ipynb": (to_bytes(wire_and_escapes), {"status": "ok", "scores": dict(FULL, q3=0, q6=0)}),
-        b"float16.ipynb": (to_bytes(float16), {"status": "ok", "scores": dict(FULL, q3=0, q5=0)}),
+        b"a5_wire_and_escapes.ipynb": (to_bytes(wire_and_escapes), {"status": "ok", "scores": dict(FULL, q3=0, q8=0)}),
+        b"float16.ipynb": (to_bytes(float16), {"status": "ok", "scores": dict(FULL, q5=0, q7=0)}),
         b"tmp": (to_bytes(good), {"status": "ok", "scores": FULL}),
         b"bob.ipynb": (to_bytes(good), {"status": "ok", "scores": FULL}),
         b"bob!.ipynb": (b"not a notebook, bob!", {"status": "not a notebook"}),
@@ -323,11 +323,13 @@ def test_submissions_stay_byte_for_byte_unchanged(graded):
 def test_a_float16_answer_that_overflows_to_inf_does_not_pass(graded):
     check(graded, b"float16.ipynb")
     row = graded.rows[b"float16.ipynb"]
-    assert "inf" in row.exercises[2].message and "inf" in row.exercises[4].message
+    assert (
+        "inf" in row.exercises[EXERCISES.index("q5")].message and "inf" in row.exercises[EXERCISES.index("q7")].message
+    )
 
 
 def test_integer_comparisons_are_exact_and_never_cast_the_expected_value():
-    count = ValueExercise("a count", name="q9", expected=8 * 3 * 256 * 256)
+    count = ValueExercise("q9", "a count", expected=8 * 3 * 256 * 256)
     with np.errstate(over="ignore"):  # the overflow is the point
         huge, shape_entry = np.float16(8 * 3 * 256 * 256), np.float16(70000)
     assert not count.evaluate(huge).passed  # inf
@@ -369,13 +371,16 @@ def slow(tmp_path_factory) -> SimpleNamespace:
 def test_the_time_limit_covers_restarts_and_judging(slow):
     assert slow.row.status == slow.expected["status"], slow.row.reason
     assert slow.row.seconds < SLOW_LIMITS.submission_seconds + 30, slow.row.seconds  # 60 s + stopping the kernel
-    assert slow.row.total <= 3  # q1, q2, q3, q5 never ran to the end; q4's function never returned
+    assert slow.row.total <= len(EXERCISES) - 5  # q1, q2, q3, q5 never ran to the end; q4's function never returned
     assert slow.run.survivors == []
 
 
 def test_decoding_an_answer_has_an_item_cap(graded):
     check(graded, b"a5_wire_and_escapes.ipynb")
-    assert "more than 1,000,000 items" in graded.rows[b"a5_wire_and_escapes.ipynb"].exercises[5].message
+    assert (
+        "more than 1,000,000 items"
+        in graded.rows[b"a5_wire_and_escapes.ipynb"].exercises[EXERCISES.index("q8")].message
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ installed by ``make nbgrader-venv`` into .venv-nbgrader/, apart from the course'
 
 nbgrader runs in its own environment; the notebooks' kernel (``python3``) is pointed at the course's
 Python, where tensorlab and PyTorch are. ``generate_assignment`` makes the student version of notebook
-01; ``autograde`` grades a submission with every answer filled in and an untouched one: 7 of 7 points,
-and 0.
+01; ``autograde`` grades a submission with every answer filled in and an untouched one: full points
+(one per exercise), and 0.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import nbformat
 import pytest
 
 from tensorlab import authoring
+from tensorlab.exercises import ch01, exercises_of
 from tensorlab.nbgrader_export import export
 
 NBGRADER = authoring.REPO_ROOT / ".venv-nbgrader" / "bin"
 NOTEBOOK = "01_tensors_0d_to_nd"
+POINTS = len(exercises_of(ch01))  # one per exercise
 
 pytestmark = [
     pytest.mark.xdist_group(name="nbgrader"),
@@ -36,13 +38,16 @@ pytestmark = [
 def test_make_nbgrader_sets_the_cell_metadata_nbgrader_needs(tmp_path):
     written = export(tmp_path)
     assert (tmp_path / "nbgrader_config.py").exists()
-    assert len(written) == 7 and all(p.parent.parent == tmp_path / "source" for p in written)
+    with_exercises = [
+        path for path in authoring.solution_paths() if authoring.exercise_roles(nbformat.read(path, as_version=4))[1]
+    ]
+    assert len(written) == len(with_exercises) and all(p.parent.parent == tmp_path / "source" for p in written)
     notebook = nbformat.read(tmp_path / "source" / NOTEBOOK / f"{NOTEBOOK}.ipynb", as_version=4)
     meta = [cell.metadata["nbgrader"] for cell in notebook.cells]
     checks = [m for m in meta if m["grade"]]
-    assert [m["grade_id"] for m in checks] == [f"q{n}-check" for n in range(1, 8)]
+    assert [m["grade_id"] for m in checks] == [f"q{n}-check" for n in range(1, POINTS + 1)]
     assert all(m["points"] == 1 and m["locked"] and not m["solution"] for m in checks)
-    assert [m["grade_id"] for m in meta if m["solution"]] == [f"q{n}-answer" for n in range(1, 8)]
+    assert [m["grade_id"] for m in meta if m["solution"]] == [f"q{n}-answer" for n in range(1, POINTS + 1)]
     assert all(m["locked"] for m in meta if not m["solution"])
     assert len({m["grade_id"] for m in meta}) == len(meta)
 
@@ -81,7 +86,7 @@ def test_real_nbgrader_gives_full_marks_to_a_solved_submission_and_zero_to_an_un
     assert "BEGIN HIDDEN TESTS" not in nbformat.writes(released) and "NotImplementedError" in nbformat.writes(released)
     solution = nbformat.read(authoring.SOLUTIONS_DIR / f"{NOTEBOOK}.ipynb", as_version=4)
     solved = {
-        cell.metadata["nbgrader"]["grade_id"]: authoring.split_cell_source(original.source).solved
+        cell.metadata["nbgrader"]["grade_id"]: authoring.reference_source(original.source)
         for cell, original in zip(
             nbformat.read(course / "source" / NOTEBOOK / f"{NOTEBOOK}.ipynb", as_version=4).cells, solution.cells
         )
@@ -106,4 +111,4 @@ def test_real_nbgrader_gives_full_marks_to_a_solved_submission_and_zero_to_an_un
     )
     assert done.returncode == 0, done.stderr[-3000:]
     scores = json.loads(done.stdout.strip().splitlines()[-1])
-    assert scores == {"full": [7.0, 7.0], "untouched": [0.0, 7.0]}, scores
+    assert scores == {"full": [POINTS, POINTS], "untouched": [0, POINTS]}, scores

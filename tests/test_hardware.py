@@ -7,7 +7,9 @@ runs on any machine; the measurement runs on the CPU here and, where there is a 
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import datetime
 
 import matplotlib
 import pytest
@@ -236,3 +238,187 @@ def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
 def test_describe_gpu():
     assert "multiprocessors" in hw.describe_gpu("cuda")
+
+
+# --- robust measuring, the conditions, the verdicts (notebook 06) -------------------------------
+
+
+def test_interleaved_sweeps_give_a_median_and_a_spread_for_every_config_and_size():
+    configs = [
+        hw.SweepConfig("float32, 1 thread", torch.float32, 1, (8, 16)),
+        hw.SweepConfig("bfloat16, 1 thread", torch.bfloat16, 1, (8,)),
+    ]
+    sweeps = hw.measure_matmul_sweeps(configs, "cpu", min_run_time=0.005, rounds=2)
+    assert list(sweeps) == ["float32, 1 thread", "bfloat16, 1 thread"]
+    assert [t.n for t in sweeps["float32, 1 thread"]] == [8, 16]
+    for sweep in sweeps.values():
+        for t in sweep:
+            assert t.seconds > 0 and t.iqr >= 0 and t.runs >= 2  # at least one block per round
+
+
+def test_cpu_sweep_configs_end_with_every_thread_and_never_repeat_a_label():
+    assert [c.label for c in hw.cpu_sweep_configs(4)] == [
+        "float32, 1 thread",
+        "bfloat16, 1 thread",
+        "float32, 4 threads",
+    ]
+    assert [c.label for c in hw.cpu_sweep_configs(1)] == ["float32, 1 thread", "bfloat16, 1 thread"]
+
+
+def conditions(load_before, load_after=None, logical=2, **kw):
+    return hw.Conditions(
+        datetime(2026, 12, 2, 9, 30), "Some CPU", 2, logical, 2, "2.14.1", load_before, load_after, **kw
+    )
+
+
+def test_conditions_say_when_where_and_how_busy():
+    text = str(conditions(5.25, 6.0, nice=-5, scheduling="real-time (SCHED_FIFO, priority 10)"))
+    assert text == (
+        "measured 2026-12-02 09:30 on Some CPU (2 cores, 2 logical CPUs), PyTorch 2.14.1, 2 threads; "
+        "load average 5.2 -> 6.0 (1 min), priority nice -5, scheduled real-time (SCHED_FIFO, priority 10)"
+    )
+    assert conditions(5.25).busy and not conditions(1.5, 1.9).busy and not conditions(None).busy
+    assert conditions(None).short() == "2026-12-02, load unknown on 2 CPUs"
+    assert conditions(7.5, scheduling="real-time (SCHED_FIFO, priority 10)").short() == (
+        "2026-12-02, load average 7.5 on 2 CPUs, measured at real-time priority"
+    )
+    now = hw.measurement_conditions()
+    assert now.threads == torch.get_num_threads() and now.finished().started == now.started
+
+
+def test_threads_verdict_never_contradicts_the_numbers():
+    busy, idle = conditions(7.0, 6.5), conditions(0.3, 0.4)
+    faster = hw.threads_verdict(50e9, 95e9, 2, 2, 1024, idle)
+    assert faster.startswith("At n = 1024, 2 threads ran 1.9x as fast as one") and "at most 2x" in faster
+    slower = hw.threads_verdict(65e9, 17e9, 2, 2, 1024, busy)
+    assert (
+        "ran only 0.26x as fast as one" in slower
+        and "the machine was busy (load average 7.0 -> 6.5 on 2 CPUs)" in slower
+    )
+    quiet_but_slow = hw.threads_verdict(65e9, 60e9, 2, 2, 1024, idle)
+    assert "ran only 0.92x" in quiet_but_slow and "machine was busy" not in quiet_but_slow
+    assert "one thread" in hw.threads_verdict(1e9, 1e9, 1, 1, 1024)
+
+
+def test_bfloat16_verdict_follows_the_instruction_sets_and_the_numbers():
+    def sweeps(bf16_rate):
+        return {
+            "float32, 1 thread": [hw.MatmulTiming(256, torch.float32, "cpu", 2 * 256**3 / 100e9, 3)],
+            "bfloat16, 1 thread": [hw.MatmulTiming(256, torch.bfloat16, "cpu", 2 * 256**3 / bf16_rate, 3)],
+        }
+
+    avx2, amx = hw.parse_cpu_info(ZEN3), hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
+    assert "0.01x float32's rate: this CPU has no bfloat16 instructions" in hw.bfloat16_verdict(sweeps(1e9), avx2)
+    assert "3.0x float32's rate: this CPU has bfloat16 matrix instructions (AMX-BF16, AVX-512-BF16)" in (
+        hw.bfloat16_verdict(sweeps(300e9), amx)
+    )
+    assert "although this CPU has bfloat16 instructions" in hw.bfloat16_verdict(sweeps(50e9), amx)
+
+
+def test_sweep_table_is_read_back_as_printed():
+    sweeps = {
+        "float32, 1 thread": [
+            hw.MatmulTiming(16, torch.float32, "cpu", 4e-6, 9, 1e-6),
+            hw.MatmulTiming(1024, torch.float32, "cpu", 17.267e-3, 9, 9.785e-3),
+        ],
+        "float32, 2 threads": [hw.MatmulTiming(1024, torch.float32, "cpu", 9.291e-3, 9, 1.156e-3)],
+    }
+    peaks = {"float32, 1 thread": hw.PeakEstimate(134.4e9, "test"), "float32, 2 threads": hw.PeakEstimate(268.8e9, "t")}
+    text = hw.format_sweep_table(sweeps, peaks)
+    rows = hw.parse_sweep_table("some line before\n" + text + "\nAt n = 1024, a sentence after")
+    assert list(rows) == ["float32, 1 thread", "float32, 2 threads"]
+    assert rows["float32, 1 thread"][1] == {
+        "n": 1024,
+        "ms": 17.267,
+        "iqr_ms": 9.785,
+        "rate": "124.4 GFLOP/s",
+        "percent": 92.5,
+    }
+    assert rows["float32, 2 threads"][0]["rate"] == "231.1 GFLOP/s"
+
+
+def test_a_record_is_read_back_as_written(tmp_path):
+    info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
+    configs = hw.cpu_sweep_configs(2)
+    sweeps = {
+        c.label: [hw.MatmulTiming(n, c.dtype, "cpu", 1e-9 * n**3, 5, 1e-10 * n**3) for n in c.sizes] for c in configs
+    }
+    when = conditions(3.0, 3.5, scheduling="real-time (SCHED_FIFO, priority 10)")
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(hw.record_to_json(info, when, configs, sweeps, {"rounds": 3})))
+    record = hw.load_matmul_record(path)
+    assert record.conditions == when and record.configs == configs and record.sweeps == sweeps
+    assert record.cpu.has("amx_bf16") and record.cpu.mhz == info.mhz and record.settings == {"rounds": 3}
+    assert record.peaks()["bfloat16, 1 thread"].flops == hw.estimate_cpu_peak(torch.bfloat16, info, cores=1).flops
+
+
+def test_the_courses_recorded_sweep_supports_what_notebook_06_says_of_it():
+    # Notebook 06 says of the recorded sweep: measured with every thread on its core (real-time priority),
+    # the all-thread curve ends well above the one-thread curve, and one thread comes close to its peak.
+    record = hw.load_matmul_record()
+    assert record.conditions.scheduling.startswith("real-time")
+    labels = [c.label for c in record.configs]
+    assert labels == [c.label for c in hw.cpu_sweep_configs(record.configs[-1].num_threads)]
+    one = {t.n: t.flops_per_second for t in record.sweeps["float32, 1 thread"]}
+    every = {t.n: t.flops_per_second for t in record.sweeps[labels[-1]]}
+    assert every[1024] > 1.5 * one[1024]
+    assert record.peaks()["float32, 1 thread"].percent(one[1024]) > 70
+    assert "ran 1." in hw.threads_verdict(
+        one[1024], every[1024], record.configs[-1].num_threads, record.cpu.physical_cores, 1024, record.conditions
+    )
+
+
+# --- the published peaks (notebook 06, section 4) ----------------------------------------------
+
+
+def test_published_peaks_are_the_table_rows_and_googles_tpu_each_with_its_document():
+    rows = hw.published_peaks()
+    assert [r.name for r in rows] == ["H100 SXM", "A100", "L4", "T4", "Cloud TPU v5e (one chip)"]
+    assert rows[0].float32_tflops == 67.0 and rows[0].bfloat16_tflops == 989.5
+    assert rows[-1].kind == "TPU" and rows[-1].float32_tflops is None and rows[-1].bfloat16_tflops == 197.0
+    for row in list(rows) + list(hw.GPU_PEAKS):
+        assert row.url.startswith("https://") and (
+            "data sheet" in row.source or "whitepaper" in row.source or "documentation" in row.source
+        ), row
+
+
+# --- the legend stays off the data --------------------------------------------------------------
+
+
+def test_the_legend_is_drawn_below_the_axes():
+    import matplotlib.pyplot as plt
+
+    sweeps = {"float32, 1 thread": [hw.MatmulTiming(n, torch.float32, "cpu", 1e-9 * n**3, 3) for n in (16, 256, 1024)]}
+    fig, ax = plt.subplots(figsize=(6.5, 5.2))
+    hw.plot_matmul_rates(sweeps, {"float32, 1 thread": hw.PeakEstimate(1e11, "test")}, ax=ax)
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0, "the legend overlaps the axes"
+    plt.close(fig)
+
+
+# --- communication: latency + bytes / bandwidth (notebook 07) -----------------------------------
+
+
+def test_fit_recovers_latency_and_bandwidth_from_exact_times():
+    sizes = [4 * 10**k for k in range(2, 8)]
+    fit = hw.fit_latency_bandwidth(sizes, [50e-6 + s / 2e9 for s in sizes])
+    assert math.isclose(fit.latency_s, 50e-6, rel_tol=1e-9) and math.isclose(
+        fit.bandwidth_bytes_per_s, 2e9, rel_tol=1e-9
+    )
+    assert math.isclose(fit.crossover_bytes, 100_000, rel_tol=1e-9)
+    assert math.isclose(fit.predict(1e6), 50e-6 + 1e6 / 2e9)
+
+
+def test_fit_follows_the_small_sizes_too_and_stays_non_negative():
+    sizes = [4 * 10**k for k in range(2, 8)]
+    noisy = [(50e-6 + s / 2e9) * (1.3 if i % 2 else 0.8) for i, s in enumerate(sizes)]  # +-30 % noise
+    fit = hw.fit_latency_bandwidth(sizes, noisy)
+    assert 20e-6 < fit.latency_s < 100e-6 and 1e9 < fit.bandwidth_bytes_per_s < 4e9
+    no_latency = hw.fit_latency_bandwidth([100, 1000, 10000], [1e-7, 1e-6, 1e-5])
+    assert no_latency.latency_s >= 0 and math.isclose(no_latency.bandwidth_bytes_per_s, 1e9, rel_tol=1e-6)
+    flat = hw.fit_latency_bandwidth([100, 1000, 10000], [2e-3, 1.5e-3, 1e-3])  # time falls as the size grows
+    assert flat.latency_s == 1.5e-3 and flat.bandwidth_bytes_per_s > 1e12  # all latency: the median
+    with pytest.raises(ValueError):
+        hw.fit_latency_bandwidth([100], [1e-3])

@@ -193,7 +193,7 @@ def test_the_plugin_fails_an_nbval_run_whose_notebook_swallowed_a_refusal(tmp_pa
         sneaky,
     )
     env = {k: v for k, v in os.environ.items() if k not in (offline.ENABLE_VAR, offline.LOG_VAR)}
-    env["PYTHONPATH"] = str(ROOT)
+    env.update({"PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)})  # its guard's folder is this test's
     args = [
         sys.executable,
         "-m",

@@ -87,10 +87,40 @@ def test_damaged_color_image_gets_one_sentence(tmp_path):
 def test_plot_helpers_take_pytorch_layouts():
     image = make_color_image()
     assert to_hwc(image).shape == (256, 256, 3)
-    assert len(show_channels(image).axes) == 4
+    assert len(show_channels(image).axes) == 4 + 3  # the picture, three channels, their colour bars
     assert len(show_grid(torch.stack([x_image(), o_image()]), ncols=2).axes) == 2
     with pytest.raises(ValueError, match=r"expected a \(3, H, W\) RGB image"):
         show_channels(x_image())
+
+
+def brightness(rgba) -> torch.Tensor:
+    """Perceived brightness (luma, 0-1) of RGBA colours."""
+    rgba = torch.as_tensor(rgba, dtype=torch.float64)
+    return 0.299 * rgba[..., 0] + 0.587 * rgba[..., 1] + 0.114 * rgba[..., 2]
+
+
+def test_each_channel_is_drawn_brighter_where_its_value_is_higher():
+    # A channel picture must say what the notebooks say of it: bright means a high value.
+    figure = show_channels(make_color_image())
+    for ax in figure.axes[1:4]:
+        drawn = ax.get_images()[0]
+        ramp = brightness(drawn.to_rgba(torch.linspace(0, 255, 256).numpy(), norm=True))  # (256,)
+        assert ramp[0] < 0.01, "value 0 should be drawn black"
+        assert bool((ramp[1:] > ramp[:-1]).all()), f"{ax.get_title()}: brightness does not rise with the value"
+
+
+def test_the_channel_pictures_show_the_sun_bright_in_red_and_green_and_the_lake_bright_in_blue():
+    # The sentences in notebooks 01 and 05, checked against what is drawn.
+    picture = load_color_image()
+    sun, lake = (64, 192), (220, 184)  # (row, col) of a pixel in each
+    figure = show_channels(picture)
+    # How bright each pixel is drawn, as a fraction of the brightest colour of its own panel.
+    red, green, blue = (
+        brightness(image.to_rgba(image.get_array())) / brightness(image.to_rgba(1.0, norm=False))
+        for image in (ax.get_images()[0] for ax in figure.axes[1:4])
+    )
+    assert red[sun] > 0.8 and green[sun] > 0.8 and blue[sun] < 0.2  # yellow: red and green, not blue
+    assert blue[lake] > 0.8 and red[lake] < 0.2 and green[lake] < 0.4  # the lake: blue most of all
 
 
 def test_environment_check_reports_in_plain_words():

@@ -1,8 +1,10 @@
-"""tools/run_course_on_cuda.py, checked on the CPU: its comparison, its cell runner and its verdicts.
+"""tools/run_course_on_cuda.py, checked on the CPU: its comparison, its notebook runs and its verdicts.
 
 The script's job is to run the course on a GPU; everything it does except choosing the device runs
-the same way on the CPU, so it is tested here: on small notebooks made for the test, and end to end
-on notebook 01 with ``--device cpu`` against the outputs stored in solutions/.
+the same way on the CPU, so it is tested here: on small notebooks made for the test (each run in a
+real Jupyter kernel through tensorlab.executing, as on the GPU), and end to end on notebook 01 with
+``--device cpu`` against the outputs stored in solutions/. tests/test_gpu_run.py runs it the way the
+GPU machine does, from a Python without Jupyter.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def code_cell(source: str, stdout: str | None = None) -> dict:
 
 
 def write_notebook(path: Path, cells: list[dict]) -> Path:
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
     return path
 
 
@@ -87,10 +88,10 @@ def test_last_digit_unit():
     )
 
 
-# --- running cells ---------------------------------------------------------------------------------
+# --- running cells (in a real kernel, through tensorlab.executing) ----------------------------------
 
 
-def test_cells_run_in_order_with_markers_magics_results_figures_and_a_stop_at_the_first_error(tmp_path):
+def test_cells_run_in_a_kernel_with_markers_magics_results_figures_and_a_stop_at_the_first_error(tmp_path):
     path = write_notebook(
         tmp_path / "99_made_up.ipynb",
         [
@@ -99,26 +100,41 @@ def test_cells_run_in_order_with_markers_magics_results_figures_and_a_stop_at_th
             code_cell("%matplotlib inline\nx * 21"),
             code_cell("# NBVAL_IGNORE_OUTPUT\nimport time\nprint(time.time())"),
             code_cell("# NBVAL_SKIP\nraise RuntimeError('never run')"),
-            code_cell("# NBVAL_RAISES_EXCEPTION\n1 / 0"),
+            {**code_cell("1 / 0"), "metadata": {"tags": ["raises-exception"]}},
             code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"),
-            code_cell("import torch\nprint(torch.cuda.is_available())"),
-            code_cell("from IPython.display import display\ndisplay('shown')"),
+            code_cell("import os, torch\nprint(torch.cuda.is_available(), os.environ['TENSORLAB_DEVICE'])"),
+            code_cell("from IPython.display import display\ndisplay('shown')\nprint('printed')"),
             code_cell("raise ValueError('boom')"),
-            code_cell("print('never reached')"),
+            code_cell("print('never reached')", "stale output that must not count as run\n"),
         ],
     )
-    runs = rc.run_notebook_cells(path, figures_dir=tmp_path / "figures")
-    by_index = {r.index: r for r in runs}
-    assert by_index[1].output == "x is 2\n" and by_index[1].status == "ok"
-    assert by_index[2].output == "42\n"  # the last expression is shown, as Jupyter does
-    assert by_index[3].ignored and not by_index[1].ignored
-    assert by_index[4].status == "skipped"
-    assert by_index[5].status == "raised as expected" and "ZeroDivisionError" in by_index[5].error
-    assert by_index[7].device_dependent and not by_index[2].device_dependent
-    assert by_index[8].output == "shown\n"  # display() outside a notebook prints the object
-    assert by_index[9].status == "error" and "ValueError: boom" in by_index[9].error
+    run = rc.run_notebook(
+        path, "cpu", cell_timeout=120, figures_dir=tmp_path / "figures", executed_dir=tmp_path / "executed"
+    )
+    assert run["crash"] is None
+    by_index = {r["index"]: r for r in run["cells"]}
+    assert by_index[1]["output"] == "x is 2\n" and by_index[1]["status"] == "ok"
+    assert by_index[2]["output"] == "42\n"  # the last expression is shown, as Jupyter does
+    assert by_index[3]["ignored"] and not by_index[1]["ignored"]
+    assert by_index[4]["status"] == "skipped"
+    assert by_index[5]["status"] == "raised as expected" and "ZeroDivisionError" in by_index[5]["error"]
+    assert by_index[7]["device_dependent"] and by_index[7]["output"] == "False cpu\n"
+    assert by_index[8]["output"] == "printed\n"  # displayed objects are not compared, prints are
+    assert by_index[9]["status"] == "error" and by_index[9]["error"] == "ValueError: boom"
+    assert "raise ValueError('boom')" in by_index[9]["stderr"]  # the traceback comes with it
     assert 10 not in by_index  # later cells depend on the failed one
     assert [p.name for p in (tmp_path / "figures").iterdir()] == ["99_cell006_1.png"]
+    executed = json.loads((tmp_path / "executed" / "99_made_up.ipynb").read_text())
+    assert executed["cells"][10]["outputs"] == [] and "".join(executed["cells"][1]["outputs"][0]["text"]) == "x is 2\n"
+
+
+def test_a_cell_that_runs_too_long_is_stopped_by_nbclient_and_reported(tmp_path):
+    path = write_notebook(
+        tmp_path / "97_slow.ipynb", [code_cell("print('first')", "first\n"), code_cell("import time\ntime.sleep(60)")]
+    )
+    run = rc.run_notebook(path, "cpu", cell_timeout=2)
+    assert [(c["index"], c["status"]) for c in run["cells"]] == [(0, "ok"), (1, "error")]
+    assert run["cells"][1]["error"] == "timed out after 2 s"
 
 
 def test_judging_a_run_against_stored_outputs(tmp_path):
@@ -132,7 +148,7 @@ def test_judging_a_run_against_stored_outputs(tmp_path):
             {**code_cell("print('never executed')"), "execution_count": None},  # no stored output at all
         ],
     )
-    run = {"seconds": 0.1, "cells": [asdict(r) for r in rc.run_notebook_cells(path)]}
+    run = rc.run_notebook(path, "cpu", cell_timeout=120)
     result = rc.judge_notebook(path, run, None, rtol=1e-3, atol=1e-6, sanitizers=[])
     assert result.status == "failed"
     assert (result.cells_run, result.cells_compared, result.cells_not_compared) == (5, 3, 1)
@@ -140,9 +156,10 @@ def test_judging_a_run_against_stored_outputs(tmp_path):
     assert result.problems[0]["expected"] == "0.6767" and result.problems[0]["got"] == "0.6667"
 
 
-def test_device_dependent_tests_are_found_and_this_file_is_not_one_of_them():
+def test_device_dependent_tests_are_found_and_the_tools_own_tests_are_not_among_them():
     names = [p.name for p in rc.device_tests(ROOT / "tests")]
-    assert "test_hardware.py" in names and "test_run_course_on_cuda.py" not in names
+    assert "test_hardware.py" in names
+    assert "test_run_course_on_cuda.py" not in names and "test_gpu_run.py" not in names  # no run within a run
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -194,5 +211,8 @@ def test_notebook_01_on_the_cpu_reproduces_its_stored_outputs(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     (entry,) = results["notebooks"]
+    code_cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
     assert results["ok"] and entry["status"] == "passed" and entry["cells_compared"] >= 20
+    assert entry["cells_run"] == len(code_cells)  # every cell ran, none was left out
     assert results["machine"]["device"] == "cpu"
+    assert (tmp_path / "executed" / notebook.name).exists()

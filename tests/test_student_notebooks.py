@@ -16,7 +16,7 @@ from notebook_runner import execute_notebook, stream_text
 
 from tensorlab import authoring
 
-STUDENT_NOTEBOOKS = sorted(authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))
+STUDENT_NOTEBOOKS = authoring.notebook_paths(authoring.STUDENT_DIR)
 
 
 def test_there_are_student_notebooks_for_every_solution():
@@ -42,8 +42,12 @@ def test_student_copy_hides_solutions_and_hidden_tests(path: Path):
         assert marker not in text, f"{path.name} still contains {marker!r}"
     notebook = nbformat.read(path, as_version=4)
     meta = notebook.metadata[authoring.METADATA_KEY]
-    assert meta["generated_from"] == f"solutions/{path.name}"
-    assert "generated from" in notebook.cells[0].source
+    assert meta["generated_from"] == f"solutions/{path.name}"  # provenance: in the metadata
+    assert f"Generated from solutions/{path.name}" in meta["note"] and "overwritten" in meta["note"]
+    banner = notebook.cells[0].source  # for the learner: this is their copy, and how to answer
+    assert "your copy" in banner and "overwritten" not in banner and "make " not in banner
+    if meta["exercises"]:
+        assert "replace the `...`" in banner and "raise NotImplementedError" in banner and "check cell" in banner
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
 
 

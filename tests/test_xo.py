@@ -186,6 +186,10 @@ def test_show_values_writes_every_number_and_refuses_other_shapes():
     fig, (ax, bare) = plt.subplots(1, 2)
     show_values(torch.tensor([[1.0, -2.0], [0.5, 3.0]]), ax, "t", decimals=1)
     assert [t.get_text() for t in ax.texts] == ["1.0", "-2.0", "0.5", "3.0"] and ax.get_title() == "t"
+    fig2, small = plt.subplots()
+    show_values(torch.tensor([[-0.04, 0.04], [-0.05, -0.2]]), small, decimals=1)  # -0.04 rounds to zero
+    assert [t.get_text() for t in small.texts] == ["0.0", "0.0", "-0.1", "-0.2"]  # "0.0", never "-0.0"
+    plt.close(fig2)
     show_values(torch.ones(2, 2), bare, numbers=False, vmin=0, vmax=2)
     assert not bare.texts and bare.images[0].get_clim() == (0, 2)
     with pytest.raises(ValueError, match="expected a \\(H, W\\) tensor"):

@@ -1,13 +1,14 @@
 """Copy the README's figures out of the stored outputs of the solution notebooks.
 
-A code cell whose picture the README shows says so in a comment line of its own:
+A code cell whose picture the README shows says so in its cell metadata, where learners do not read it
+(JupyterLab: the cell's property inspector, "Cell Metadata"):
 
-    # README figure: docs/figures/iris_decision_regions.png (tools/export_readme_figures.py copies this output)
+    "metadata": {"tensorlab": {"readme_figure": "docs/figures/iris_decision_regions.png"}}
 
-This script writes the first PNG that cell stored (when `make execute-solutions` ran it) to that path, so
-the figure in the README is exactly the one the notebook draws, with no second copy of the code that
-draws it. The notebooks themselves never write into the repository: running or testing them leaves the
-working tree as it was.
+This script runs nothing: it writes the first PNG that cell stored (when `make execute-solutions` ran the
+notebook with the course's one executor, tensorlab.executing) to that path, so the figure in the README
+is exactly the one the notebook draws, with no second copy of the code that draws it. The notebooks
+themselves never write into the repository: running or testing them leaves the working tree as it was.
 
     .venv/bin/python tools/export_readme_figures.py           # write every figure
     .venv/bin/python tools/export_readme_figures.py --check   # exit 1 and name the figures that are stale
@@ -19,17 +20,19 @@ from __future__ import annotations
 
 import argparse
 import base64
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
-from tensorlab import authoring
+from tensorlab import authoring, executing
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKER = re.compile(r"^\s*#\s*README figure:\s*(\S+\.png)\b", re.MULTILINE)
+METADATA_KEY, FIELD = "tensorlab", "readme_figure"  # cell.metadata["tensorlab"]["readme_figure"] = path
+
+
+def figure_target(cell) -> str | None:
+    """The README figure path a cell's metadata names, or None."""
+    return cell.get("metadata", {}).get(METADATA_KEY, {}).get(FIELD)
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,13 @@ class Figure:
 def readme_figures(root: Path = ROOT) -> list[Figure]:
     """Every cell of solutions/*.ipynb that names a README figure, with the PNG it stored."""
     found = []
-    for notebook_path in authoring.solution_paths(root / "solutions"):
-        notebook = nbformat.read(notebook_path, as_version=4)
+    for notebook_path in authoring.notebook_paths(root / "solutions"):
+        notebook = executing.read_notebook(notebook_path)
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue
-            for target in MARKER.findall(cell.source):
+            target = figure_target(cell)
+            if target:
                 pngs = [
                     output["data"]["image/png"]
                     for output in cell.get("outputs", [])

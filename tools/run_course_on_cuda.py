@@ -4,42 +4,44 @@
     python tools/run_course_on_cuda.py --device cuda [--results artifacts/cuda_run]
     python tools/run_course_on_cuda.py --device cpu --notebooks solutions/01_tensors_0d_to_nd.ipynb
 
+On the lent GPU machine, which has PyTorch but no Jupyter, run it through ``tools/gpu_run.sh``: that
+script installs the carried wheels (ipykernel, nbclient, PyAV ...) and then runs this one.
+
 What it does, in order:
 
 1. Prints the device (the GPU's name), Python and PyTorch versions.
-2. Runs every notebook in solutions/ with ``TENSORLAB_DEVICE`` set to the device, each in a fresh Python
-   process, cell by cell with ``exec`` -- no Jupyter kernel is needed, so it runs on a GPU machine that
-   has PyTorch but no Jupyter, ipykernel or IPython (``IPython.display`` is replaced by a small stand-in
-   when missing; figures are drawn with the Agg backend and not compared).
-3. Compares what each cell printed with the output stored in the solution notebook, which was made on
-   the CPU: the words must match exactly, integers (counts, shapes, sizes) too, and every other number
-   within tolerance (``--rtol``, default 1e-3, plus ``--atol``, plus one unit of the last digit the
-   notebook printed, since a value on the edge of a rounding step may round the other way). Cells
-   marked ``# NBVAL_IGNORE_OUTPUT`` (timings) and cells that describe the machine itself (they call
-   ``torch.cuda.is_available()``, ``get_device_name``, ``print_environment_report`` ...) are run but not
-   compared; ``# NBVAL_SKIP`` cells are not run.
-   With ``--baseline cpu`` each notebook is also run on the CPU of the same machine and the two runs are
+2. Runs every notebook in solutions/ top to bottom in a fresh Jupyter kernel with ``TENSORLAB_DEVICE``
+   set to the device, through ``tensorlab.executing`` -- the course's one notebook executor (nbclient),
+   the same kernel and markers as nbval in the test suite. ``--cell-timeout`` is nbclient's per-cell
+   limit. A cell marked ``nbval-skip`` is not run; one marked ``raises-exception`` may raise; a
+   notebook stops at its first other error (later cells depend on it).
+3. Compares what each cell printed (stdout and its result's text; pictures are not compared) with the
+   output stored in the solution notebook, which was made on the CPU: the words must match exactly,
+   integers (counts, shapes, sizes) too, and every other number within tolerance (``--rtol``, default
+   1e-3, plus ``--atol``, plus one unit of the last digit the notebook printed, since a value on the
+   edge of a rounding step may round the other way). Cells marked ``nbval-ignore-output`` (timings)
+   and cells that describe the machine itself (they call ``torch.cuda.is_available()``,
+   ``get_device_name``, ``print_environment_report`` ...) are run but not compared. With
+   ``--baseline cpu`` each notebook is also run on the CPU of the same machine and the two runs are
    compared instead, which separates device differences from version differences.
 4. Runs the device-dependent tests (the files in tests/ that mention ``cuda``, ``pick_device`` or
    ``TENSORLAB_DEVICE``) with pytest and the same ``TENSORLAB_DEVICE``.
-5. Prints a summary, writes ``results.json`` and ``summary.md`` (and, with ``--figures``, the figures of
-   the notebooks named) to ``--results``, and exits 1 on an error, a failed test or a number that differs
-   beyond tolerance, 0 otherwise.
+5. Prints a summary and writes, to ``--results``: ``results.json``, ``summary.md``, every executed
+   notebook (``executed/``, with the GPU's outputs) and the figures of the notebooks ``--figures``
+   names (default 06). It exits 1 on an error, a failed test or a number that differs beyond
+   tolerance, 2 when the machine cannot run it (no GPU, no Jupyter kernel), 0 otherwise.
 
 A notebook that imports a package missing on the machine is skipped with the reason, and counts as a
-failure unless ``--allow-missing`` is given. Notebook 05 needs PyAV (``av``), which a bare GPU image
-may lack: carry its wheel, e.g. ``pip download --no-deps --only-binary=:all: --python-version 3.12
---platform manylinux_2_28_x86_64 -d .whl av==18.1.0`` here and ``pip install --no-index --target
-/tmp/site .whl/*.whl`` there, with /tmp/site on PYTHONPATH.
+failure unless ``--allow-missing`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import contextlib
 import importlib.util
-import io
 import json
 import math
 import os
@@ -47,19 +49,21 @@ import platform
 import re
 import subprocess
 import sys
-import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = ROOT / "solutions"
+SRC = ROOT / "src"
 SANITIZE_FILE = ROOT / "tests" / "nbval_sanitize.cfg"
+sys.path.insert(0, str(SRC))  # the course package, also where it is not installed (the GPU machine)
 
-IGNORE_MARKERS = ("# NBVAL_IGNORE_OUTPUT",)
-IGNORE_TAGS = ("nbval-ignore-output",)
-SKIP_MARKERS, SKIP_TAGS = ("# NBVAL_SKIP",), ("nbval-skip",)
-RAISES_MARKERS, RAISES_TAGS = ("# NBVAL_RAISES_EXCEPTION",), ("raises-exception",)
+# The Jupyter side of the executor; main() says how to get it where it is missing.
+KERNEL_PACKAGES = ("nbformat", "nbclient", "jupyter_client", "ipykernel")
+if all(importlib.util.find_spec(name) for name in KERNEL_PACKAGES):
+    from tensorlab import authoring, executing
+else:
+    authoring = executing = None
+
 # A cell that asks what machine it runs on prints something different on every machine, by design.
 DEVICE_DEPENDENT_CALLS = (
     "torch.cuda.is_available",
@@ -78,9 +82,9 @@ DEVICE_SANITIZERS = (
 )
 NUMBER_IS_INTEGER = re.compile(r"[-+]?[\d,]+")
 NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?")
+TOOL_TESTS = ("test_run_course_on_cuda.py", "test_gpu_run.py")
 MISSING_HINTS = {
-    "av": "PyAV decodes the course's video (notebook 05); carry its wheel: see this script's docstring",
-    "IPython": "IPython is only needed for rich display; this script stubs IPython.display",
+    "av": "PyAV decodes the course's video (notebook 05); tools/gpu_run.sh carries its wheel",
 }
 
 
@@ -176,7 +180,7 @@ def _excerpt(text: str, limit: int = 400) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running a notebook cell by cell in this process (the child side)
+# Running one notebook (tensorlab.executing) and reading what each cell did
 # ---------------------------------------------------------------------------------------------
 
 
@@ -185,68 +189,9 @@ def cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def _has(cell: dict, markers: tuple[str, ...], tags: tuple[str, ...]) -> bool:
-    source = cell_source(cell)
-    first_lines = [line.strip() for line in source.splitlines()[:3]]
-    cell_tags = cell.get("metadata", {}).get("tags", [])
-    return any(m in first_lines for m in markers) or any(t in cell_tags for t in tags)
-
-
-def is_ignored(cell: dict) -> bool:
-    return _has(cell, IGNORE_MARKERS, IGNORE_TAGS)
-
-
 def is_device_dependent(cell: dict) -> bool:
     source = cell_source(cell)
     return any(call in source for call in DEVICE_DEPENDENT_CALLS)
-
-
-def stored_text(cell: dict) -> str:
-    """What nbval compares of a stored cell, less figures: stdout and the text of a result."""
-    parts = []
-    for output in cell.get("outputs", []):
-        kind = output.get("output_type")
-        if kind == "stream" and output.get("name") == "stdout":
-            text = output.get("text", "")
-            parts.append("".join(text) if isinstance(text, list) else text)
-        elif kind == "execute_result":
-            text = output.get("data", {}).get("text/plain", "")
-            parts.append(("".join(text) if isinstance(text, list) else text) + "\n")
-    return "".join(parts)
-
-
-def strip_magics(source: str) -> str:
-    """IPython's %magics and !shell lines have no meaning in plain Python: each becomes `pass`."""
-    lines = []
-    for line in source.splitlines():
-        stripped = line.lstrip()
-        lines.append(line[: len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line)
-    return "\n".join(lines)
-
-
-def _install_ipython_stand_in(displayed: list[str]) -> None:
-    """A minimal IPython.display for machines without IPython: display() prints the object, as
-    IPython's own display() does outside a notebook."""
-    if importlib.util.find_spec("IPython") is not None:
-        return
-    import types
-
-    class _Rich:
-        def __init__(self, *args, **kwargs):
-            self.args, self.kwargs = args, kwargs
-
-        def __repr__(self):
-            return f"<{type(self).__name__}>"
-
-    display_module = types.ModuleType("IPython.display")
-    display_module.display = lambda *objects, **_: displayed.extend(str(o) for o in objects)
-    for name in ("HTML", "Image", "Video", "Markdown", "Audio", "SVG", "Math", "Latex"):
-        setattr(display_module, name, type(name, (_Rich,), {}))
-    package = types.ModuleType("IPython")
-    package.display = display_module
-    package.get_ipython = lambda: None
-    sys.modules.setdefault("IPython", package)
-    sys.modules.setdefault("IPython.display", display_module)
 
 
 @dataclass
@@ -254,96 +199,96 @@ class CellRun:
     index: int
     status: str  # "ok", "error", "skipped", "raised as expected"
     seconds: float
-    output: str = ""
+    output: str = ""  # what is compared: stdout and the result's text (executing.printed_text)
     stderr: str = ""
     error: str = ""
     ignored: bool = False
     device_dependent: bool = False
 
 
-def run_notebook_cells(path: Path, figures_dir: Path | None = None) -> list[CellRun]:
-    """Execute the code cells of ``path`` in order in one namespace, capturing what each prints.
-
-    Stops at the first unexpected error (later cells depend on earlier ones).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    namespace: dict = {"__name__": "__main__", "__file__": str(path)}
-    displayed: list[str] = []
-    _install_ipython_stand_in(displayed)
-    namespace["display"] = lambda *objects, **_: displayed.extend(str(o) for o in objects)
-    figure_count = [0]
-    current_cell = [0]
-
-    def show(*_args, **_kwargs):
-        for number in plt.get_fignums():
-            if figures_dir is not None:
-                figures_dir.mkdir(parents=True, exist_ok=True)
-                figure_count[0] += 1
-                name = f"{path.stem[:2]}_cell{current_cell[0]:03d}_{figure_count[0]}.png"
-                plt.figure(number).savefig(figures_dir / name, dpi=80)
-        plt.close("all")
-
-    plt.show = show
-    plt.close("all")  # figures left open by whoever called us are not this notebook's
+def cell_runs(execution: executing.Execution) -> list[CellRun]:
+    """One entry per code cell up to the one the notebook stopped at (later ones did not run)."""
     runs: list[CellRun] = []
-    for index, cell in enumerate(notebook.get("cells", [])):
-        if cell.get("cell_type") != "code":
+    for index, cell in enumerate(execution.notebook.cells):
+        if cell.cell_type != "code":
             continue
-        current_cell[0] = index
-        source = cell_source(cell)
-        run = CellRun(index, "ok", 0.0, ignored=is_ignored(cell), device_dependent=is_device_dependent(cell))
-        if _has(cell, SKIP_MARKERS, SKIP_TAGS):
+        markers = executing.nbval_markers(cell)
+        run = CellRun(
+            index,
+            "ok",
+            round(execution.cell_seconds(index) or 0.0, 3),
+            ignored="ignore-output" in markers,
+            device_dependent=is_device_dependent(cell),
+        )
+        if "skip" in markers or not cell.source.strip():  # nbclient does not run an empty cell either
             run.status = "skipped"
-            runs.append(run)
-            continue
-        stdout, stderr = io.StringIO(), io.StringIO()
-        displayed.clear()
-        start = time.perf_counter()
-        try:
-            tree = ast.parse(strip_magics(source), filename=f"{path.name}, cell {index}")
-            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                exec(compile(tree, f"{path.name}, cell {index}", "exec"), namespace)
-                if last is not None:
-                    value = eval(compile(ast.Expression(last.value), f"{path.name}, cell {index}", "eval"), namespace)
-                    if value is not None and not source.rstrip().endswith(";"):
-                        displayed.append(repr(value))
-        except BaseException as error:  # a cell may raise anything, SystemExit too
-            run.error = "".join(traceback.format_exception_only(type(error), error)).strip()
-            run.status = "raised as expected" if _has(cell, RAISES_MARKERS, RAISES_TAGS) else "error"
-            if run.status == "error":
-                run.stderr = traceback.format_exc()[-3000:]
-        run.seconds = time.perf_counter() - start
-        run.output = stdout.getvalue() + "".join(text + "\n" for text in displayed)
-        run.stderr = (stderr.getvalue() + run.stderr)[-3000:]
-        runs.append(run)
-        if run.status == "error":
+        elif index not in execution.started:
             break
-    show()
+        else:
+            run.output = executing.printed_text(cell)
+            run.stderr = executing.stream_text(cell, "stderr")[-3000:]
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            if index == execution.error_cell:
+                run.status, run.error = "error", execution.error
+                run.stderr = (run.stderr + "\n" + execution.details)[-3000:]
+            elif errors:
+                run.status, run.error = "raised as expected", f"{errors[0].ename}: {errors[0].evalue}"
+        runs.append(run)
     return runs
 
 
-def child_main(path: Path, out: Path, figures_dir: Path | None) -> int:
-    os.chdir(path.parent)  # as Jupyter does: relative paths start at the notebook's folder
-    started = time.perf_counter()
-    runs = run_notebook_cells(path, figures_dir)
-    out.write_text(
-        json.dumps(
-            {"notebook": path.name, "seconds": time.perf_counter() - started, "cells": [asdict(r) for r in runs]}
-        ),
-        encoding="utf-8",
-    )
-    return 0
+def kernel_env(device: str) -> dict[str, str]:
+    """The kernel's environment: this one, with the device chosen and the course package importable."""
+    env = dict(os.environ)
+    env["TENSORLAB_DEVICE"] = device
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend is what captures figures
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
 
-# ---------------------------------------------------------------------------------------------
-# The parent: one child process per notebook, then comparison and summary
-# ---------------------------------------------------------------------------------------------
+def run_notebook(
+    path: Path,
+    device: str,
+    cell_timeout: float | None,
+    figures_dir: Path | None = None,
+    executed_dir: Path | None = None,
+) -> dict:
+    """Run one notebook on ``device``; return what each cell did (JSON-ready), and keep what was asked."""
+    execution = executing.execute(path, timeout=cell_timeout, env=kernel_env(device))
+    if executed_dir is not None:
+        executed_dir.mkdir(parents=True, exist_ok=True)
+        executing.write_notebook(execution.notebook, executed_dir / path.name)
+    if figures_dir is not None:
+        save_figures(execution.notebook, path.stem[:2], figures_dir)
+    crash = execution.error if execution.error and execution.error_cell is None else None
+    return {
+        "notebook": path.name,
+        "seconds": round(execution.seconds, 1),
+        "crash": crash,
+        "cells": [asdict(run) for run in cell_runs(execution)],
+    }
+
+
+def save_figures(notebook, prefix: str, folder: Path) -> list[Path]:
+    """Every PNG the executed notebook shows, as ``<prefix>_cell<index>_<n>.png``."""
+    written = []
+    for index, cell in enumerate(notebook.cells):
+        pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        for number, png in enumerate(pngs, start=1):
+            folder.mkdir(parents=True, exist_ok=True)
+            written.append(folder / f"{prefix}_cell{index:03d}_{number}.png")
+            written[-1].write_bytes(base64.b64decode(png))
+    return written
+
+
+def strip_magics(source: str) -> str:
+    """IPython's %magics and !shell lines are not Python: each becomes `pass`, so the cell parses."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        lines.append(line[: len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
 
 
 def notebook_imports(path: Path) -> set[str]:
@@ -380,45 +325,9 @@ def _imported_modules(tree: ast.AST) -> set[str]:
     return modules
 
 
-def missing_modules(modules: set[str], env_paths: list[str]) -> list[str]:
-    """Modules that cannot be imported here (IPython is stubbed, so never counts as missing)."""
-    extra = [p for p in env_paths if p and p not in sys.path]
-    sys.path[:0] = extra
-    try:
-        return sorted(m for m in modules if m != "IPython" and importlib.util.find_spec(m) is None)
-    finally:
-        for p in extra:
-            sys.path.remove(p)
-
-
-def child_env(device: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["TENSORLAB_DEVICE"] = device
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONUNBUFFERED"] = "1"
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return env
-
-
-def run_in_child(path: Path, device: str, work: Path, timeout: float, figures_dir: Path | None) -> dict:
-    out = work / f"{path.stem}.{device.replace(':', '_')}.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(path.resolve()), "--child-out", str(out)]
-    if figures_dir is not None:
-        command += ["--child-figures", str(figures_dir)]
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(command, env=child_env(device), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"notebook": path.name, "seconds": timeout, "cells": [], "crash": f"timed out after {timeout:.0f} s"}
-    if proc.returncode != 0 or not out.exists():
-        return {
-            "notebook": path.name,
-            "seconds": time.perf_counter() - started,
-            "cells": [],
-            "crash": f"the runner exited with {proc.returncode}: {proc.stderr[-2000:]}",
-        }
-    return json.loads(out.read_text(encoding="utf-8"))
+def missing_modules(modules: set[str]) -> list[str]:
+    """Modules that cannot be imported here (the kernel sees what this process sees, and src/)."""
+    return sorted(m for m in modules if importlib.util.find_spec(m) is None)
 
 
 @dataclass
@@ -466,7 +375,7 @@ def judge_notebook(
                 }
             )
             continue
-        expected = base_output.get(index) if baseline is not None else stored_text(cells[index])
+        expected = base_output.get(index) if baseline is not None else executing.printed_text(cells[index])
         if expected is None:
             result.problems.append(
                 {"cell": index, "kind": "missing", "detail": "the baseline run did not reach this cell"}
@@ -489,20 +398,22 @@ def judge_notebook(
 def device_tests(tests_dir: Path) -> list[Path]:
     """The test files that depend on the device: they mention cuda, pick_device or TENSORLAB_DEVICE.
 
-    This script's own test is left out: it checks the script on the CPU, whatever the device.
+    The tests of this script and of tools/gpu_run.sh are left out: they check these tools on the CPU,
+    whatever the device, and the second would start this run again from within itself.
     """
     pattern = re.compile(r"cuda|pick_device|TENSORLAB_DEVICE")
     return sorted(
         p
         for p in tests_dir.glob("test_*.py")
-        if p.name != "test_run_course_on_cuda.py" and pattern.search(p.read_text(encoding="utf-8"))
+        if p.name not in TOOL_TESTS and pattern.search(p.read_text(encoding="utf-8"))
     )
 
 
-def run_device_tests(device: str, env_paths: list[str], timeout: float) -> dict:
+def run_device_tests(device: str, timeout: float) -> dict:
     chosen, skipped = [], {}
+    local = {"tensorlab", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}  # the tests' own helpers
     for path in device_tests(ROOT / "tests"):
-        missing = missing_modules(file_imports(path) - {"tensorlab", "notebook_runner", "conftest"}, env_paths)
+        missing = missing_modules(file_imports(path) - local)
         if missing:
             skipped[path.name] = f"needs {', '.join(missing)}, not installed here"
         else:
@@ -530,7 +441,14 @@ def run_device_tests(device: str, env_paths: list[str], timeout: float) -> dict:
         str(ROOT),
     ] + [str(p) for p in chosen]
     try:
-        proc = subprocess.run(command, env=child_env(device), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        proc = subprocess.run(
+            command,
+            env={**kernel_env(device), "MPLBACKEND": "Agg"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:
         return {
             "status": "failed",
@@ -565,7 +483,6 @@ def describe_machine(device: str) -> dict:
     else:
         info["device_name"] = platform.processor() or "cpu"
         with contextlib.suppress(Exception):
-            sys.path.insert(0, str(ROOT / "src"))
             from tensorlab.hardware import read_cpu_info
 
             info["device_name"] = read_cpu_info().model_name
@@ -580,6 +497,7 @@ def summary_markdown(machine: dict, results: list[NotebookResult], tests: dict, 
         f"- device: **{machine['device_name']}**"
         + (f" ({machine.get('device_memory_gib')} GiB, " f"CUDA {machine.get('cuda')})" if "cuda" in machine else ""),
         f"- Python {machine['python']}, PyTorch {machine['torch']}; {machine['platform']}",
+        "- each notebook run in a fresh Jupyter kernel (tensorlab.executing, nbclient)",
         f"- compared with: {baseline}; integers equal, other numbers within rtol={args.rtol} + "
         f"atol={args.atol} + one unit of the last printed digit",
         "",
@@ -617,7 +535,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--results",
         type=Path,
         default=ROOT / "artifacts" / "cuda_run",
-        help="folder for results.json, summary.md and figures (default artifacts/cuda_run)",
+        help="folder for results.json, summary.md, executed/ and figures/ (default artifacts/cuda_run)",
     )
     parser.add_argument(
         "--baseline",
@@ -627,7 +545,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rtol", type=float, default=1e-3)
     parser.add_argument("--atol", type=float, default=1e-6)
-    parser.add_argument("--timeout", type=float, default=600, help="seconds per notebook and for the tests")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=300,
+        help="nbclient's limit for one cell, in seconds (default 300, as nbval's in the tests)",
+    )
+    parser.add_argument(
+        "--tests-timeout", type=float, default=900, help="seconds for the device-dependent tests together (default 900)"
+    )
     parser.add_argument("--no-tests", action="store_true", help="skip the device-dependent tests")
     parser.add_argument("--skip-notebooks", action="store_true", help="run only the device-dependent tests")
     parser.add_argument(
@@ -636,17 +562,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--figures", nargs="*", default=["06"], help="save the figures of these notebooks (by number; default 06)"
     )
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--child-figures", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.child:
-        return child_main(args.child, args.child_out, args.child_figures)
-
+    if executing is None:
+        missing = [name for name in KERNEL_PACKAGES if importlib.util.find_spec(name) is None]
+        print(
+            f"This Python lacks {', '.join(missing)}, which run the notebooks in a Jupyter kernel. On a "
+            "machine without Jupyter (the lent GPU machine), run `bash tools/gpu_run.sh`, which installs "
+            "them from carried wheels first (README, 'The whole course on a GPU')."
+        )
+        return 2
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -663,11 +591,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results_dir = args.results.resolve()
-    work = results_dir / "runs"
-    work.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     sanitizers = load_sanitizers()
-    env_paths = child_env(args.device)["PYTHONPATH"].split(os.pathsep)
-    paths = [p.resolve() for p in (args.notebooks or sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb")))]
+    paths = [p.resolve() for p in (args.notebooks or authoring.solution_paths())]
     if args.skip_notebooks:
         paths = []
 
@@ -690,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[NotebookResult] = []
     for path in paths:
-        missing = missing_modules(notebook_imports(path), env_paths)
+        missing = missing_modules(notebook_imports(path))
         if missing:
             why = "; ".join(MISSING_HINTS.get(m, f"{m} is not installed") for m in missing)
             result = NotebookResult(path.name, status="skipped", reason=f"needs {', '.join(missing)}: {why}")
@@ -698,8 +624,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             continue
         figures = results_dir / "figures" if path.name[:2] in (args.figures or []) else None
-        run = run_in_child(path, args.device, work, args.timeout, figures)
-        baseline = run_in_child(path, "cpu", work, args.timeout, None) if args.baseline == "cpu" else None
+        run = run_notebook(path, args.device, args.cell_timeout, figures, results_dir / "executed")
+        baseline = run_notebook(path, "cpu", args.cell_timeout) if args.baseline == "cpu" else None
         result = judge_notebook(path, run, baseline, args.rtol, args.atol, sanitizers)
         results.append(result)
         write_results(results, None, None)
@@ -717,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     tests = (
         {"status": "skipped", "reason": "--no-tests", "files": []}
         if args.no_tests
-        else run_device_tests(args.device, env_paths, args.timeout)
+        else run_device_tests(args.device, args.tests_timeout)
     )
     print(f"device-dependent tests: {tests['status'].upper()} ({tests.get('reason', '')})", flush=True)
 

@@ -13,9 +13,13 @@ What lives here is what several notebooks need; what a notebook teaches stays in
 - ``tensorlab.dose``         the single-dose network: data, forward, SSR, hand gradients -- notebook 02
 - ``tensorlab.xo_net``       the X/O convolutional network and its training          -- notebook 04
 - ``tensorlab.xo_plots``     drawings of its filters and feature maps                -- notebook 04
+- ``tensorlab.interactive``  the explorers: sliders on the dose network (02), the sliding filter (04),
+                             reshape against permute (05); a still figure where widgets cannot run
 - ``tensorlab.hardware``     peak FLOP/s estimates and matmul measurements           -- notebook 06
 - ``tensorlab.ddp_launch``   start a torchrun job with captured output, killed on timeout -- notebook 07
 - ``tensorlab.authoring``    solutions/ -> notebooks/ generator (``make student``, ``make badges``)
+- ``tensorlab.executing``    the one way to run a notebook: nbclient in a fresh kernel (tools, tests,
+                             ``make execute-solutions``); docs/MAINTAINERS.md maps who uses it
 - ``tensorlab.launch``       the course's one address: Colab/Binder badges and the setup cell
 - ``tensorlab.offline``      the network guard the tests run every notebook under
 - ``tensorlab.grading``      the instructors' grader (``make grade``), see docs/INSTRUCTORS.md

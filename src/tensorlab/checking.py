@@ -19,9 +19,12 @@ notebook runs from top to bottom without an error.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import re
+import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -38,13 +41,15 @@ class Result:
     exercise: str
     status: str
     message: str
+    takeaway: str = ""  # a passed answer's one-line lesson, printed after "correct."
 
     @property
     def passed(self) -> bool:
         return self.status == PASS
 
     def __str__(self) -> str:
-        return f"{ICONS[self.status]} {self.exercise}: {self.message}"
+        takeaway = f" Takeaway: {self.takeaway}" if self.takeaway and self.passed else ""
+        return f"{ICONS[self.status]} {self.exercise}: {self.message}{takeaway}"
 
 
 class WrongAnswer(Exception):
@@ -90,6 +95,24 @@ def is_placeholder(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def _format_element(value: Any) -> str:
+    """One element of a tensor, as a learner would write it: 2, 2.5, True, nan."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, complex):
+        return str(value)
+    return format_number(float(value))
+
+
+def _one_difference(got: torch.Tensor, want: torch.Tensor, wrong: torch.Tensor) -> str:
+    """'at index [1, 0] expected 2, got 2.5': the first element (in reading order) where they differ."""
+    index = tuple(int(i) for i in wrong.nonzero()[0].tolist()) if wrong.ndim else ()
+    where = f"at index {list(index)} " if index else ""
+    return f"{where}expected {_format_element(want[index].item())}, got {_format_element(got[index].item())}"
+
+
 def compare_tensor(
     answer: Any,
     expected: torch.Tensor,
@@ -99,8 +122,14 @@ def compare_tensor(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     what: str = "your answer",
+    show_expected: bool = True,
 ) -> None:
-    """Compare ``answer`` with ``expected``: type, then shape, dtype, device, then values."""
+    """Compare ``answer`` with ``expected``: type, then shape, dtype, device, then values.
+
+    When values differ the sentence says how many, by how much, and shows one differing element
+    (its index, the expected value and the answer's). ``show_expected=False`` leaves the expected
+    value out, for a question whose answer would be given away by it.
+    """
     if is_placeholder(answer):
         raise NotAttempted()
     if not isinstance(answer, torch.Tensor):
@@ -120,40 +149,51 @@ def compare_tensor(
         )
     got = answer.detach().cpu()
     want = expected.detach().cpu()
-    if want.dtype == torch.bool or not (want.is_floating_point() or want.is_complex()):
-        if got.dtype != want.dtype:  # compare the values exactly; never cast the answer to the expected dtype
-            got, want = got.to(torch.complex128 if got.is_complex() else torch.float64), want.to(torch.float64)
-        mismatched = got != want
-        n_bad = int(mismatched.sum())
-        if n_bad:
-            raise WrongAnswer(
-                f"the values are off: {n_bad} of {want.numel()} element(s) differ"
-                + (f" (expected {want.tolist()}, got {got.tolist()})." if want.numel() <= 6 else ".")
-            )
-        return
-    got64, want64 = got.to(torch.float64), want.to(torch.float64)
-    close = torch.isclose(got64, want64, rtol=rtol, atol=atol, equal_nan=True)
-    if not bool(close.all()):
-        n_bad = int((~close).sum())
-        diff = (got64 - want64).abs()
-        diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
-        worst = float(diff[~close].max())
-        detail = (
-            f" (expected {[round(v, 4) for v in want64.flatten().tolist()]}, got "
-            f"{[round(v, 4) for v in got64.flatten().tolist()]})"
-            if want.numel() <= 6
-            else ""
-        )
-        raise WrongAnswer(
-            f"the values are off: {n_bad} of {want.numel()} element(s) differ, by up to "
-            f"{format_number(worst)} (tolerance {format_number(atol)}){detail}."
-        )
+    right_so_far = (
+        "has the right shape and dtype"
+        if got.dtype == want.dtype
+        else f"has the right shape (its dtype is {got.dtype}, the expected one's {want.dtype})"
+    )
+    exact = want.dtype == torch.bool or not (want.is_floating_point() or want.is_complex())
+    if exact and not (got.is_floating_point() or got.is_complex()):
+        # integers (and bools) compared exactly as int64: never cast the answer to the expected dtype
+        # (an int64 256 cast to uint8 would wrap to 0 and "equal" it)
+        wrong = got.to(torch.int64) != want.to(torch.int64) if got.dtype != want.dtype else got != want
+        by = ""
+    else:
+        got64 = got.to(torch.complex128 if got.is_complex() or want.is_complex() else torch.float64)
+        want64 = want.to(got64.dtype)
+        if exact:
+            wrong = got64 != want64
+            by = ""
+        else:
+            wrong = ~torch.isclose(got64, want64, rtol=rtol, atol=atol, equal_nan=True)
+            diff = (got64 - want64).abs()
+            diff = torch.where(torch.isnan(diff), torch.full_like(diff, math.inf), diff)
+            worst = float(diff[wrong].max()) if bool(wrong.any()) else 0.0
+            by = f", by up to {format_number(worst)} (tolerance {format_number(atol)})"
+    n_bad = int(wrong.sum())
+    if n_bad:
+        example = _one_difference(got, want, wrong)
+        if not show_expected:
+            example = example.split("expected ")[0] + "got " + example.split(", got ")[1]
+        raise WrongAnswer(f"{what} {right_so_far}, but {n_bad} of {want.numel()} element(s) differ{by}: " f"{example}.")
 
 
 def compare_number(
-    answer: Any, expected: float, *, atol: float = 1e-6, rtol: float = 1e-6, what: str = "your answer"
+    answer: Any,
+    expected: float,
+    *,
+    atol: float = 1e-6,
+    rtol: float = 1e-6,
+    what: str = "your answer",
+    show_expected: bool = False,
 ) -> None:
-    """Compare a plain number; a 0-D tensor holding the number is accepted too."""
+    """Compare a plain number; a 0-D tensor holding the number is accepted too.
+
+    ``show_expected`` (used for a function's result on a test case) says which number was expected;
+    for a question whose answer is the number itself it is left out.
+    """
     if is_placeholder(answer):
         raise NotAttempted()
     if isinstance(answer, torch.Tensor):
@@ -165,10 +205,13 @@ def compare_number(
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         raise WrongAnswer(f"{what} should be a number, but it is {describe_type(answer)}.")
     if not math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol):
-        raise WrongAnswer(
-            f"{what} is {format_number(float(answer))}, which is off by "
-            f"{format_number(abs(float(answer) - float(expected)))}."
-        )
+        gap = format_number(abs(float(answer) - float(expected)))
+        if show_expected:
+            raise WrongAnswer(
+                f"{what} gave {format_number(float(answer))}, but "
+                f"{format_number(float(expected))} was expected (off by {gap})."
+            )
+        raise WrongAnswer(f"{what} is {format_number(float(answer))}, which is off by {gap}.")
 
 
 def _exact_number(value: Any) -> Any:
@@ -184,8 +227,11 @@ def _exact_number(value: Any) -> Any:
     return value
 
 
-def compare_equal(answer: Any, expected: Any, *, what: str = "your answer") -> None:
-    """Exact comparison for ints, strings, tuples (a ``torch.Size`` equals the same tuple)."""
+def compare_equal(answer: Any, expected: Any, *, what: str = "your answer", show_expected: bool = False) -> None:
+    """Exact comparison for ints, strings, tuples (a ``torch.Size`` equals the same tuple).
+
+    ``show_expected`` as in :func:`compare_number`.
+    """
     if is_placeholder(answer):
         raise NotAttempted()
     if isinstance(expected, tuple) and isinstance(answer, (list, tuple, torch.Size)):
@@ -197,6 +243,8 @@ def compare_equal(answer: Any, expected: Any, *, what: str = "your answer") -> N
     if answer != expected:
         if isinstance(expected, tuple) and isinstance(answer, tuple) and len(answer) != len(expected):
             raise WrongAnswer(f"{what} should have {len(expected)} entries, but it has {len(answer)}.")
+        if show_expected:
+            raise WrongAnswer(f"{what} gave {answer!r}, but {expected!r} was expected.")
         if isinstance(expected, str):
             raise WrongAnswer(f"{what} {answer!r} is not the right choice.")
         raise WrongAnswer(f"{what} is {answer!r}, which is not right.")
@@ -209,16 +257,18 @@ def compare_equal(answer: Any, expected: Any, *, what: str = "your answer") -> N
 
 @dataclass
 class Exercise:
-    """One question: what is expected, how an answer is judged, and hints, in one place.
+    """One question: what is expected, how an answer is judged, hints and a takeaway, in one place.
 
     Subclasses implement :meth:`judge`, which raises :class:`WrongAnswer` (or
-    :class:`NotAttempted`) and returns quietly for a correct answer.
+    :class:`NotAttempted`) and returns quietly for a correct answer. ``takeaway`` is the one line a
+    correct answer earns: what the exercise teaches. The reference solution is not stored here: it is
+    the solution region of the notebook, which :meth:`solution` reads.
     """
 
+    name: str
     title: str
     hints: Sequence[str] = field(default_factory=tuple)
-    # "q1": set from the attribute that holds the exercise (tensorlab.exercises.name_exercises)
-    name: str = field(default="", kw_only=True)
+    takeaway: str = ""
     _hints_shown: int = field(default=0, init=False, repr=False)
 
     @property
@@ -233,7 +283,7 @@ class Exercise:
         try:
             self.judge(answer)
         except NotAttempted:
-            return Result(self.label, NOT_ATTEMPTED, "not attempted yet: replace the ... placeholder with your answer.")
+            return Result(self.label, NOT_ATTEMPTED, not_attempted_message(answer))
         except WrongAnswer as wrong:
             message = sentence_case(str(wrong))
             tail = f" (ex.{self.name}.hint() gives a hint.)" if self.hints else ""
@@ -242,22 +292,87 @@ class Exercise:
             return Result(
                 self.label, FAIL, f"Checking your answer raised {type(error).__name__}: " f"{one_line(error)}."
             )
-        return Result(self.label, PASS, "correct.")
+        return Result(self.label, PASS, "correct.", takeaway=self.takeaway)
 
     def check(self, answer: Any) -> None:
         """Print the verdict in one line (the call learners make in a check cell)."""
         print(self.evaluate(answer))
 
     def hint(self, number: int | None = None) -> None:
-        """Print the next hint (or hint ``number``, counting from 1)."""
+        """Print the next hint (or hint ``number``, counting from 1); the last one points to solution()."""
         if not self.hints:
-            print(f"{self.label}: there are no hints for this one.")
+            print(
+                f"{self.label}: there are no hints for this one. ex.{self.name}.solution() shows the "
+                "reference solution."
+            )
             return
         if number is None:
             number = min(self._hints_shown + 1, len(self.hints))
         number = max(1, min(number, len(self.hints)))
         self._hints_shown = max(self._hints_shown, number)
-        print(f"💡 {self.label}, hint {number} of {len(self.hints)}: {self.hints[number - 1]}")
+        last = (
+            f" (That was the last hint. Still stuck? ex.{self.name}.solution() shows the reference " "solution.)"
+            if number == len(self.hints)
+            else ""
+        )
+        print(f"💡 {self.label}, hint {number} of {len(self.hints)}: {self.hints[number - 1]}{last}")
+
+    def solution(self) -> None:
+        """Print the reference solution, read from the solution notebook (see :func:`reference_solution`)."""
+        print(reference_solution(self))
+
+
+def reference_solution(exercise: Exercise) -> str:
+    """The reference solution of ``exercise``, headed by where it comes from, or a sentence saying why not.
+
+    There is one source: the answer cells of ``solutions/NN_*.ipynb`` (hidden tests left out), read
+    with the student-copy generator's own parser (``tensorlab.authoring.reference_solution``). The
+    course repository must be there: a clone (``make lab``, Colab's setup cell, Binder). The grader
+    never calls this, and its sandbox hides solutions/.
+    """
+    home = _home_of(exercise)
+    if home is None:
+        return (
+            f"{exercise.label}: no reference solution, since this exercise is not defined in a course "
+            "notebook's exercise module (tensorlab.exercises.chNN)."
+        )
+    number, name = home
+    from tensorlab import authoring  # nbformat is needed only here
+
+    paths = sorted(authoring.SOLUTIONS_DIR.glob(f"{number}_*.ipynb"))
+    if not paths:
+        return (
+            f"{exercise.label}: the reference solution is in solutions/{number}_....ipynb of the course "
+            f"repository, which is not here ({authoring.SOLUTIONS_DIR} does not hold it)."
+        )
+    try:
+        code = authoring.reference_solution(paths[0], name)
+    except Exception as error:  # a damaged or edited solution notebook: a sentence, not a traceback
+        return f"{exercise.label}: the reference solution could not be read: {one_line(error)}."
+    where = (
+        paths[0].relative_to(authoring.REPO_ROOT).as_posix()
+        if paths[0].is_relative_to(authoring.REPO_ROOT)
+        else paths[0].name
+    )
+    return f"📖 {exercise.label}, the reference solution (from {where}):\n\n{code}"
+
+
+def _home_of(exercise: Exercise) -> tuple[str, str] | None:
+    """(notebook number "NN", attribute name) of the exercise module that defines ``exercise``."""
+    for module_name, module in list(sys.modules.items()):
+        found = re.fullmatch(r"tensorlab\.exercises\.ch(\d\d)", module_name)
+        if found and module is not None:
+            for attribute, value in vars(module).items():
+                if value is exercise:
+                    return found.group(1), attribute
+    return None
+
+
+def not_attempted_message(answer: Any) -> str:
+    """What to replace, in the words of the student copy's placeholder (tensorlab.authoring)."""
+    if callable(answer):  # a function whose body is still ``raise NotImplementedError``
+        return "not attempted yet: replace the line raise NotImplementedError(...) in your function " "with your code."
+    return "not attempted yet: replace the ... placeholder with your answer."
 
 
 def sentence_case(message: str) -> str:
@@ -285,6 +400,7 @@ class TensorExercise(Exercise):
     device: Any = None  # e.g. a callable returning the notebook's device, or None for "any"
     atol: float = 1e-6
     rtol: float = 1e-5
+    show_expected: bool = True  # a wrong element's expected value in the message (one element)
 
     def judge(self, answer: Any) -> None:
         compare_tensor(
@@ -294,6 +410,7 @@ class TensorExercise(Exercise):
             device=_resolve(self.device),
             atol=self.atol,
             rtol=self.rtol,
+            show_expected=self.show_expected,
         )
 
 
@@ -372,20 +489,81 @@ class FunctionExercise(Exercise):
                     else WrongAnswer(f"{name}({shown}) returned None; did you forget the return statement?")
                 )
             want = self.reference(*copy.deepcopy(args))
+            options = dict(self.compare_options)
+            if "show_expected" in inspect.signature(self.compare).parameters:
+                options.setdefault("show_expected", True)  # a test case's expected result gives nothing away
             try:
-                self.compare(got, want, what=f"{name}({shown})", **self.compare_options)
+                self.compare(got, want, what=f"{name}({shown})", **options)
             except NotAttempted:
                 raise WrongAnswer(f"{name}({shown}) returned the placeholder ...") from None
 
 
+def _round(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def _short_repr(value: Any) -> str:
+    """An argument of a test case, short enough for one sentence: small tensors in full, with their dtype.
+
+    ``tensor([0, 2, 1])``, ``tensor([[0.5, 1.0], [2.0, 3.0]], float64)``, ``<tensor (4, 5, 3) uint8>``,
+    ``<tensor (2, 4) float32 on meta>`` (a tensor off the CPU says where it is; a meta tensor has no values).
+    """
     if isinstance(value, torch.Tensor):
-        if value.numel() <= 4:
-            return (
-                f"tensor({[round(v, 4) if isinstance(v, float) else v for v in value.flatten().tolist()]})"
-                if value.ndim <= 1
-                else f"<tensor of shape {format_shape(value.shape)}>"
-            )
-        return f"<tensor of shape {format_shape(value.shape)}>"
+        dtype = str(value.dtype).replace("torch.", "")
+        plain = value.dtype in (torch.float32, torch.int64, torch.bool)  # what torch.tensor([...]) makes
+        if value.numel() <= 6 and value.ndim <= 2 and not value.is_meta:
+            values = _round(value.detach().cpu().tolist())
+            return f"tensor({values})" if plain else f"tensor({values}, {dtype})"
+        where = "" if value.device.type == "cpu" else f" on {value.device.type}"  # meta, cuda ...
+        return f"<tensor {format_shape(value.shape)} {dtype}{where}>"
+    if isinstance(value, torch.dtype):
+        return str(value)
     text = repr(value)
     return text if len(text) <= 30 else text[:27] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# Open-ended questions: a discussion to read, not a check
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discussion:
+    """One open-ended question ("what happens if you call backward() twice?") and its discussion.
+
+    ``question`` repeats the question in a few words, ``text`` discusses it (paragraphs separated by
+    a blank line). Nothing is judged: the learner thinks, tries things, then reads.
+    """
+
+    question: str
+    text: str
+
+
+class Discussions:
+    """A notebook's open-ended questions, numbered from 1: ``ex.discuss(1)`` prints the first discussion.
+
+    An exercise module defines ``discuss = Discussions(Discussion(...), ...)``; the notebook asks the
+    question in a markdown cell and puts ``ex.discuss(N)`` in a code cell of its own below it. The
+    student copy keeps that cell without its output, so the discussion stays hidden until the
+    learner runs it. It is not an exercise: no check, no grade.
+    """
+
+    def __init__(self, *discussions: Discussion) -> None:
+        self.discussions = tuple(discussions)
+
+    def __len__(self) -> int:
+        return len(self.discussions)
+
+    def text(self, number: int) -> str:
+        """What ``ex.discuss(number)`` prints (a sentence, never an error, for a number that is not there)."""
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral) or not 1 <= number <= len(self):
+            have = f"1 to {len(self)}" if len(self) > 1 else "1" if len(self) == 1 else "none yet"
+            return f"There is no open question {number!r} in this notebook (its questions: {have})."
+        discussion = self.discussions[int(number) - 1]
+        paragraphs = [textwrap.fill(" ".join(p.split()), width=100) for p in discussion.text.split("\n\n")]
+        return f"💬 Question {int(number)}: {discussion.question}\n\n" + "\n\n".join(paragraphs)
+
+    def __call__(self, number: int) -> None:
+        print(self.text(number))

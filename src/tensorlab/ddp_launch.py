@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -54,26 +55,37 @@ def run_captured(
 ) -> subprocess.CompletedProcess:
     """Run ``command`` in a new process group with stdout and stderr captured; kill the group on timeout.
 
-    Returns the ``CompletedProcess``. With ``check`` (the default) a non-zero exit raises a
+    The command runs with ``TMPDIR`` set to a temporary folder of its own, removed afterwards with
+    whatever the job left there. Returns the ``CompletedProcess``. With ``check`` (the default) a
+    non-zero exit raises a
     ``RuntimeError`` that quotes the end of the captured stderr. Past ``timeout`` seconds every process
     of the group (the launcher and the workers it started) gets SIGKILL and ``subprocess.TimeoutExpired``
     is raised with whatever output had been captured.
     """
-    process = subprocess.Popen(
-        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    # The job gets a temporary folder of its own (torchrun keeps its logs in one, torchelastic_*, and
+    # never removes it), removed with everything in it when the job is over.
+    with tempfile.TemporaryDirectory(prefix="tensorlab-job-") as job_tmp:
+        job_env = {**(os.environ if env is None else env), "TMPDIR": job_tmp}
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=job_env,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            stdout, stderr = process.communicate()
+            raise subprocess.TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr) from None
+        except BaseException:  # e.g. KeyboardInterrupt in a notebook: leave nothing running behind
+            _kill_group(process.pid)
+            process.wait()
+            raise
+        # A worker may outlive a launcher that exited: the group goes in every case.
         _kill_group(process.pid)
-        stdout, stderr = process.communicate()
-        raise subprocess.TimeoutExpired(process.args, timeout, output=stdout, stderr=stderr) from None
-    except BaseException:  # e.g. KeyboardInterrupt in a notebook: leave nothing running behind
-        _kill_group(process.pid)
-        process.wait()
-        raise
-    # A worker may outlive a launcher that exited: the group goes in every case.
-    _kill_group(process.pid)
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-25:])

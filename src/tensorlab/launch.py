@@ -10,20 +10,29 @@ edit followed by one command::
     make badges        # = python -m tensorlab.authoring badges
 
 ``make badges`` rewrites, in every solution notebook, the launch badges under the title and the setup
-cell (which clones the repository in Colab), then regenerates notebooks/ from solutions/. Student
-notebooks link to ``notebooks/NN_name.ipynb``, solution notebooks to ``solutions/NN_name.ipynb``.
+cell (which clones the repository in Colab), then regenerates notebooks/ from solutions/. The setup
+cell is a few lines: in Colab it clones the course and puts its package on the path; then it calls
+:func:`setup`, which does the rest (in Colab: PyAV, never torch, and Colab's widget manager; everywhere:
+device, seeds, plot style). Student notebooks link to ``notebooks/NN_name.ipynb``, solution notebooks to
+``solutions/NN_name.ipynb``.
 ``tests/test_launch_colab.py`` fails, naming the file, when any notebook disagrees with the address.
 
-This module is pure (no file is read or written here) so that ``tensorlab.authoring`` can build
+Apart from :func:`setup` and :func:`prepare_colab`, which the notebooks run, this module is pure (no
+file is read or written, torch is not imported) so that ``tensorlab.authoring`` can build
 ``SETUP_CELL`` and the student copies from it.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import nbformat
+
+if TYPE_CHECKING:  # only for the annotation of setup(): importing torch here would make this module slow
+    import torch
 
 # ---- the one place to change when the course moves ---------------------------------------------
 COURSE_REPO_URL = "https://github.com/tensors-course/tensors-for-neural-networks"
@@ -43,46 +52,86 @@ BINDER_BADGE_IMAGE = "https://mybinder.org/badge_logo.svg"
 # A line under a notebook's title is a badge line when it shows either badge image.
 _BADGE_LINE = re.compile(re.escape(COLAB_BADGE_IMAGE) + "|" + re.escape(BINDER_BADGE_IMAGE))
 
-SETUP_CELL_FIRST_LINE = "# Setup: the same cell works on your own machine, in Binder and in Colab."
+SETUP_CELL_FIRST_LINE = "# Setup: the same cell works on your machine, in Binder and in Colab."
+# The cell must bootstrap the package itself: in Colab, tensorlab is not there until the course is
+# cloned. So the cell clones (once) and puts the clone's src/ on the path; everything else is
+# ``setup()`` below, which is tested with a fake Colab (tests/test_launch_colab.py). No IPython syntax
+# (``!git``): tools/run_course_on_cuda.py runs the cells as plain Python.
 _SETUP_TEMPLATE = (
     SETUP_CELL_FIRST_LINE
     + """
-import sys
+import subprocess, sys
+if "google.colab" in sys.modules:  # Colab: fetch the course once (Colab's torch stays; setup() adds PyAV, turns widgets on)
+    subprocess.run("test -d {course_dir} || git clone --quiet --depth 1 --branch {branch} {repo} {course_dir}", shell=True, check=True)
+    sys.path.insert(0, "{course_dir}/src")
+import torch
+from tensorlab.launch import setup
+device = setup()  # the device to compute on: cuda, then mps, then cpu; also seeds and sets the plot style
+"""  # noqa: E501 (the cell's text, as the notebooks hold it)
+)
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:  # fetch the course package and data; Colab's own torch and torchvision stay
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def setup(seed: int = 0) -> "torch.device":
+    """What every notebook's setup cell does once the package can be imported; returns the device.
+
+    In Colab it first calls :func:`prepare_colab`. Everywhere it picks the device (``pick_device``:
+    cuda, then mps, then cpu, or ``TENSORLAB_DEVICE``), seeds every random source
+    (``seed_everything(seed)``) and sets the course's plot style. It prints nothing.
+    """
+    if in_colab():
+        prepare_colab()
+    from tensorlab.device import pick_device
+    from tensorlab.plotting import use_course_style
+    from tensorlab.seeding import seed_everything
+
+    device = pick_device()
+    seed_everything(seed)
+    use_course_style()
+    return device
+
+
+def prepare_colab(course_dir: str | None = None) -> list[list[str]]:
+    """In Colab, after the setup cell has cloned the course to ``course_dir``: what the course needs there.
+
+    - Processes the notebooks start (``torchrun``'s workers in notebook 07) import tensorlab too: the
+      clone's ``src/`` goes on ``PYTHONPATH``, and onto this kernel's ``sys.path`` if it is not there.
+    - What Colab lacks (``COLAB_EXTRAS``: PyAV), pinned and installed with ``pip --no-deps``, so that
+      Colab's own torch and torchvision are never replaced. Nothing is installed twice.
+    - The explorers (``tensorlab.interactive``) are ipywidgets: Colab's custom widget manager is turned
+      on (``google.colab.output.enable_custom_widget_manager()``), which Colab needs to draw ipywidgets 8
+      and which draws its own ipywidgets 7 too, so the learner has nothing to do.
+    - The working directory becomes the course's ``notebooks/``, as on a learner's machine, so that
+      paths such as ``../datasets`` work.
+
+    Returns the pip commands it ran (for the tests).
+    """
+    import importlib
     import importlib.util
     import os
     import subprocess
 
-    REPO = "{repo}"
-    BRANCH = "{branch}"
-    COURSE_DIR = "{course_dir}"
-    if not os.path.isdir(COURSE_DIR):
-        clone = ["git", "clone", "--quiet", "--depth", "1", "--branch", BRANCH, REPO, COURSE_DIR]
-        subprocess.run(clone, check=True)
-    # --no-deps: install the course, never a torch or torchvision of its own choosing.
-    pip_install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    if importlib.util.find_spec("tensorlab") is None:
-        subprocess.run(pip_install + ["-e", COURSE_DIR], check=True)
-        sys.path.insert(0, COURSE_DIR + "/src")  # this kernel started before the install
-    needed = {extras}  # what Colab lacks: module -> pinned package
-    missing = [pin for module, pin in needed.items() if importlib.util.find_spec(module) is None]
+    course_dir = course_dir or COLAB_COURSE_DIR
+    src = f"{course_dir}/src"
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if src not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([src] + paths)
+    commands = []
+    missing = [pin for module, pin in COLAB_EXTRAS if importlib.util.find_spec(module) is None]
     if missing:
-        subprocess.run(pip_install + missing, check=True)
-    importlib.invalidate_caches()
-    os.chdir(COURSE_DIR + "/notebooks")
+        commands.append([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *missing])
+        subprocess.run(commands[-1], check=True)
+        importlib.invalidate_caches()
+    from google.colab import output
 
-import torch
-
-from tensorlab import pick_device, seed_everything
-from tensorlab.plotting import use_course_style
-
-device = pick_device()  # cuda, then mps, then cpu
-seed_everything(0)
-use_course_style()
-"""
-)
+    output.enable_custom_widget_manager()
+    os.chdir(f"{course_dir}/notebooks")
+    return commands
 
 
 def github_owner_and_repo(repo_url: str | None = None) -> tuple[str, str]:
@@ -128,9 +177,8 @@ def badge_line(path: str, **where: str) -> str:
 def setup_cell(repo_url: str | None = None, branch: str | None = None) -> str:
     """The setup cell every notebook starts with (``tensorlab.authoring.SETUP_CELL``)."""
     github_owner_and_repo(repo_url)  # refuse an address Colab could not clone from
-    extras = "{" + ", ".join(f'"{module}": "{pin}"' for module, pin in COLAB_EXTRAS) + "}"
     return _SETUP_TEMPLATE.format(
-        repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH, course_dir=COLAB_COURSE_DIR, extras=extras
+        repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH, course_dir=COLAB_COURSE_DIR
     )
 
 

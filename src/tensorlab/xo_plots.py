@@ -46,15 +46,10 @@ def show_values(
     cells = ((r, c) for r in range(grid.shape[0]) for c in range(grid.shape[1])) if numbers else ()
     for (row, col), value in zip(cells, grid.flatten().tolist()):
         strong = abs(value - middle) > 0.6 * max(high - middle, 1e-12)
-        ax.text(
-            col,
-            row,
-            f"{value:.{decimals}f}",
-            ha="center",
-            va="center",
-            fontsize=fontsize,
-            color="white" if strong else "black",
-        )
+        text = f"{value:.{decimals}f}"
+        if float(text) == 0:  # a small negative value would print as "-0.0"
+            text = f"{0.0:.{decimals}f}"
+        ax.text(col, row, text, ha="center", va="center", fontsize=fontsize, color="white" if strong else "black")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

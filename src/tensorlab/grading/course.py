@@ -99,7 +99,7 @@ def load_notebook(solution_path: Path) -> CourseNotebook | None:
         name, expression = _check_call(student_cell.source, f"{where}, cell {position}")
         if name in exercises:
             raise CourseError(f"{where}: {name} is checked twice")
-        hidden = authoring.split_cell_source(solution.cells[position].source, where).hidden
+        hidden = authoring.hidden_tests(solution.cells[position].source, where)
         try:
             hidden_names = [n for n in free_names(hidden) if n not in imported]
         except SyntaxError as error:
@@ -158,7 +158,7 @@ def _top_level_imports(solution: nbformat.NotebookNode) -> list[str]:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(authoring.split_cell_source(cell.source).student)
+            tree = ast.parse(authoring.visible_code(cell.source))
         except SyntaxError:
             continue
         statements += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
