@@ -329,7 +329,7 @@ def test_a_float16_answer_that_overflows_to_inf_does_not_pass(graded):
 
 
 def test_integer_comparisons_are_exact_and_never_cast_the_expected_value():
-    count = ValueExercise("q9", "a count", expected=8 * 3 * 256 * 256)
+    count = ValueExercise("a count", name="q9", expected=8 * 3 * 256 * 256)
     with np.errstate(over="ignore"):  # the overflow is the point
         huge, shape_entry = np.float16(8 * 3 * 256 * 256), np.float16(70000)
     assert not count.evaluate(huge).passed  # inf

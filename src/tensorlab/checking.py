@@ -265,11 +265,12 @@ class Exercise:
     the solution region of the notebook, which :meth:`solution` reads.
     """
 
-    name: str
     title: str
     hints: Sequence[str] = field(default_factory=tuple)
     takeaway: str = ""
     _hints_shown: int = field(default=0, init=False, repr=False)
+    # "q1": set from the attribute that holds the exercise (tensorlab.exercises.name_exercises)
+    name: str = field(default="", kw_only=True)
 
     @property
     def label(self) -> str:
