@@ -18,17 +18,19 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root (as in containers and CI) unless told that it is fine.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser stress
+.PHONY: lab test lint venv student check-student execute-solutions nbval nbval-3x measure lock clean help grade badges browser stress nbgrader nbgrader-venv
 
 help:
 	@echo "make lab                 open the course in JupyterLab (notebooks/00_start_here.ipynb)"
 	@echo "make test                run every test (creates .venv the first time)"
+	@echo "make lint                ruff check and ruff format --check (make test runs it first)"
 	@echo "make student             regenerate notebooks/ from solutions/"
 	@echo "make execute-solutions   re-run solutions/ and store their outputs (for nbval)"
 	@echo "make nbval-3x            run nbval strict on solutions/ three times in a row"
 	@echo "make measure             time each notebook and record its peak memory"
 	@echo "make stress              hunt flaky tests: torchrun 30x, then the suite 2x, beside 2 busy processes"
 	@echo "make grade SUBMISSIONS=dir OUT=dir   grade submitted notebooks (docs/INSTRUCTORS.md)"
+	@echo "make nbgrader OUT=dir    write the course as an nbgrader course (source/, nbgrader_config.py)"
 	@echo "make badges              rewrite every notebook's Colab/Binder badges and setup cell (tensorlab/launch.py)"
 	@echo "make site                build the course website into _site/ (make site-serve shows it)"
 
@@ -44,8 +46,23 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --port=$(LAB_PORT) $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/00_start_here.ipynb
 
-test: $(STAMP) $(SITE_STAMP) browser
+test: lint $(STAMP) $(SITE_STAMP) browser nbgrader-venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml): lint and formatting, over the whole repository; `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Real nbgrader, in an environment of its own (its pins would fight the course's): the tests run it on
+# `make nbgrader` output (tests/test_grading_nbgrader.py). The notebooks' kernel stays the course's .venv.
+NBGRADER_VENV := .venv-nbgrader
+nbgrader-venv: $(NBGRADER_VENV)/.installed
+
+$(NBGRADER_VENV)/.installed: requirements-nbgrader.txt
+	test -x $(NBGRADER_VENV)/bin/python || $(PYTHON) -m venv $(NBGRADER_VENV)
+	$(NBGRADER_VENV)/bin/python -m pip install --quiet -r requirements-nbgrader.txt
+	touch $@
 
 # System packages the tests use: Debian's headless Chromium (the browser test) and bubblewrap (the
 # grader's sandbox). Installed once with apt-get when root, quick when already there; elsewhere it
@@ -126,5 +143,11 @@ grade: $(STAMP)
 	  echo "       (see docs/INSTRUCTORS.md)"; exit 2; fi
 	$(BIN)/python -m tensorlab.grading "$(SUBMISSIONS)" "$(OUT)" $(GRADE_ARGS)
 
+# make nbgrader OUT=<nbgrader course folder>: source/NN_name/NN_name.ipynb with nbgrader's cell metadata
+# (answers, autograder tests with points, read-only cells) and nbgrader_config.py
+nbgrader: $(STAMP)
+	@if [ -z "$(OUT)" ]; then echo "usage: make nbgrader OUT=<folder for the nbgrader course>"; exit 2; fi
+	$(BIN)/python -m tensorlab.nbgrader_export "$(OUT)"
+
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts _site build/site
+	rm -rf $(VENV) $(NBGRADER_VENV) .pytest_cache artifacts _site build/site

@@ -48,7 +48,7 @@ import torch.distributed as dist
 # destroy_process_group() could not free it: gloo's threads and connections would live on until the
 # interpreter exits and tear down then, in no controlled order. That is how a rank used to die at the very
 # end with "terminate called without an active exception" (SIGABRT), now and then, on a busy machine.
-import torch.distributed.nn  # noqa: F401  (see above: before init_process_group)
+import torch.distributed.nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
@@ -66,11 +66,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=0.3, help="SGD learning rate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="cpu: gloo backend; cuda: nccl backend, one GPU per process (GPU LOCAL_RANK)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu: gloo backend; cuda: nccl backend, one GPU per process (GPU LOCAL_RANK)",
+    )
     parser.add_argument("--timing", action="store_true", help="also time all-reduce against compute")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds a collective may wait for the other processes before it fails")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds a collective may wait for the other processes before it fails",
+    )
     return parser.parse_args()
 
 
@@ -122,8 +130,11 @@ def leave_process_group(rank: int, threads_before_joining: int | None) -> None:
     dist.destroy_process_group()
     threads_now = thread_count()
     if threads_before_joining is not None and threads_now > threads_before_joining:
-        say(f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
-            "run after destroy_process_group(); something still holds the group", sys.stderr)
+        say(
+            f"rank {rank}: warning: {threads_now - threads_before_joining} threads of the process group still "
+            "run after destroy_process_group(); something still holds the group",
+            sys.stderr,
+        )
     say(f"rank {rank}: left the process group")
 
 
@@ -145,8 +156,8 @@ def all_reduce_demo(rank: int, device: torch.device) -> dict:
 
 def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict, torch.nn.Module, torch.Tensor]:
     data = make_xo_dataset(seed=0)
-    images = data.train_images.to(device, DTYPE)                                # (N, 1, 6, 6)
-    labels = data.train_labels.to(device)                                       # (N,)
+    images = data.train_images.to(device, DTYPE)  # (N, 1, 6, 6)
+    labels = data.train_labels.to(device)  # (N,)
     count = images.shape[0]
     if args.global_batch % world_size:
         raise SystemExit(f"--global-batch {args.global_batch} must be a multiple of the {world_size} processes")
@@ -161,8 +172,9 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
 
     # The sampler hands each rank every world_size-th index of one shuffled order: disjoint slices.
     dataset = TensorDataset(images, labels, torch.arange(count, device=device))
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
-                                 seed=args.seed, drop_last=True)
+    sampler = DistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+    )
     loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, drop_last=True)
     optimizer = torch.optim.SGD(ddp.parameters(), lr=args.lr)
 
@@ -171,7 +183,7 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same one in every process
         loss_sum = torch.zeros((), dtype=DTYPE, device=device)
-        for X, y, which in loader:                                               # (B, 1, 6, 6), (B,), (B,)
+        for X, y, which in loader:  # (B, 1, 6, 6), (B,), (B,)
             if not first_step:
                 # This rank's own gradient, before any communication: no_sync() skips the all-reduce.
                 with ddp.no_sync():
@@ -180,7 +192,7 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
                 optimizer.zero_grad()
             loss = F.cross_entropy(ddp(X), y)  # mean over this rank's local batch
             optimizer.zero_grad()
-            loss.backward()                    # DDP all-reduces (averages) the gradients during backward
+            loss.backward()  # DDP all-reduces (averages) the gradients during backward
             if "ddp_grad" not in first_step:
                 first_step["ddp_grad"] = flat_grads(net).tolist()
             optimizer.step()
@@ -192,11 +204,22 @@ def train(args, rank: int, world_size: int, device: torch.device) -> tuple[dict,
     train_seconds = time.perf_counter() - start
 
     report = {
-        "world_size": world_size, "backend": dist.get_backend(), "device": device.type, "dtype": str(DTYPE),
-        "num_samples": count, "global_batch": args.global_batch, "local_batch": local_batch, "lr": args.lr,
-        "epochs": args.epochs, "steps_per_epoch": len(loader), "num_parameters": sum(p.numel() for p in net.parameters()),
+        "world_size": world_size,
+        "backend": dist.get_backend(),
+        "device": device.type,
+        "dtype": str(DTYPE),
+        "num_samples": count,
+        "global_batch": args.global_batch,
+        "local_batch": local_batch,
+        "lr": args.lr,
+        "epochs": args.epochs,
+        "steps_per_epoch": len(loader),
+        "num_parameters": sum(p.numel() for p in net.parameters()),
         "init": {"param_sum_before_ddp": sum_before, "param_sum_after_ddp": sum_after},
-        "indices": indices, "first_step": first_step, "epoch_losses": epoch_losses, "train_seconds": train_seconds,
+        "indices": indices,
+        "first_step": first_step,
+        "epoch_losses": epoch_losses,
+        "train_seconds": train_seconds,
         "final_params": snapshots[-1].tolist(),
     }
     return report, net, torch.stack(snapshots)  # (steps, P)
@@ -206,7 +229,7 @@ def reference(args, all_indices: list[list[list[int]]], device: torch.device):
     """One process, one network, the same global batches (every rank's slice together), the mean loss."""
     data = make_xo_dataset(seed=0)
     images = data.train_images.to(device, DTYPE)  # (N, 1, 6, 6)
-    labels = data.train_labels.to(device)         # (N,)
+    labels = data.train_labels.to(device)  # (N,)
     net = XONet(seed=args.seed).to(device, DTYPE)  # rank 0's initial weights
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
     snapshots, first_grad = [], None
@@ -224,20 +247,21 @@ def reference(args, all_indices: list[list[list[int]]], device: torch.device):
 
 def time_it(stmt, globals_: dict, number: int) -> float:
     from torch.utils.benchmark import Timer  # warms up, and synchronizes CUDA around the timed calls
+
     return Timer(stmt, globals=globals_).timeit(number).mean
 
 
 def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -> dict:
     """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only)."""
-    sizes = [10 ** k for k in range(2, 7)] + [4 * 10 ** 6]
+    sizes = [10**k for k in range(2, 7)] + [4 * 10**6]
     warm_up = torch.ones(sizes[-1], device=device)  # the first calls also set up the connections
     for _ in range(3):
         dist.all_reduce(warm_up)
     all_reduce_s = []
     for size in sizes:
         tensor = torch.ones(size, device=device)  # (size,) float32
-        number = 50 if size <= 10 ** 5 else 5      # every rank runs the same count: they meet in each call
-        dist.barrier()                             # start together
+        number = 50 if size <= 10**5 else 5  # every rank runs the same count: they meet in each call
+        dist.barrier()  # start together
         all_reduce_s.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
     data = make_xo_dataset(seed=0)
     X = data.train_images[:local_batch].to(device)  # (B, 1, 6, 6) float32
@@ -259,9 +283,15 @@ def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -
 
     compute_s = time_it("step()", {"step": step_alone}, 200)
     ddp_step_s = time_it("step()", {"step": step_ddp}, 200)
-    return {"sizes": sizes, "all_reduce_s": all_reduce_s, "step_compute_s": compute_s, "step_ddp_s": ddp_step_s,
-            "num_parameters": sum(p.numel() for p in net.parameters()), "local_batch": local_batch,
-            "threads_per_process": torch.get_num_threads()}
+    return {
+        "sizes": sizes,
+        "all_reduce_s": all_reduce_s,
+        "step_compute_s": compute_s,
+        "step_ddp_s": ddp_step_s,
+        "num_parameters": sum(p.numel() for p in net.parameters()),
+        "local_batch": local_batch,
+        "threads_per_process": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -276,9 +306,18 @@ def main() -> None:
     report.update(trained)
     # Collect what every rank saw and holds; gather_object brings it all to rank 0.
     per_rank = [None] * world_size if rank == 0 else None
-    dist.gather_object({"rank": rank, "all_reduce_demo": report["all_reduce_demo"], "init": report["init"],
-                        "indices": report["indices"], "first_step": report["first_step"],
-                        "final_params": report["final_params"]}, per_rank, dst=0)
+    dist.gather_object(
+        {
+            "rank": rank,
+            "all_reduce_demo": report["all_reduce_demo"],
+            "init": report["init"],
+            "indices": report["indices"],
+            "first_step": report["first_step"],
+            "final_params": report["final_params"],
+        },
+        per_rank,
+        dst=0,
+    )
     if args.timing:
         report["timing"] = timing(rank, world_size, device, report["local_batch"])
     # ... then all processes leave the group together. (If a rank fails before this point, it exits with
@@ -292,14 +331,20 @@ def main() -> None:
     data = make_xo_dataset(seed=0)
     heldout_X, heldout_y = data.heldout_images.to(device, DTYPE), data.heldout_labels.to(device)
     train_X, train_y = data.train_images.to(device, DTYPE), data.train_labels.to(device)
-    report.update({
-        "per_rank": per_rank,
-        "reference": {"first_grad": ref_grad, "final_params": ref_snapshots[-1].tolist()},
-        "param_max_diff": (snapshots - ref_snapshots).abs().amax(dim=1).tolist(),  # one per step
-        "accuracy": {"ddp": {"train": accuracy(net, train_X, train_y), "heldout": accuracy(net, heldout_X, heldout_y)},
-                     "reference": {"train": accuracy(ref_net, train_X, train_y),
-                                   "heldout": accuracy(ref_net, heldout_X, heldout_y)}},
-    })
+    report.update(
+        {
+            "per_rank": per_rank,
+            "reference": {"first_grad": ref_grad, "final_params": ref_snapshots[-1].tolist()},
+            "param_max_diff": (snapshots - ref_snapshots).abs().amax(dim=1).tolist(),  # one per step
+            "accuracy": {
+                "ddp": {"train": accuracy(net, train_X, train_y), "heldout": accuracy(net, heldout_X, heldout_y)},
+                "reference": {
+                    "train": accuracy(ref_net, train_X, train_y),
+                    "heldout": accuracy(ref_net, heldout_X, heldout_y),
+                },
+            },
+        }
+    )
     for key in ("indices", "first_step", "final_params", "init"):  # kept per rank, in per_rank
         report.pop(key)
     report["all_reduce_demo"] = [r["all_reduce_demo"] for r in per_rank]

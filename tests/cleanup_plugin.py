@@ -62,8 +62,13 @@ def _become_subreaper() -> bool:
 def _repo_state() -> set[str]:
     """Untracked and ignored paths (folders collapsed) and changed tracked files, one line each."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked archive)
         return set()
     return {line for line in out.splitlines() if line.strip()}
@@ -110,8 +115,11 @@ def leftover_processes(grace: float = GRACE_SECONDS) -> list[str]:
     deadline = time.monotonic() + grace
     while True:
         _reap_zombies()
-        alive = [p for p in psutil.Process().children(recursive=True)
-                 if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        ]
         if not alive or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -68,13 +68,21 @@ def running_lab(tmp_path: Path, token: str, lab_args: str, env: dict[str, str], 
     runtime_dir.mkdir(parents=True, exist_ok=True)
     # Checkpoints (which JupyterLab makes when it opens a notebook) go to the test's folder, not into
     # notebooks/.ipynb_checkpoints.
-    args = (f"--no-browser --ip=127.0.0.1 --ServerApp.port_retries=0 --IdentityProvider.token={token} "
-            f"--ServerApp.root_dir={ROOT} --ServerApp.open_browser=False "
-            f"--FileCheckpoints.checkpoint_dir={tmp_path / 'checkpoints'} {lab_args}")
+    args = (
+        f"--no-browser --ip=127.0.0.1 --ServerApp.port_retries=0 --IdentityProvider.token={token} "
+        f"--ServerApp.root_dir={ROOT} --ServerApp.open_browser=False "
+        f"--FileCheckpoints.checkpoint_dir={tmp_path / 'checkpoints'} {lab_args}"
+    )
     log_path = tmp_path / "lab.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(["make", "--no-print-directory", "lab", "LAB_PORT=0", f"LAB_ARGS={args}"],
-                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "lab", "LAB_PORT=0", f"LAB_ARGS={args}"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             lab = Lab(_wait_until_serving(process, runtime_dir, token, log_path, timeout), token, process, log_path)
             yield lab
@@ -87,8 +95,9 @@ def _wait_until_serving(process, runtime_dir: Path, token: str, log: Path, timeo
     while True:
         port = _server_port(runtime_dir)
         if port is not None:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
-                                             headers={"Authorization": f"token {token}"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     if response.status == 200:

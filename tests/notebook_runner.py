@@ -19,8 +19,9 @@ from tensorlab.executing import stream_text
 __all__ = ["execute_notebook", "assert_ran_offline", "stream_text"]  # stream_text: the tests read outputs
 
 
-def execute_notebook(path: Path, timeout: int = 300, cwd: Path | None = None,
-                     env_device: str = "cpu", block_network: bool = True) -> nbformat.NotebookNode:
+def execute_notebook(
+    path: Path, timeout: int = 300, cwd: Path | None = None, env_device: str = "cpu", block_network: bool = True
+) -> nbformat.NotebookNode:
     """Execute ``path`` top to bottom (not in place) and return the executed notebook.
 
     Raises AssertionError naming the failing cell and its error if any cell raises, and (with
@@ -30,8 +31,9 @@ def execute_notebook(path: Path, timeout: int = 300, cwd: Path | None = None,
         env = offline.blocked_env(Path(workdir)) if block_network else None
         execution = executing.execute(path, cwd=cwd, timeout=timeout, env=env, device=env_device)
         if not execution.ok:
-            raise AssertionError(f"{execution.describe_error(path.name)} (running top to bottom)\n"
-                                 f"{execution.details}")
+            raise AssertionError(
+                f"{execution.describe_error(path.name)} (running top to bottom)\n" f"{execution.details}"
+            )
         if block_network:
             assert_ran_offline(Path(env[offline.LOG_VAR]), path.name)
     return execution.notebook
@@ -43,5 +45,6 @@ def assert_ran_offline(log: Path, name: str) -> None:
     kernels = [e for e in entries if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
     assert kernels, f"{name}: the kernel ran without the network guard (tensorlab.offline); log: {entries}"
     refused = offline.refusals(log)
-    assert not refused, (f"{name} tried to reach the network (refused; the course must run offline):\n"
-                         + offline.describe(refused))
+    assert not refused, (
+        f"{name} tried to reach the network (refused; the course must run offline):\n" + offline.describe(refused)
+    )

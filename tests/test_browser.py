@@ -17,27 +17,38 @@ import secrets
 from pathlib import Path
 
 import pytest
+from lab_server import running_lab
 
 from tensorlab import offline
-from lab_server import running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOK = "notebooks/00_start_here.ipynb"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 # JupyterLab settings for a quiet, deterministic run: no autosave (the committed notebook must not
 # gain outputs), every cell rendered (no virtual scrolling), no news or update checks (no network).
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
-EXPECTED_OUTPUT = ["[ok ] torch", "[ok ] pair         torch and torchvision work together",
-                   "All set: nothing to fix.", "shape: (3,) | dtype: torch.float32 | device: cpu",
-                   "[0.0, 1.0, 0.0]"]
+EXPECTED_OUTPUT = [
+    "[ok ] torch",
+    "[ok ] pair         torch and torchvision work together",
+    "All set: nothing to fix.",
+    "shape: (3,) | dtype: torch.float32 | device: cpu",
+    "[0.0, 1.0, 0.0]",
+]
 
 pytestmark = pytest.mark.xdist_group(name="browser")
 
@@ -48,8 +59,10 @@ def playwright_or_skip():
     except ImportError:
         pytest.skip("Playwright is not installed: run `make venv` (requirements.txt pins it)")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser` as root (it runs "
-                    "`apt-get install chromium`); Playwright may not download a browser of its own here")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: run `make browser` as root (it runs "
+            "`apt-get install chromium`); Playwright may not download a browser of its own here"
+        )
     return sync_playwright
 
 
@@ -83,10 +96,17 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
     notebook_before = (ROOT / NOTEBOOK).read_bytes()
     token = secrets.token_hex(16)
     lab_args = "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
-    env = offline.blocked_env(tmp_path / "offline", base={
-        **os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "TENSORLAB_DEVICE": "cpu"})
+    env = offline.blocked_env(
+        tmp_path / "offline",
+        base={
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+            "TENSORLAB_DEVICE": "cpu",
+        },
+    )
     screenshot = artifacts_dir / "browser_00_start_here.png"
     with running_lab(tmp_path, token, lab_args, env) as lab, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
@@ -110,7 +130,10 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
         assert expected in text, f"{expected!r} is not in the output area:\n{text}"
     assert "Traceback" not in text and "FIX" not in text and n_errors == 0, text
     log_file = Path(env[offline.LOG_VAR])
-    kernels = [e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
+    kernels = [
+        e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])
+    ]
     assert kernels, "the notebook's kernel did not run with the network blocked"
     assert not offline.refusals(log_file), "JupyterLab or the kernel tried the network:\n" + offline.describe(
-        offline.refusals(log_file))
+        offline.refusals(log_file)
+    )

@@ -21,19 +21,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from lab_server import running_lab
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, LAB_SETTINGS, playwright_or_skip
+
 from tensorlab import offline
 from tensorlab.dose import BACKPROP_PARAMS
 from tensorlab.interactive.convolution import ConvModel
 from tensorlab.interactive.dose import DoseModel
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, LAB_SETTINGS, playwright_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DOSE_NOTEBOOK = "notebooks/02_single_dose_network.ipynb"
 FILTER_NOTEBOOK = "notebooks/04_x_or_o_cnn.ipynb"
-NEW_W1 = 1.5       # notebook 02: w1 typed into its slider's readout
-NEW_POSITION = 7   # notebook 04: the filter's position typed into its slider's readout (window at (1, 3))
+NEW_W1 = 1.5  # notebook 02: w1 typed into its slider's readout
+NEW_POSITION = 7  # notebook 04: the filter's position typed into its slider's readout (window at (1, 3))
 TIMINGS: dict[str, object] = {}  # written to artifacts/browser_widgets_timing.json, for a look
 
 pytestmark = pytest.mark.xdist_group(name="browser")
@@ -57,7 +57,10 @@ def open_and_run_all(page, lab, notebook: str, workspace: str):
             const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
             const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
             return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
-        }""", timeout=300_000, polling=500)
+        }""",
+        timeout=300_000,
+        polling=500,
+    )
     kernel_idle.wait_for(timeout=300_000)
     explorer.scroll_into_view_if_needed()
     prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
@@ -81,8 +84,12 @@ def figure_changes(page, explorer, action, timeout_s: float = 60) -> tuple[bytes
     before_src, before = figure.get_attribute("src"), figure.screenshot()
     start = time.perf_counter()
     action()
-    page.wait_for_function("([el, src]) => el.getAttribute('src') !== src",
-                           arg=[figure.element_handle(), before_src], timeout=timeout_s * 1000, polling=10)
+    page.wait_for_function(
+        "([el, src]) => el.getAttribute('src') !== src",
+        arg=[figure.element_handle(), before_src],
+        timeout=timeout_s * 1000,
+        polling=10,
+    )
     return before, figure.screenshot(), time.perf_counter() - start
 
 
@@ -109,7 +116,8 @@ def check_dose_explorer(page, explorer, artifacts_dir: Path) -> None:
     steps = fitted.fit_b3()
     status = explorer.locator(".tensorlab-status")
     status.filter(has_text=f"stopped after {len(steps)} steps: b3 = {fitted.params['b3']:.4f}").wait_for(
-        timeout=120_000)
+        timeout=120_000
+    )
     assert f"{fitted.params['b3']:.4f}" == "2.6091"
     ssr_text.filter(has_text=f"SSR = {fitted.ssr():.4f}").wait_for(timeout=60_000)
     explorer.screenshot(path=str(artifacts_dir / "browser_02_dose_explorer_fit_b3.png"))
@@ -146,19 +154,27 @@ def test_explorers_move_in_make_lab(tmp_path, artifacts_dir):
     notebooks_before = {nb: (ROOT / nb).read_bytes() for nb in (DOSE_NOTEBOOK, FILTER_NOTEBOOK)}
     token = secrets.token_hex(16)
     lab_args = "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
-    env = offline.blocked_env(tmp_path / "offline", base={
-        **os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "TENSORLAB_DEVICE": "cpu"})
+    env = offline.blocked_env(
+        tmp_path / "offline",
+        base={
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+            "TENSORLAB_DEVICE": "cpu",
+        },
+    )
     try:
         with running_lab(tmp_path, token, lab_args, env) as lab, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                                 args=CHROMIUM_FLAGS)
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1400})
                 page.set_default_timeout(120_000)
-                for notebook, workspace, check in ((DOSE_NOTEBOOK, "dose", check_dose_explorer),
-                                                   (FILTER_NOTEBOOK, "filter", check_filter_explorer)):
+                for notebook, workspace, check in (
+                    (DOSE_NOTEBOOK, "dose", check_dose_explorer),
+                    (FILTER_NOTEBOOK, "filter", check_filter_explorer),
+                ):
                     try:
                         _, explorer = open_and_run_all(page, lab, notebook, workspace)
                         check(page, explorer, artifacts_dir)
@@ -175,7 +191,10 @@ def test_explorers_move_in_make_lab(tmp_path, artifacts_dir):
             (ROOT / nb).write_bytes(notebooks_before[nb])
         assert not saved, f"JupyterLab saved {saved} during the test (autosave should be off); restored"
     log_file = Path(env[offline.LOG_VAR])
-    kernels = [e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
+    kernels = [
+        e for e in offline.read_log(log_file) if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])
+    ]
     assert len(kernels) >= 2, "the notebooks' kernels did not run with the network blocked"
     assert not offline.refusals(log_file), "JupyterLab or a kernel tried the network:\n" + offline.describe(
-        offline.refusals(log_file))
+        offline.refusals(log_file)
+    )

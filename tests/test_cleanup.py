@@ -15,7 +15,7 @@ import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-LEAKY_TESTS = '''
+LEAKY_TESTS = """
 import os, subprocess, sys, tempfile, time
 
 
@@ -40,16 +40,16 @@ def test_leaves_a_daemon_behind():
 def test_leaves_a_temporary_file_behind():
     handle, path = tempfile.mkstemp(prefix="forgotten-")
     os.close(handle)
-'''
+"""
 
-CLEAN_TESTS = '''
+CLEAN_TESTS = """
 import subprocess, sys
 
 
 def test_starts_and_waits_for_its_process(tmp_path):
     subprocess.run([sys.executable, "-c", "print('hello')"], check=True)
     (tmp_path / "fine.txt").write_text("files under tmp_path are pytest's own")
-'''
+"""
 
 
 def run_nested(tmp_path: Path, tests: str, env_extra: dict[str, str] | None = None):
@@ -57,11 +57,31 @@ def run_nested(tmp_path: Path, tests: str, env_extra: dict[str, str] | None = No
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TENSORLAB_TEST_RUN"))}
     # The nested run makes its own temporary folder; inside tmp_path, it is this test's to keep.
     # The leak test's daemon never exits by itself: no need to give it the whole grace period.
-    env.update({"PYTHONPATH": str(REPO_ROOT), "TMPDIR": str(tmp_path), "TENSORLAB_CLEANUP_GRACE": "2",
-                **(env_extra or {})})
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.cleanup_plugin", "-p", "no:cacheprovider",
-                           "-c", os.devnull, "--rootdir", str(tmp_path), "-q", str(tmp_path / "test_nested.py")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {"PYTHONPATH": str(REPO_ROOT), "TMPDIR": str(tmp_path), "TENSORLAB_CLEANUP_GRACE": "2", **(env_extra or {})}
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.cleanup_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(tmp_path),
+            "-q",
+            str(tmp_path / "test_nested.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_run_that_leaves_a_process_and_a_file_fails_and_names_them(tmp_path):

@@ -27,8 +27,9 @@ EPOCHS = 2
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "results.json"
-    command = torchrun_command(script_path("train_ddp.py"), "--out", str(out), "--epochs", str(EPOCHS),
-                               "--timeout", "60", nproc_per_node=2)
+    command = torchrun_command(
+        script_path("train_ddp.py"), "--out", str(out), "--epochs", str(EPOCHS), "--timeout", "60", nproc_per_node=2
+    )
     result = run_captured(command, timeout=240)
     assert "Traceback" not in result.stderr, result.stderr
     return result, json.loads(out.read_text())
@@ -77,8 +78,8 @@ def test_each_rank_sees_its_own_disjoint_slice_and_together_they_see_every_sampl
     rank0, rank1 = (r["indices"] for r in report["per_rank"])
     assert len(rank0) == len(rank1) == EPOCHS * steps
     for epoch in range(EPOCHS):
-        seen0 = [i for batch in rank0[epoch * steps:(epoch + 1) * steps] for i in batch]
-        seen1 = [i for batch in rank1[epoch * steps:(epoch + 1) * steps] for i in batch]
+        seen0 = [i for batch in rank0[epoch * steps : (epoch + 1) * steps] for i in batch]
+        seen1 = [i for batch in rank1[epoch * steps : (epoch + 1) * steps] for i in batch]
         assert len(seen0) == len(set(seen0)) == len(seen1) == len(set(seen1)) == steps * local_batch
         assert not set(seen0) & set(seen1)
         assert set(seen0) | set(seen1) <= set(range(count))
@@ -104,16 +105,19 @@ def test_two_processes_equal_one_process_after_every_step(report):
     assert torch.equal(final0, final1)  # the copies are identical, bit for bit
     initial = torch.cat([p.detach().flatten() for p in XONet(seed=0).double().parameters()])  # (P,)
     assert (final0 - initial).abs().max() > 0.1  # and they did train
-    torch.testing.assert_close(final0, torch.tensor(report["reference"]["final_params"], dtype=torch.float64),
-                               rtol=0, atol=TOLERANCE)
+    torch.testing.assert_close(
+        final0, torch.tensor(report["reference"]["final_params"], dtype=torch.float64), rtol=0, atol=TOLERANCE
+    )
     assert report["accuracy"]["ddp"] == report["accuracy"]["reference"]
 
 
 def test_a_stuck_job_is_killed_with_all_its_processes():
     # A parent that starts a child and both sleep: run_captured must kill the whole group and return.
-    code = ("import subprocess, sys, time; "
-            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
-            "print(child.pid, flush=True); time.sleep(120)")
+    code = (
+        "import subprocess, sys, time; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+        "print(child.pid, flush=True); time.sleep(120)"
+    )
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired) as caught:
         run_captured([sys.executable, "-c", code], timeout=5)

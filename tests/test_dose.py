@@ -13,8 +13,17 @@ import torch
 import torch.nn.functional as F
 
 from tensorlab import dose
-from tensorlab.dose import (BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS, DoseNet, forward,
-                            random_params, ssr, ssr_gradients_by_hand, training_data)
+from tensorlab.dose import (
+    BACKPROP_PARAMS,
+    PARAM_NAMES,
+    TRAINED_PARAMS,
+    DoseNet,
+    forward,
+    random_params,
+    ssr,
+    ssr_gradients_by_hand,
+    training_data,
+)
 
 F64 = torch.float64
 
@@ -47,10 +56,8 @@ def test_training_data_is_the_lectures_three_points():
 
 def test_parameter_tables_hold_the_lectures_values():
     assert list(TRAINED_PARAMS) == list(BACKPROP_PARAMS) == list(PARAM_NAMES)
-    assert TRAINED_PARAMS == {"w1": -34.4, "b1": 2.14, "w2": -2.52, "b2": 1.29,
-                              "w3": -1.30, "w4": 2.28, "b3": -0.58}
-    assert BACKPROP_PARAMS == {"w1": 3.34, "b1": -1.43, "w2": -3.53, "b2": 0.57,
-                               "w3": -1.22, "w4": -2.30, "b3": 0.0}
+    assert TRAINED_PARAMS == {"w1": -34.4, "b1": 2.14, "w2": -2.52, "b2": 1.29, "w3": -1.30, "w4": 2.28, "b3": -0.58}
+    assert BACKPROP_PARAMS == {"w1": 3.34, "b1": -1.43, "w2": -3.53, "b2": 0.57, "w3": -1.22, "w4": -2.30, "b3": 0.0}
 
 
 def test_forward_is_the_formula_written_with_math():
@@ -59,8 +66,10 @@ def test_forward_is_the_formula_written_with_math():
 
     p = TRAINED_PARAMS
     doses = torch.tensor([0.0, 0.25, 0.5, 0.8, 1.0], dtype=F64)
-    expected = [softplus(d * p["w1"] + p["b1"]) * p["w3"] + softplus(d * p["w2"] + p["b2"]) * p["w4"] + p["b3"]
-                for d in doses.tolist()]
+    expected = [
+        softplus(d * p["w1"] + p["b1"]) * p["w3"] + softplus(d * p["w2"] + p["b2"]) * p["w4"] + p["b3"]
+        for d in doses.tolist()
+    ]
     torch.testing.assert_close(forward(doses, p), torch.tensor(expected, dtype=F64), rtol=0, atol=1e-12)
 
 
@@ -79,8 +88,9 @@ def test_forward_takes_tensors_and_another_activation():
     torch.testing.assert_close(forward(doses, params), forward(doses, TRAINED_PARAMS))
     relu_out = forward(doses, TRAINED_PARAMS, activation=F.relu)
     p = TRAINED_PARAMS
-    by_hand = (torch.relu(doses * p["w1"] + p["b1"]) * p["w3"] + torch.relu(doses * p["w2"] + p["b2"]) * p["w4"]
-               + p["b3"])
+    by_hand = (
+        torch.relu(doses * p["w1"] + p["b1"]) * p["w3"] + torch.relu(doses * p["w2"] + p["b2"]) * p["w4"] + p["b3"]
+    )
     torch.testing.assert_close(relu_out, by_hand)
     assert not torch.allclose(relu_out, forward(doses, TRAINED_PARAMS))
 
@@ -108,13 +118,14 @@ def test_every_hand_derivative_agrees_with_autograd_to_1e_10(params):
     assert list(by_hand) == list(PARAM_NAMES)
     for name in PARAM_NAMES:
         assert by_hand[name].shape == () and by_hand[name].dtype == F64
-        torch.testing.assert_close(by_hand[name], leaves[name].grad, rtol=0, atol=1e-10,
-                                   msg=lambda m, name=name: f"dSSR/d{name}: {m}")
+        torch.testing.assert_close(
+            by_hand[name], leaves[name].grad, rtol=0, atol=1e-10, msg=lambda m, name=name: f"dSSR/d{name}: {m}"
+        )
 
 
 def test_hand_derivatives_hold_for_other_data_too():
     generator = torch.Generator().manual_seed(7)
-    doses = torch.rand(9, generator=generator, dtype=F64)      # (9,)
+    doses = torch.rand(9, generator=generator, dtype=F64)  # (9,)
     observed = torch.randn(9, generator=generator, dtype=F64)  # (9,)
     params = _random_point(5)
     leaves = {name: torch.tensor(value, dtype=F64, requires_grad=True) for name, value in params.items()}
@@ -139,11 +150,12 @@ def test_hand_derivatives_do_not_use_autograd():
     assert grads["b3"].item() == pytest.approx(-15.6551, abs=1e-4)
 
 
-@pytest.mark.parametrize("params", [TRAINED_PARAMS, BACKPROP_PARAMS, _random_point(1)],
-                         ids=["trained", "backprop", "random"])
+@pytest.mark.parametrize(
+    "params", [TRAINED_PARAMS, BACKPROP_PARAMS, _random_point(1)], ids=["trained", "backprop", "random"]
+)
 def test_gradcheck_on_forward_and_ssr(params):
     doses = torch.tensor([0.0, 0.3, 0.5, 1.0], dtype=F64, requires_grad=True)  # (4,)
-    observed = torch.tensor([0.0, 0.5, 1.0, 0.0], dtype=F64)                     # (4,)
+    observed = torch.tensor([0.0, 0.5, 1.0, 0.0], dtype=F64)  # (4,)
     values = [torch.tensor(params[name], dtype=F64, requires_grad=True) for name in PARAM_NAMES]
 
     def network(doses, *values):

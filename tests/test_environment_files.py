@@ -71,12 +71,15 @@ def test_constraints_lock_every_requirement_at_the_same_version():
 
 # --- pyproject.toml declares what the package imports ----------------------------------------------
 
+
 def declared() -> dict[str, set[str]]:
     """pyproject.toml's dependency names: {"core": {...}, "notebooks": {...}, ...} (self-references left out)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     groups = {"core": project["dependencies"], **project.get("optional-dependencies", {})}
-    return {group: {canonical(Requirement(r).name) for r in reqs if Requirement(r).name != project["name"]}
-            for group, reqs in groups.items()}
+    return {
+        group: {canonical(Requirement(r).name) for r in reqs if Requirement(r).name != project["name"]}
+        for group, reqs in groups.items()
+    }
 
 
 def third_party_imports(paths) -> dict[str, set[str]]:
@@ -86,8 +89,13 @@ def third_party_imports(paths) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             for name in names:
                 top = name.split(".")[0]
                 if top not in sys.stdlib_module_names and top != "tensorlab" and top not in local:
@@ -129,17 +137,24 @@ def test_every_import_of_the_package_is_declared_in_pyproject():
     everything = set().union(*groups.values())
     imports = third_party_imports((ROOT / "src" / "tensorlab").rglob("*.py"))
     assert {"torch", "nbclient"} <= set(imports), "the import scan found nothing: it checks nothing"
-    undeclared = {module: sorted(files) for module, files in imports.items()
-                  if not distributions_of(module) & everything and module not in PROVIDED_BY_HOST}
+    undeclared = {
+        module: sorted(files)
+        for module, files in imports.items()
+        if not distributions_of(module) & everything and module not in PROVIDED_BY_HOST
+    }
     assert not undeclared, f"imported by the package but not declared in pyproject.toml: {undeclared}"
 
 
 def test_what_learners_run_needs_only_the_core_dependencies():
     """Notebooks import the package's learner-facing modules; those may use the core alone."""
     core = declared()["core"]
-    learner_modules = [p for p in (ROOT / "src" / "tensorlab").rglob("*.py")
-                       if not p.relative_to(ROOT / "src" / "tensorlab").parts[0].startswith(
-                           ("grading", "authoring", "executing", "launch", "offline", "study_time"))]
+    learner_modules = [
+        p
+        for p in (ROOT / "src" / "tensorlab").rglob("*.py")
+        if not p.relative_to(ROOT / "src" / "tensorlab")
+        .parts[0]
+        .startswith(("grading", "authoring", "executing", "launch", "offline", "study_time", "nbgrader_export"))
+    ]
     imports = third_party_imports(learner_modules)
     outside = {module: sorted(files) for module, files in imports.items() if not distributions_of(module) & core}
     assert not outside, f"learner-facing modules import what the core dependencies lack: {outside}"
@@ -152,8 +167,9 @@ def test_declared_names_are_locked_and_every_pin_is_declared():
     assert declared()["site"] <= set(site), "the [site] extra names what requirements-site.txt does not pin"
     locked |= site
     assert not everything - set(locked), f"declared in pyproject.toml but not locked: {everything - set(locked)}"
-    assert not set(requirements()) - everything, (
-        f"pinned in requirements.txt but declared nowhere in pyproject.toml: {set(requirements()) - everything}")
+    assert (
+        not set(requirements()) - everything
+    ), f"pinned in requirements.txt but declared nowhere in pyproject.toml: {set(requirements()) - everything}"
 
 
 def test_tests_and_tools_import_only_what_the_dev_extra_installs():

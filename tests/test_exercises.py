@@ -20,10 +20,9 @@ from tensorlab.exercises import exercises_of
 def notebooks_with_exercises():
     found = []
     for path in authoring.solution_paths():
-        module_name = f"tensorlab.exercises.ch{path.name[:2]}"
+        module_name = authoring.exercise_module_name(path)
         notebook = nbformat.read(path, as_version=4)
-        checks = [m for c in notebook.cells if c.cell_type == "code"
-                  for m in authoring.CHECK_CALL.findall(c.source)]
+        checks = [m for c in notebook.cells if c.cell_type == "code" for m in authoring.CHECK_CALL.findall(c.source)]
         if checks:
             found.append(pytest.param(path, module_name, checks, id=path.stem))
     return found
@@ -72,13 +71,18 @@ def test_open_questions_match_their_discussions(path):
     """Every ex.discuss(N) the notebook calls has a discussion, and every discussion is asked, in order.
 
     Every notebook has its module, even one without exercises (ch00 holds only notebook 00's discussions)."""
-    module = importlib.import_module(f"tensorlab.exercises.ch{path.name[:2]}")
+    module = importlib.import_module(authoring.exercise_module_name(path))
     notebook = nbformat.read(path, as_version=4)
-    calls = [int(n) for c in notebook.cells if c.cell_type == "code"
-             for n in re.findall(r"\bex\.discuss\((\d+)\)", authoring.visible_code(c.source))]
+    calls = [
+        int(n)
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for n in re.findall(r"\bex\.discuss\((\d+)\)", authoring.visible_code(c.source))
+    ]
     assert isinstance(module.discuss, Discussions), f"{module.__name__} should define discuss = Discussions(...)"
-    assert calls == list(range(1, len(module.discuss) + 1)), (
-        f"{path.name} calls ex.discuss{tuple(calls)}, {module.__name__} has {len(module.discuss)} discussion(s)")
+    assert calls == list(
+        range(1, len(module.discuss) + 1)
+    ), f"{path.name} calls ex.discuss{tuple(calls)}, {module.__name__} has {len(module.discuss)} discussion(s)"
     for discussion in module.discuss.discussions:
         assert discussion.question.strip() and discussion.text.strip()
 

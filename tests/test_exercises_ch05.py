@@ -152,7 +152,7 @@ def test_the_wrong_answers_named_as_mistakes_are_really_wrong_and_distinct():
 
 
 def test_a_dtype_that_fits_but_is_less_precise_than_another_that_fits_is_named():
-    roomy = ch05.DtypeBudgetExercise("q9", "a roomier budget", shape=ch05.BUDGET_SHAPE, budget=128 * 2 ** 20,
+    roomy = ch05.DtypeBudgetExercise("a roomier budget", name="q9", shape=ch05.BUDGET_SHAPE, budget=128 * 2 ** 20,
                                      choices=(torch.float64, torch.float32, torch.bfloat16))
     assert roomy.expected() == torch.float32 and roomy.evaluate(torch.float32).passed
     message = roomy.evaluate(torch.bfloat16).message

@@ -36,7 +36,8 @@ NOTEBOOK = ROOT / "solutions" / "01_tensors_0d_to_nd.ipynb"
 
 # The Python packages of the GPU machine's image (Python 3.12.3, torch 2.11, torchvision 0.26), as its
 # package list was read on 2026-11-17. Update it when the image changes.
-DEVICE_HAS = frozenset("""
+DEVICE_HAS = frozenset(
+    """
     absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs
     botorch build certifi charset-normalizer chex click cloudpickle cmake colorama contourpy
     coverage cuda-bindings cuda-core cuda-pathfinder cuda-toolkit cupy-cuda13x cycler cython
@@ -61,11 +62,20 @@ DEVICE_HAS = frozenset("""
     tiktoken timm tokenizers toolz torch torchaudio torchdiffeq torch-geometric torchmetrics
     torchvision tqdm transformers treescope triton typer typing-extensions typing-inspect
     urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp
-""".split())
+""".split()
+)
 # Where the carried wheels will run: CPython 3.12 on Linux x86-64 (for requirement markers).
-DEVICE_MARKERS = {"python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
-                  "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-                  "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+DEVICE_MARKERS = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.3",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
 
 
 def canonical(name: str) -> str:
@@ -133,8 +143,12 @@ def device_python(tmp_path_factory) -> Path:
     assert {"torch", "numpy", "matplotlib", "pytest"} <= has and not has & set(carried())
     link_distributions(has, root / "machine-site")
     python = root / "venv" / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "gpu_machine.pth").write_text(str(root / "machine-site") + "\n")
     return python
 
@@ -148,14 +162,36 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def test_without_the_carried_packages_the_run_stops_and_says_how_to_carry_them(device_python, tmp_path):
-    probe = subprocess.run([device_python, "-c", "import torch, torchvision, matplotlib, pytest\n"
-                            "import importlib.util as u; print([m for m in ('ipykernel', 'nbclient', "
-                            "'nbformat', 'jupyter_client', 'IPython', 'av') if u.find_spec(m)])"],
-                           capture_output=True, text=True, env=clean_env(), timeout=120)
+    probe = subprocess.run(
+        [
+            device_python,
+            "-c",
+            "import torch, torchvision, matplotlib, pytest\n"
+            "import importlib.util as u; print([m for m in ('ipykernel', 'nbclient', "
+            "'nbformat', 'jupyter_client', 'IPython', 'av') if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == "[]", probe.stdout + probe.stderr
-    out = subprocess.run([device_python, ROOT / "tools" / "run_course_on_cuda.py", "--device", "cpu",
-                          "--results", tmp_path, "--notebooks", NOTEBOOK], capture_output=True, text=True,
-                         env=clean_env(), timeout=120)
+    out = subprocess.run(
+        [
+            device_python,
+            ROOT / "tools" / "run_course_on_cuda.py",
+            "--device",
+            "cpu",
+            "--results",
+            tmp_path,
+            "--notebooks",
+            NOTEBOOK,
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "lacks nbformat, nbclient, jupyter_client, ipykernel" in out.stdout and "gpu_run.sh" in out.stdout
 
@@ -165,15 +201,33 @@ def test_gpu_run_sh_runs_a_notebook_with_the_carried_packages(device_python, tmp
     link_distributions(set(carried()), site)
     results, archive = tmp_path / "results", tmp_path / "results.tar.gz"
     env = clean_env(PYTHON=str(device_python), GPU_WHEELS=str(tmp_path / "no-wheels"), GPU_SITE=str(site))
-    out = subprocess.run(["bash", SCRIPT, "--device", "cpu", "--no-tests", "--results", results,
-                          "--archive", archive, "--notebooks", NOTEBOOK],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(
+        [
+            "bash",
+            SCRIPT,
+            "--device",
+            "cpu",
+            "--no-tests",
+            "--results",
+            results,
+            "--archive",
+            archive,
+            "--notebooks",
+            NOTEBOOK,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"{NOTEBOOK.name}: PASSED" in out.stdout
     summary = json.loads((results / "results.json").read_text())
     assert summary["ok"] and summary["notebooks"][0]["cells_compared"] >= 20
-    assert summary["machine"]["python"] == f"{sys.version_info.major}.{sys.version_info.minor}." \
-                                           f"{sys.version_info.micro}"
+    assert (
+        summary["machine"]["python"] == f"{sys.version_info.major}.{sys.version_info.minor}."
+        f"{sys.version_info.micro}"
+    )
     with tarfile.open(archive) as packed:
         assert "results/results.json" in packed.getnames()
 
@@ -181,16 +235,24 @@ def test_gpu_run_sh_runs_a_notebook_with_the_carried_packages(device_python, tmp
 WHEELS = os.environ.get("TENSORLAB_GPU_WHEELS")
 
 
-@pytest.mark.skipif(not WHEELS, reason="the dry run with real wheels is opt-in, since fetching them needs the "
-                    "network: GPU_PY_VERSION=3.11 GPU_WHEELS=.whl-cp311 tools/gpu_run.sh download, then run "
-                    "this with TENSORLAB_GPU_WHEELS=.whl-cp311")
+@pytest.mark.skipif(
+    not WHEELS,
+    reason="the dry run with real wheels is opt-in, since fetching them needs the "
+    "network: GPU_PY_VERSION=3.11 GPU_WHEELS=.whl-cp311 tools/gpu_run.sh download, then run "
+    "this with TENSORLAB_GPU_WHEELS=.whl-cp311",
+)
 def test_dry_run_installs_the_downloaded_wheels_and_runs_a_notebook(device_python, tmp_path):
     """The whole recipe, as on the GPU machine: pip install --no-index --target from the wheels, then run."""
     wheels = sorted((ROOT / WHEELS).glob("*.whl"))
     assert {canonical(w.name.split("-")[0]) for w in wheels} == set(carried()), "download them again"
     env = clean_env(PYTHON=str(device_python), GPU_WHEELS=str(ROOT / WHEELS), GPU_SITE=str(tmp_path / "site"))
-    out = subprocess.run(["bash", SCRIPT, "--device", "cpu", "--results", tmp_path / "results",
-                          "--notebooks", NOTEBOOK], capture_output=True, text=True, env=env, timeout=900)
+    out = subprocess.run(
+        ["bash", SCRIPT, "--device", "cpu", "--results", tmp_path / "results", "--notebooks", NOTEBOOK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"installing {len(wheels)} carried wheels" in out.stdout and f"{NOTEBOOK.name}: PASSED" in out.stdout
     assert "device-dependent tests: PASSED" in out.stdout

@@ -1,10 +1,11 @@
 """The instructor grader, end to end: a folder of submissions of notebook 01 -- careful, careless
 and hostile ones, made from the committed student notebook -- graded in one run; each case is
-checked in its own test. Plus the pieces on their own: the wire format, the course catalogue, the
-in-kernel guard, the bubblewrap sandbox, the command line.
+checked in its own test. Plus the pieces on their own: the course catalogue, the wire format, the
+bubblewrap sandbox, the command line. (A whole hostile class, issue 19, is in
+tests/test_grading_hostile.py.)
 
-The grading runs use short limits (a cell may run 15 s, a kernel gets 1 GB) so the infinite loops
-and memory hogs cost little; the whole module takes about a minute on two idle cores.
+The grading run uses short limits (a cell may run 15 s, a kernel 1 GB on top of its libraries) so
+the infinite loops and memory hogs cost little.
 """
 
 from __future__ import annotations
@@ -23,20 +24,23 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 import torch
-
 from grading_cases import EXERCISES, NOTEBOOK, cases
+
 from tensorlab import authoring
-from tensorlab.grading import GradingOptions, Limits, grade_folder, load_course
-from tensorlab.grading import wire
-from tensorlab.grading.course import free_names, solved_student_notebook, strip_markers
-from tensorlab.grading.judge import STATUSES, parse_notebook, remote_exception, structure_problems
-from tensorlab.grading.sandbox import bwrap_works
+from tensorlab.authoring import solved_copy
+from tensorlab.grading import STATUSES, GradingOptions, Limits, grade_folder, load_course, wire
+from tensorlab.grading.course import free_names
+from tensorlab.grading.grader import parse_notebook, structure_problems
+from tensorlab.grading.sandbox import Plan, bwrap_works
 
-pytestmark = pytest.mark.xdist_group(name="grading")  # the grading runs are shared by this module
+pytestmark = pytest.mark.xdist_group(name="grading")  # the grading run is shared by this module
 
-LIMITS = Limits(cell_seconds=15, notebook_seconds=240, memory_mb=1024, interrupt_grace=5,
-                startup_seconds=300)
+LIMITS = Limits(cell_seconds=15, submission_seconds=240, memory_mb=1024, interrupt_grace=5)
 REPO = authoring.REPO_ROOT
+NO_BWRAP = (
+    "bubblewrap is not installed (or cannot create namespaces) here, and untrusted grading needs it; "
+    "`make test` installs it (tools/ensure_browser.sh)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,33 +50,39 @@ def course():
     return course
 
 
-def _grade_cases(root: Path, course, sandbox: str, only: list[str] | None = None) -> SimpleNamespace:
+def grade_cases(
+    root: Path, made: dict[str, tuple[bytes, dict]], limits: Limits = LIMITS, jobs: int = 2
+) -> SimpleNamespace:
+    """Write the submissions ``made`` into ``root``/submissions and grade them into ``root``/out."""
     subs, out = root / "submissions", root / "out"
-    subs.mkdir()
-    out.mkdir()
+    subs.mkdir(exist_ok=True)
+    out.mkdir(exist_ok=True)
     (out / "keep.txt").write_text("the instructor's own file in OUT")
-    victim = root / "victim" / "victim.txt"
-    victim.parent.mkdir()
-    victim.write_text("original")
-    made = cases(course[NOTEBOOK], victim=victim, sibling=subs / "perfect.ipynb", out=out)
-    if only:
-        made = {name: case for name, case in made.items() if name in only}
     for name, (data, _) in made.items():
-        (subs / name).parent.mkdir(exist_ok=True)
+        (subs / name).parent.mkdir(parents=True, exist_ok=True)
         (subs / name).write_bytes(data)
     checkpoint = subs / ".ipynb_checkpoints" / "perfect-checkpoint.ipynb"  # Jupyter's autosave: skipped
-    checkpoint.parent.mkdir()
+    checkpoint.parent.mkdir(exist_ok=True)
     checkpoint.write_bytes(b"not even JSON")
     before = {name: hashlib.sha256((subs / name).read_bytes()).hexdigest() for name in made}
-    run = grade_folder(subs, out, GradingOptions(limits=LIMITS, jobs=2, sandbox=sandbox, progress=False))
+    run = grade_folder(subs, out, GradingOptions(limits=limits, jobs=jobs, progress=False))
     rows = {g.relpath: g for g in run.grades}
-    return SimpleNamespace(run=run, rows=rows, cases=made, subs=subs, out=out, victim=victim, before=before)
+    return SimpleNamespace(run=run, rows=rows, cases=made, subs=subs, out=out, before=before)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, course) -> SimpleNamespace:
-    """Every case graded once, with the best sandbox this machine has."""
-    return _grade_cases(tmp_path_factory.mktemp("grading"), course, "auto")
+    """Every case graded once, in the bubblewrap sandbox."""
+    if not bwrap_works():
+        pytest.skip(NO_BWRAP)
+    root = tmp_path_factory.mktemp("grading")
+    victim = root / "victim" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("original")
+    made = cases(course[NOTEBOOK], victim=victim, sibling=root / "submissions" / "perfect.ipynb", out=root / "out")
+    result = grade_cases(root, made)
+    result.victim = victim
+    return result
 
 
 def _check(graded, name: str) -> None:
@@ -83,10 +93,9 @@ def _check(graded, name: str) -> None:
     if "scores" in expected:
         got = {e.name: int(e.passed) for e in row.exercises}
         assert got == expected["scores"], f"{name}: {got} ({row.reason})"
-        assert row.total == sum(expected["scores"].values()) and row.max == len(EXERCISES)
-    for key in ("reason",):
-        if key in expected:
-            assert expected[key] in row.reason, f"{name}: {row.reason!r}"
+        assert row.total == sum(expected["scores"].values()) and len(row.exercises) == len(EXERCISES)
+    if "reason" in expected:
+        assert expected["reason"] in row.reason, f"{name}: {row.reason!r}"
     if "notes" in expected:
         assert any(expected["notes"] in note for note in row.notes), row.notes
 
@@ -95,9 +104,10 @@ def _check(graded, name: str) -> None:
 # the folder as a whole
 # ---------------------------------------------------------------------------------------------
 
+
 def test_every_file_gets_one_row_and_stays_byte_for_byte_unchanged(graded):
     assert sorted(graded.rows) == sorted(graded.cases)
-    assert graded.run.changed == []
+    assert graded.run.changed == [] and graded.run.survivors == []
     for name, digest in graded.before.items():
         assert hashlib.sha256((graded.subs / name).read_bytes()).hexdigest() == digest, name
     on_disk = sorted(p.relative_to(graded.subs).as_posix() for p in graded.subs.rglob("*") if p.is_file())
@@ -113,9 +123,10 @@ def test_a_submission_in_a_sub_folder_is_graded_and_named_by_its_file(graded):
 def test_student_names_come_from_the_file_name_or_a_pattern():
     from tensorlab.grading import student_name
 
-    assert student_name(Path("alice.ipynb"), None) == "alice"
-    assert student_name(Path("alice_12345_01_tensors.ipynb"), r"^(?P<student>[a-z]+)_\d+") == "alice"
-    assert student_name(Path("Bob.ipynb"), r"^(?P<student>[a-z]+)_\d+") == "Bob"  # no match: the stem
+    assert student_name("alice.ipynb", None) == "alice"
+    assert student_name("late/alice_12345_01_tensors.ipynb", r"^(?P<student>[a-z]+)_\d+") == "alice"
+    assert student_name("Bob.ipynb", r"^(?P<student>[a-z]+)_\d+") == "Bob"  # no match: the stem
+    assert student_name("image.png", None) == "image" and student_name("tmp", None) == "tmp"
 
 
 def test_grades_csv_has_a_row_per_file_with_scores_total_and_status(graded):
@@ -131,13 +142,15 @@ def test_grades_csv_has_a_row_per_file_with_scores_total_and_status(graded):
             assert row["max"] == str(len(EXERCISES))
     perfect = next(r for r in rows if r["file"] == "perfect.ipynb")
     assert perfect["total"] == str(len(EXERCISES)) and perfect["status"] == "ok" and perfect["notebook"] == NOTEBOOK
+    assert [r["student"] for r in rows] == sorted(r["student"] for r in rows)  # sorted at the end
 
 
 def test_each_submission_gets_a_feedback_file_without_hidden_tests(graded, course):
     feedback = sorted((graded.out / "feedback").glob("*.md"))
     assert len(feedback) == len(graded.cases)
-    hidden_lines = [line.strip() for e in course[NOTEBOOK].exercises for line in e.hidden_code.splitlines()
-                    if line.strip()]
+    hidden_lines = [
+        line.strip() for e in course[NOTEBOOK].exercises for line in e.hidden_code.splitlines() if line.strip()
+    ]
     assert hidden_lines, "notebook 01 has hidden tests to keep secret"
     for path in feedback:
         text = path.read_text()
@@ -147,13 +160,17 @@ def test_each_submission_gets_a_feedback_file_without_hidden_tests(graded, cours
     assert f"**{len(EXERCISES)} / {len(EXERCISES)}**" in perfect and perfect.count("✅ passed") == len(EXERCISES)
 
 
-def test_grades_csv_does_not_let_a_file_name_become_a_spreadsheet_formula():
-    from tensorlab.grading.judge import SubmissionGrade
-    from tensorlab.grading.report import grades_csv
+def test_grades_csv_does_not_let_a_file_name_become_a_spreadsheet_formula(tmp_path):
+    from tensorlab.grading.report import Reports, SubmissionGrade
 
-    grade = SubmissionGrade(path=Path("=HYPERLINK(1).ipynb"), relpath="=HYPERLINK(1).ipynb",
-                            student="=HYPERLINK(1)", sha256="", status="not a notebook", reason="x")
-    row = next(csv.DictReader(io.StringIO(grades_csv([grade]))))
+    reports = Reports(tmp_path, ["q1"])
+    reports.add(
+        SubmissionGrade(
+            "=HYPERLINK(1).ipynb", b"=HYPERLINK(1).ipynb", "=HYPERLINK(1)", status="not a notebook", reason="x"
+        )
+    )
+    reports.finish()
+    row = next(csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text())))
     assert row["student"] == "'=HYPERLINK(1)" and row["file"] == "'=HYPERLINK(1).ipynb"
 
 
@@ -165,6 +182,7 @@ def test_the_instructors_own_files_in_out_are_left_alone(graded):
 # ---------------------------------------------------------------------------------------------
 # one test per kind of submission
 # ---------------------------------------------------------------------------------------------
+
 
 def test_perfect_submission_scores_full_marks(graded):
     _check(graded, "perfect.ipynb")
@@ -234,7 +252,7 @@ def test_a_loop_that_ignores_interrupts_is_killed_and_skipped_in_a_fresh_kernel(
 
 def test_a_flood_of_output_is_drained_and_cut_for_the_log(graded):
     _check(graded, "output_flood.ipynb")
-    assert "bytes of output left out" in graded.rows["output_flood.ipynb"].output
+    assert "characters left out" in graded.rows["output_flood.ipynb"].output
     assert len(graded.rows["output_flood.ipynb"].output) < 100_000
 
 
@@ -254,7 +272,7 @@ def test_a_memory_hog_hits_the_data_limit_in_its_cell(graded):
     _check(graded, "memory_hog.ipynb")
 
 
-def test_a_shared_memory_hog_is_stopped_by_the_watchdog(graded):
+def test_a_shared_memory_hog_is_stopped_by_the_watchdog_and_the_rest_counts(graded):
     _check(graded, "shared_memory_hog.ipynb")
 
 
@@ -272,7 +290,6 @@ def test_tampering_with_torch_numpy_and_the_checks_does_not_pass_wrong_answers(g
     # ... the judge did not, and the lying tensor subclass was refused as data
     assert "expected 0.75, got 0.5" in row.exercises[0].message
     assert "Liar" in row.exercises[EXERCISES.index("q12")].message  # scale_channels
-    assert row.flags  # the instructor is told to look
 
 
 def test_writing_or_deleting_outside_the_scratch_folder_fails(graded):
@@ -287,29 +304,9 @@ def test_writing_or_deleting_outside_the_scratch_folder_fails(graded):
 
 
 # ---------------------------------------------------------------------------------------------
-# the same hostile cases with only the in-kernel guard (where bubblewrap was used above)
-# ---------------------------------------------------------------------------------------------
-
-GUARD_CASES = ["perfect.ipynb", "reads_solutions.ipynb", "tampers.ipynb", "writes_outside.ipynb"]
-
-
-@pytest.fixture(scope="module")
-def graded_guard_only(tmp_path_factory, course, graded):
-    if graded.run.mode == "none":
-        pytest.skip("the main run already used the in-kernel guard only (bubblewrap is not available)")
-    return _grade_cases(tmp_path_factory.mktemp("guard"), course, "none", only=GUARD_CASES)
-
-
-@pytest.mark.parametrize("name", GUARD_CASES)
-def test_the_guard_alone_holds_the_hostile_cases(graded_guard_only, name):
-    _check(graded_guard_only, name)
-    assert graded_guard_only.victim.read_text() == "original"
-    assert graded_guard_only.run.changed == []
-
-
-# ---------------------------------------------------------------------------------------------
 # the pieces
 # ---------------------------------------------------------------------------------------------
+
 
 def test_course_catalogue_reads_answers_and_hidden_tests_from_the_solution(course):
     notebook = course[NOTEBOOK]
@@ -321,25 +318,43 @@ def test_course_catalogue_reads_answers_and_hidden_tests_from_the_solution(cours
     assert notebook.module.__name__ == "tensorlab.exercises.ch01"
 
 
+def test_every_exercise_is_named_once_after_its_attribute(course):
+    from tensorlab.exercises import exercises_of
+
+    for notebook in course.values():
+        exercises = exercises_of(notebook.module)
+        assert [e.name for e in exercises.values()] == list(exercises), notebook.name
+
+
 def test_free_names_ignores_what_the_code_binds_itself():
     code = "assert f(x) == [y for y in z]\nlam = lambda a: a + w\nimport math\nmath.pi"
     assert sorted(free_names(code)) == ["f", "w", "x", "z"]
 
 
 def test_solved_copy_is_the_student_copy_with_the_solutions_filled_in(course):
-    solved = solved_student_notebook(course[NOTEBOOK])
+    solved = solved_copy(course[NOTEBOOK].student, course[NOTEBOOK].solution)
     text = nbformat.writes(solved)
     assert "dose_075 = torch.tensor(0.75)" in text and "YOUR CODE HERE" not in text
     assert "BEGIN" not in text and "evaluate(" not in text
-    assert strip_markers("a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n### BEGIN HIDDEN TESTS\n"
-                         "assert b\n### END HIDDEN TESTS") == "a = 1\nb = 2"
+    cell = (
+        "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\n### BEGIN HIDDEN TESTS\n    assert b\n### END HIDDEN TESTS"
+    )
+    assert authoring.reference_source(cell) == "a = 1\nb = 2"  # what solved_copy puts in an answer cell
+    assert authoring.hidden_tests(cell) == "assert b"  # what the grader runs, dedented
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "not JSON"), (b"\xff\xfe\x00", "not text"), (b"[1, 2, 3]", "no list of cells"),
-    (b'{"cells": [{"cell_type": "code", "source": 3}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-     "not a notebook"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "not JSON"),
+        (b"\xff\xfe\x00", "not text"),
+        (b"[1, 2, 3]", "no list of cells"),
+        (
+            b'{"cells": [{"cell_type": "code", "source": 3}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+            "not a notebook",
+        ),
+    ],
+)
 def test_parse_notebook_says_why_a_file_is_not_a_notebook(data, reason):
     notebook, why = parse_notebook(data)
     assert notebook is None and reason in why
@@ -354,16 +369,34 @@ def test_structure_problems_names_missing_duplicated_and_reordered_cells(course)
     assert missing == ["the answer cell of q2 is missing", "the check cell of q2 is missing"] and other == []
 
 
+def through_the_wire(value):
+    """What the grader gets for ``value``: encoded in the kernel, saved, read back safely, decoded."""
+    return wire.decode(wire.loads(wire._saved(wire.encode(value))))
+
+
 def test_wire_round_trips_plain_data():
-    values = [torch.arange(6.0).reshape(2, 3), torch.Size([2, 3]), torch.float64, torch.device("cpu"),
-              3, 2.5, "text", None, True, (1, [2, {"a": 3}]), {1, 2}, Ellipsis]
-    back = wire.decode(wire.loads(wire.dumps(wire.encode(values))))
+    values = [
+        torch.arange(6.0).reshape(2, 3),
+        torch.Size([2, 3]),
+        torch.float64,
+        torch.device("cpu"),
+        3,
+        2.5,
+        "text",
+        None,
+        True,
+        (1, [2, {"a": 3}]),
+        {1, 2},
+        Ellipsis,
+    ]
+    back = through_the_wire(values)
     torch.testing.assert_close(back[0], values[0])
     assert back[1:] == values[1:]
     import numpy as np
 
-    array = wire.decode(wire.loads(wire.dumps(wire.encode(np.arange(4, dtype=np.int16)))))
+    array = through_the_wire(np.arange(4, dtype=np.int16))
     assert isinstance(array, np.ndarray) and array.dtype == np.int16 and array.tolist() == [0, 1, 2, 3]
+    assert through_the_wire(np.float16(2.5)) == np.float16(2.5) and type(through_the_wire(np.float16(1))) is np.float16
 
 
 class Liar(torch.Tensor):
@@ -373,15 +406,17 @@ class Liar(torch.Tensor):
         return True
 
 
-def test_wire_keeps_objects_in_the_kernel_and_refuses_code():
-    kept = []
-    data = wire.encode([len, torch.nn.Linear(2, 3)], lambda obj: kept.append(obj) or len(kept))
-    back = wire.decode(wire.loads(wire.dumps(data)))
-    assert [type(b).__name__ for b in back] == ["builtin_function_or_method", "Linear"]
-    assert isinstance(back[0], wire.RemoteObject) and back[1]._oid == 2 and kept[1].__class__.__name__ == "Linear"
-
-    with pytest.raises(wire.WireError, match="Liar"):  # a pickled class never reaches the judge
-        wire.loads(wire.dumps(torch.ones(2).as_subclass(Liar)))
+def test_wire_keeps_functions_and_models_in_the_kernel_and_refuses_code():
+    linear = torch.nn.Linear(2, 3)
+    back = through_the_wire([len, linear, [torch.ones(1), torch.zeros(1)]])
+    assert isinstance(back[0], wire.KernelObject) and type(back[0]).__name__ == "builtin_function_or_method"
+    assert isinstance(back[1], wire.KernelModule) and type(back[1]).__name__ == "Linear"
+    torch.testing.assert_close(back[1].weight, linear.weight)  # the parameters come as data ...
+    assert wire._KEPT[back[1]._oid] is linear  # ... the model itself stays where it was
+    with pytest.raises(TypeError, match="cannot be run"):  # and without a kernel nothing runs it
+        back[1](torch.ones(2))
+    with pytest.raises(wire.WireError, match="Liar"):  # a pickled class never reaches the grader
+        wire.loads(wire._saved(torch.ones(2).as_subclass(Liar)))
     with pytest.raises(wire.WireError):  # a bare dict is not wire data
         wire.decode({"a": 1})
 
@@ -389,111 +424,26 @@ def test_wire_keeps_objects_in_the_kernel_and_refuses_code():
 def test_wire_refuses_a_tensor_too_large_to_compare():
     huge_view = torch.zeros(1).expand(2**27)  # (134217728,) from one stored number
     with pytest.raises(wire.WireError, match="more than the grader compares"):
-        wire.decode(wire.loads(wire.dumps(wire.encode(huge_view))))
+        through_the_wire(huge_view)
+    meta = torch.empty(2**28, device="meta")  # no data at all: its shape and dtype travel, nothing to compare
+    assert through_the_wire(meta).shape == meta.shape
 
 
 def test_sync_mirrors_what_a_function_did_to_its_model_argument():
     moved = torch.nn.Linear(4, 3).to("meta")
-    after = wire.decode(wire.loads(wire.dumps(wire.encode([moved], None, modules_as_state=True))))
-    judge_copy = torch.nn.Linear(4, 3)
-    wire.sync([judge_copy], after)
-    assert {p.device.type for p in judge_copy.parameters()} == {"meta"}
+    after = through_the_wire([moved])
+    grader_copy = torch.nn.Linear(4, 3)
+    wire.sync([grader_copy], after)
+    assert {p.device.type for p in grader_copy.parameters()} == {"meta"}
 
 
 def test_remote_exceptions_keep_their_name_and_builtins_stay_builtins():
-    assert type(remote_exception({"type": "NotImplementedError", "message": "x"})) is NotImplementedError
-    custom = remote_exception({"type": "MyError", "message": "boom"})
+    assert type(wire.remote_exception("NotImplementedError", "x")) is NotImplementedError
+    custom = wire.remote_exception("MyError", "boom")
     assert type(custom).__name__ == "MyError" and str(custom) == "boom"
 
 
-GUARD_SCRIPT = textwrap.dedent('''
-    import gc, json, os, socket, subprocess, sys
-    from pathlib import Path
-    import torch
-    from tensorlab.grading import guard
-
-    scratch, secret, outside = sys.argv[1], sys.argv[2], sys.argv[3]
-    os.chdir(scratch)
-    guard.install(guard.Policy(scratch=scratch, rules=[(secret, False)], processes=False, loopback=False))
-    results = {}
-    def attempt(name, action):
-        try:
-            action()
-            results[name] = "done"
-        except BaseException as error:
-            results[name] = type(error).__name__
-    read_secret = lambda: open(os.path.join(secret, "answers.txt")).read()
-    attempt("read secret", read_secret)
-    attempt("list secret", lambda: os.listdir(secret))
-    attempt("symlink trick", lambda: (os.symlink(secret, "link"), open("link/answers.txt").read()))
-    attempt("write outside", lambda: Path(outside, "x.txt").write_text("x"))
-    attempt("torch.save outside", lambda: torch.save(torch.ones(1), os.path.join(outside, "t.pt")))
-    attempt("os.open dir_fd", lambda: os.open("y.txt", os.O_WRONLY | os.O_CREAT, dir_fd=os.open(outside, os.O_RDONLY)))
-    attempt("subprocess", lambda: subprocess.run(["true"]))
-    attempt("subprocess helper", lambda: subprocess._fork_exec())
-    attempt("socket", lambda: socket.socket())
-    attempt("ctypes", lambda: __import__("ctypes").CDLL(None))
-    attempt("kill parent", lambda: os.kill(os.getppid(), 0))
-    attempt("raise limits", lambda: __import__("resource").setrlimit(__import__("resource").RLIMIT_DATA, (-1, -1)))
-    attempt("gc", lambda: gc.get_objects())
-
-    def reimport():
-        del sys.modules["_posixsubprocess"]
-        import _posixsubprocess
-    attempt("re-import helper", reimport)
-
-    # switch the guard off from Python: patch what it might use, then dig it out of a traceback
-    os.path.realpath = lambda path, **kwargs: os.path.join(scratch, "harmless")
-    attempt("read after patching realpath", read_secret)
-
-    class Shifty:  # one name for the check, another for open()
-        calls = 0
-        def __fspath__(self):
-            Shifty.calls += 1
-            return os.path.join(scratch, "ok.txt") if Shifty.calls == 1 else os.path.join(secret, "answers.txt")
-    attempt("path-like trick", lambda: open(Shifty()).read())
-
-    def disable_from_traceback():
-        try:
-            read_secret()
-        except PermissionError as error:
-            tb = error.__traceback__
-            while tb is not None:
-                for value in tb.tb_frame.f_locals.values():
-                    if isinstance(value, tuple) and value and all(callable(f) for f in value):
-                        for function in value:
-                            function.__code__ = (lambda *a, **k: None).__code__
-                tb = tb.tb_next
-        return read_secret()
-    attempt("disable via traceback", disable_from_traceback)
-    attempt("scratch", lambda: Path("mine.txt").write_text("fine"))
-    print(json.dumps(results))
-''')
-
-
-def test_guard_reads_no_global_names_so_patching_them_cannot_switch_it_off():
-    from tensorlab.grading.guard import guard_functions_read_globals
-
-    assert guard_functions_read_globals() == []
-
-
-def test_guard_refuses_what_a_notebook_has_no_business_doing(tmp_path):
-    scratch, secret, outside = tmp_path / "scratch", tmp_path / "secret", tmp_path / "outside"
-    for folder in (scratch, secret, outside):
-        folder.mkdir()
-    (secret / "answers.txt").write_text("42")
-    done = subprocess.run([sys.executable, "-c", GUARD_SCRIPT, str(scratch), str(secret), str(outside)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results.pop("scratch") == "done"
-    # open() converts a path-like once, so the check and the open see the same (harmless) name
-    assert results.pop("path-like trick") in ("PermissionError", "FileNotFoundError")
-    assert results == {name: "PermissionError" for name in results}, results
-    assert list(outside.iterdir()) == []
-
-
-BWRAP_SCRIPT = textwrap.dedent('''
+BWRAP_SCRIPT = textwrap.dedent("""
     import json, os, socket, sys
     writable, solutions, tests, repo_file, private = sys.argv[1:6]
     results = {
@@ -518,49 +468,59 @@ BWRAP_SCRIPT = textwrap.dedent('''
     results["loopback"] = "done"
     results["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
     print(json.dumps(results))
-''')
+""")
 
 
-@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed (or cannot create namespaces) "
-                                              "here; the grader then relies on the in-kernel guard")
+@pytest.mark.skipif(not bwrap_works(), reason=NO_BWRAP)
 def test_bubblewrap_hides_the_solutions_and_makes_everything_else_read_only(tmp_path):
-    from tensorlab.grading.sandbox import bwrap_command
-
-    writable, private = tmp_path / "writable", tmp_path / "private"
-    writable.mkdir()
-    private.mkdir()
-    (private / "secret.txt").write_text("not for notebooks")
+    private, secret = tmp_path / "private", tmp_path / "secret"
+    (private / "ipc").mkdir(parents=True)
+    (private / "connection.json").touch()
+    secret.mkdir()
+    (secret / "secret.txt").write_text("not for notebooks")
     readable = [str(REPO), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)]
     hidden = [str(REPO / "solutions"), str(REPO / "tests")]
-    script = [sys.executable, "-c", BWRAP_SCRIPT, str(writable), *hidden, str(REPO / "README.md"),
-              str(private / "secret.txt")]
-    command = bwrap_command(script, writable, readable, hidden)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    plan = Plan(
+        limits=LIMITS, trusted=False, readable=readable, hidden=hidden, env={"PATH": "/usr/bin:/bin"}, cgroup=False
+    )
+    script = [
+        sys.executable,
+        "-c",
+        BWRAP_SCRIPT,
+        "/home/student",
+        *hidden,
+        str(REPO / "README.md"),
+        str(secret / "secret.txt"),
+    ]
+    done = subprocess.run(plan.kernel_command(private, script), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results["solutions"] == [] and results["tests"] == []   # hidden under empty folders
-    assert results["package"] is True                              # what notebooks import is there
-    assert results["private"] is False                             # nothing that was not asked for
-    assert results["write repo"] == 30                             # EROFS: read-only file system
+    assert results["solutions"] == [] and results["tests"] == []  # hidden under empty folders
+    assert results["package"] is True  # what notebooks import is there
+    assert results["private"] is False  # nothing that was not asked for
+    assert results["write repo"] == 30  # EROFS: read-only file system
     assert results["write writable"] == "done"
     assert results["internet"] == "refused" and results["loopback"] == "done"
-    assert results["processes"] <= 3                               # its own process list
+    assert results["processes"] <= 3  # its own process list
 
 
 def test_command_line_refuses_missing_folders_and_out_inside_submissions(tmp_path):
     run = [sys.executable, "-m", "tensorlab.grading"]
-    missing = subprocess.run([*run, str(tmp_path / "nope"), str(tmp_path / "out")], capture_output=True,
-                             text=True, timeout=300)
+    missing = subprocess.run(
+        [*run, str(tmp_path / "nope"), str(tmp_path / "out")], capture_output=True, text=True, timeout=300
+    )
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     (tmp_path / "subs").mkdir()
-    inside = subprocess.run([*run, str(tmp_path / "subs"), str(tmp_path / "subs" / "out")],
-                            capture_output=True, text=True, timeout=300)
+    inside = subprocess.run(
+        [*run, str(tmp_path / "subs"), str(tmp_path / "subs" / "out")], capture_output=True, text=True, timeout=300
+    )
     assert inside.returncode == 1 and "outside SUBMISSIONS" in inside.stderr
 
 
 def test_make_grade_without_folders_says_how_to_call_it():
-    done = subprocess.run(["make", "--no-print-directory", "grade"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "grade"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0
     assert "make grade SUBMISSIONS=" in done.stdout + done.stderr
 
@@ -569,20 +529,25 @@ def test_make_grade_without_folders_says_how_to_call_it():
 # every notebook of the course (opt-in: notebook 07 alone starts three Python processes)
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(os.environ.get("TENSORLAB_GRADE_ALL") != "1",
-                    reason="grading every course notebook takes minutes (notebook 07 runs torchrun); "
-                           "run it with TENSORLAB_GRADE_ALL=1")
+
+@pytest.mark.skipif(
+    os.environ.get("TENSORLAB_GRADE_ALL") != "1",
+    reason="grading every course notebook takes minutes (notebook 07 runs torchrun); "
+    "run it with TENSORLAB_GRADE_ALL=1",
+)
 def test_every_course_notebook_solved_scores_full_marks_and_blank_scores_zero(tmp_path, course):
     subs = tmp_path / "submissions"
     subs.mkdir()
     for name, notebook in course.items():
-        nbformat.write(solved_student_notebook(notebook), subs / f"solved_{name}.ipynb")
+        nbformat.write(solved_copy(notebook.student, notebook.solution), subs / f"solved_{name}.ipynb")
         nbformat.write(notebook.student, subs / f"blank_{name}.ipynb")
     run = grade_folder(subs, tmp_path / "out", GradingOptions(jobs=2, progress=False))
     for grade in run.grades:
         detail = {e.name: (e.status, e.message, e.detail) for e in grade.exercises}
         if grade.relpath.startswith("solved_"):
-            assert grade.total == grade.max > 0, (grade.relpath, grade.reason, detail)
+            assert grade.total == len(grade.exercises) > 0, (grade.relpath, grade.reason, detail)
         else:
-            assert grade.total == 0 and {e.status for e in grade.exercises} == {"not attempted"}, \
-                (grade.relpath, detail)
+            assert grade.total == 0 and {e.status for e in grade.exercises} == {"not attempted"}, (
+                grade.relpath,
+                detail,
+            )

@@ -18,33 +18,65 @@ from torch.utils.flop_counter import FlopCounterMode
 
 matplotlib.use("Agg")
 
-from tensorlab import hardware as hw  # noqa: E402
+from tensorlab import hardware as hw
 
 NO_GPU = "needs a CUDA GPU: torch.cuda.is_available() is False on this machine"
 
 
-def cpuinfo_block(processor: int, core: int, *, vendor: str, family: int, model: int, name: str,
-                  mhz: float, flags: str, physical: int = 0) -> str:
-    return "\n".join([
-        f"processor\t: {processor}", f"vendor_id\t: {vendor}", f"cpu family\t: {family}",
-        f"model\t\t: {model}", f"model name\t: {name}", f"cpu MHz\t\t: {mhz}",
-        f"physical id\t: {physical}", f"core id\t\t: {core}", f"flags\t\t: {flags}", "",
-    ])
+def cpuinfo_block(
+    processor: int,
+    core: int,
+    *,
+    vendor: str,
+    family: int,
+    model: int,
+    name: str,
+    mhz: float,
+    flags: str,
+    physical: int = 0,
+) -> str:
+    return "\n".join(
+        [
+            f"processor\t: {processor}",
+            f"vendor_id\t: {vendor}",
+            f"cpu family\t: {family}",
+            f"model\t\t: {model}",
+            f"model name\t: {name}",
+            f"cpu MHz\t\t: {mhz}",
+            f"physical id\t: {physical}",
+            f"core id\t\t: {core}",
+            f"flags\t\t: {flags}",
+            "",
+        ]
+    )
 
 
 ZEN3_FLAGS = "fpu sse sse2 avx fma avx2 bmi2 sha_ni"
 SPR_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
 ZEN4_FLAGS = "fpu sse sse2 avx fma avx2 avx512f avx512_bf16"
 
-ZEN3 = "\n".join(cpuinfo_block(p, p, vendor="AuthenticAMD", family=25, model=1, name="AMD EPYC",
-                               mhz=2445.426, flags=ZEN3_FLAGS) for p in range(2))
+ZEN3 = "\n".join(
+    cpuinfo_block(p, p, vendor="AuthenticAMD", family=25, model=1, name="AMD EPYC", mhz=2445.426, flags=ZEN3_FLAGS)
+    for p in range(2)
+)
 # Four logical CPUs on two cores (hyper-threading): core ids 0, 1, 0, 1.
-SAPPHIRE_RAPIDS = "\n".join(cpuinfo_block(p, p % 2, vendor="GenuineIntel", family=6, model=143,
-                                          name="Intel(R) Xeon(R) Platinum 8480+", mhz=2000.0,
-                                          flags=SPR_FLAGS) for p in range(4))
+SAPPHIRE_RAPIDS = "\n".join(
+    cpuinfo_block(
+        p,
+        p % 2,
+        vendor="GenuineIntel",
+        family=6,
+        model=143,
+        name="Intel(R) Xeon(R) Platinum 8480+",
+        mhz=2000.0,
+        flags=SPR_FLAGS,
+    )
+    for p in range(4)
+)
 SAPPHIRE_RAPIDS_LSCPU = "Model name:            Intel(R) Xeon(R) Platinum 8480+\nCPU max MHz:           3800.0000\n"
-ZEN4 = cpuinfo_block(0, 0, vendor="AuthenticAMD", family=25, model=17, name="AMD EPYC 9654",
-                     mhz=2400.0, flags=ZEN4_FLAGS)
+ZEN4 = cpuinfo_block(
+    0, 0, vendor="AuthenticAMD", family=25, model=17, name="AMD EPYC 9654", mhz=2400.0, flags=ZEN4_FLAGS
+)
 
 
 def test_zen3_two_cores_avx2_gives_32_flops_per_cycle_and_its_peak():
@@ -69,8 +101,8 @@ def test_sapphire_rapids_counts_hyperthreads_once_and_uses_amx_and_lscpu_max_clo
     info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
     assert (info.physical_cores, info.logical_cpus) == (2, 4)
     assert info.mhz == 3800.0 and "lscpu" in info.mhz_source
-    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 64      # AVX-512, two FMA units
-    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 1024   # AMX
+    assert hw.cpu_flops_per_cycle(info, torch.float32)[0] == 64  # AVX-512, two FMA units
+    assert hw.cpu_flops_per_cycle(info, torch.bfloat16)[0] == 1024  # AMX
     assert math.isclose(hw.estimate_cpu_peak(torch.bfloat16, info).flops, 2 * 3800e6 * 1024)
 
 
@@ -99,28 +131,31 @@ def test_this_machine_can_be_read():
     assert peak.flops is None or peak.flops > 1e9  # any CPU that runs PyTorch does more than 1 GFLOP/s
 
 
-@pytest.mark.parametrize("device_name, expected", [
-    ("NVIDIA H100 80GB HBM3", "H100 SXM"),
-    ("NVIDIA H100 PCIe", "H100 PCIe"),
-    ("NVIDIA H100 NVL", "H100 NVL"),
-    ("NVIDIA H200", "H200 SXM"),
-    ("NVIDIA H200 NVL", "H200 NVL"),
-    ("NVIDIA GH200 480GB", "GH200"),
-    ("NVIDIA A100-SXM4-80GB", "A100"),
-    ("NVIDIA A100 80GB PCIe", "A100"),
-    ("NVIDIA A10", "A10"),
-    ("NVIDIA L4", "L4"),
-    ("NVIDIA L40S", "L40S"),
-    ("Tesla T4", "T4"),
-    ("Tesla V100-SXM2-16GB", "V100 SXM2"),
-    ("Tesla V100-PCIE-32GB", "V100 PCIe"),
-    ("NVIDIA GeForce RTX 4090", "GeForce RTX 4090"),
-    ("NVIDIA GeForce RTX 3090", "GeForce RTX 3090"),
-    ("NVIDIA A10G", None),        # not the A10: a different card, not in the table
-    ("NVIDIA L40", None),         # not the L4 nor the L40S
-    ("NVIDIA GeForce RTX 4090 D", None),  # a cut-down 4090 for China: other figures
-    ("Some Future GPU", None),
-])
+@pytest.mark.parametrize(
+    "device_name, expected",
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H100 NVL", "H100 NVL"),
+        ("NVIDIA H200", "H200 SXM"),
+        ("NVIDIA H200 NVL", "H200 NVL"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA A10", "A10"),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA L40S", "L40S"),
+        ("Tesla T4", "T4"),
+        ("Tesla V100-SXM2-16GB", "V100 SXM2"),
+        ("Tesla V100-PCIE-32GB", "V100 PCIe"),
+        ("NVIDIA GeForce RTX 4090", "GeForce RTX 4090"),
+        ("NVIDIA GeForce RTX 3090", "GeForce RTX 3090"),
+        ("NVIDIA A10G", None),  # not the A10: a different card, not in the table
+        ("NVIDIA L40", None),  # not the L4 nor the L40S
+        ("NVIDIA GeForce RTX 4090 D", None),  # a cut-down 4090 for China: other figures
+        ("Some Future GPU", None),
+    ],
+)
 def test_gpu_table_is_keyed_by_the_name_cuda_reports(device_name, expected):
     row = hw.lookup_gpu_peak(device_name)
     assert (row.name if row else None) == expected
@@ -161,12 +196,19 @@ def test_measure_matmul_on_the_cpu():
 
 def test_format_flops():
     assert [hw.format_flops(x) for x in (5.0, 2.5e3, 1.23e9, 989.5e12, 2e15)] == [
-        "5.0 FLOP/s", "2.5 kFLOP/s", "1.2 GFLOP/s", "989.5 TFLOP/s", "2.0 PFLOP/s"]
+        "5.0 FLOP/s",
+        "2.5 kFLOP/s",
+        "1.2 GFLOP/s",
+        "989.5 TFLOP/s",
+        "2.0 PFLOP/s",
+    ]
 
 
 def test_plot_draws_one_line_per_dtype_and_one_per_known_peak():
-    sweeps = {torch.float32: [hw.MatmulTiming(n, torch.float32, "cpu", 1e-3 * n, 3) for n in (8, 16)],
-              torch.bfloat16: [hw.MatmulTiming(8, torch.bfloat16, "cpu", 1e-3, 3)]}
+    sweeps = {
+        torch.float32: [hw.MatmulTiming(n, torch.float32, "cpu", 1e-3 * n, 3) for n in (8, 16)],
+        torch.bfloat16: [hw.MatmulTiming(8, torch.bfloat16, "cpu", 1e-3, 3)],
+    }
     peaks = {torch.float32: hw.PeakEstimate(1e11, "test"), torch.bfloat16: hw.PeakEstimate(None, "unknown")}
     ax = hw.plot_matmul_rates(sweeps, peaks, title="test")
     assert len(ax.get_lines()) == 3
@@ -178,6 +220,7 @@ def test_plot_draws_one_line_per_dtype_and_one_per_known_peak():
 
 # --- on a GPU ---------------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
@@ -187,8 +230,9 @@ def test_measured_gpu_rate_stays_under_the_table_peak(dtype):
     assert timing.device.startswith("cuda") and timing.flops_per_second > 1e12  # any data-centre GPU
     if peak.flops is None:
         pytest.skip(f"no {dtype} peak known for '{name}' ({peak.how})")
-    assert timing.flops_per_second <= 1.05 * peak.flops, (
-        f"{name}: measured {hw.format_flops(timing.flops_per_second)} > table peak {peak}; wrong row?")
+    assert (
+        timing.flops_per_second <= 1.05 * peak.flops
+    ), f"{name}: measured {hw.format_flops(timing.flops_per_second)} > table peak {peak}; wrong row?"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
@@ -198,9 +242,12 @@ def test_describe_gpu():
 
 # --- robust measuring, the conditions, the verdicts (notebook 06) -------------------------------
 
+
 def test_interleaved_sweeps_give_a_median_and_a_spread_for_every_config_and_size():
-    configs = [hw.SweepConfig("float32, 1 thread", torch.float32, 1, (8, 16)),
-               hw.SweepConfig("bfloat16, 1 thread", torch.bfloat16, 1, (8,))]
+    configs = [
+        hw.SweepConfig("float32, 1 thread", torch.float32, 1, (8, 16)),
+        hw.SweepConfig("bfloat16, 1 thread", torch.bfloat16, 1, (8,)),
+    ]
     sweeps = hw.measure_matmul_sweeps(configs, "cpu", min_run_time=0.005, rounds=2)
     assert list(sweeps) == ["float32, 1 thread", "bfloat16, 1 thread"]
     assert [t.n for t in sweeps["float32, 1 thread"]] == [8, 16]
@@ -210,24 +257,31 @@ def test_interleaved_sweeps_give_a_median_and_a_spread_for_every_config_and_size
 
 
 def test_cpu_sweep_configs_end_with_every_thread_and_never_repeat_a_label():
-    assert [c.label for c in hw.cpu_sweep_configs(4)] == ["float32, 1 thread", "bfloat16, 1 thread",
-                                                          "float32, 4 threads"]
+    assert [c.label for c in hw.cpu_sweep_configs(4)] == [
+        "float32, 1 thread",
+        "bfloat16, 1 thread",
+        "float32, 4 threads",
+    ]
     assert [c.label for c in hw.cpu_sweep_configs(1)] == ["float32, 1 thread", "bfloat16, 1 thread"]
 
 
 def conditions(load_before, load_after=None, logical=2, **kw):
-    return hw.Conditions(datetime(2026, 12, 2, 9, 30), "Some CPU", 2, logical, 2, "2.14.1", load_before,
-                         load_after, **kw)
+    return hw.Conditions(
+        datetime(2026, 12, 2, 9, 30), "Some CPU", 2, logical, 2, "2.14.1", load_before, load_after, **kw
+    )
 
 
 def test_conditions_say_when_where_and_how_busy():
     text = str(conditions(5.25, 6.0, nice=-5, scheduling="real-time (SCHED_FIFO, priority 10)"))
-    assert text == ("measured 2026-12-02 09:30 on Some CPU (2 cores, 2 logical CPUs), PyTorch 2.14.1, 2 threads; "
-                    "load average 5.2 -> 6.0 (1 min), priority nice -5, scheduled real-time (SCHED_FIFO, priority 10)")
+    assert text == (
+        "measured 2026-12-02 09:30 on Some CPU (2 cores, 2 logical CPUs), PyTorch 2.14.1, 2 threads; "
+        "load average 5.2 -> 6.0 (1 min), priority nice -5, scheduled real-time (SCHED_FIFO, priority 10)"
+    )
     assert conditions(5.25).busy and not conditions(1.5, 1.9).busy and not conditions(None).busy
     assert conditions(None).short() == "2026-12-02, load unknown on 2 CPUs"
     assert conditions(7.5, scheduling="real-time (SCHED_FIFO, priority 10)").short() == (
-        "2026-12-02, load average 7.5 on 2 CPUs, measured at real-time priority")
+        "2026-12-02, load average 7.5 on 2 CPUs, measured at real-time priority"
+    )
     now = hw.measurement_conditions()
     assert now.threads == torch.get_num_threads() and now.finished().started == now.started
 
@@ -237,7 +291,10 @@ def test_threads_verdict_never_contradicts_the_numbers():
     faster = hw.threads_verdict(50e9, 95e9, 2, 2, 1024, idle)
     assert faster.startswith("At n = 1024, 2 threads ran 1.9x as fast as one") and "at most 2x" in faster
     slower = hw.threads_verdict(65e9, 17e9, 2, 2, 1024, busy)
-    assert "ran only 0.26x as fast as one" in slower and "the machine was busy (load average 7.0 -> 6.5 on 2 CPUs)" in slower
+    assert (
+        "ran only 0.26x as fast as one" in slower
+        and "the machine was busy (load average 7.0 -> 6.5 on 2 CPUs)" in slower
+    )
     quiet_but_slow = hw.threads_verdict(65e9, 60e9, 2, 2, 1024, idle)
     assert "ran only 0.92x" in quiet_but_slow and "machine was busy" not in quiet_but_slow
     assert "one thread" in hw.threads_verdict(1e9, 1e9, 1, 1, 1024)
@@ -245,33 +302,47 @@ def test_threads_verdict_never_contradicts_the_numbers():
 
 def test_bfloat16_verdict_follows_the_instruction_sets_and_the_numbers():
     def sweeps(bf16_rate):
-        return {"float32, 1 thread": [hw.MatmulTiming(256, torch.float32, "cpu", 2 * 256**3 / 100e9, 3)],
-                "bfloat16, 1 thread": [hw.MatmulTiming(256, torch.bfloat16, "cpu", 2 * 256**3 / bf16_rate, 3)]}
+        return {
+            "float32, 1 thread": [hw.MatmulTiming(256, torch.float32, "cpu", 2 * 256**3 / 100e9, 3)],
+            "bfloat16, 1 thread": [hw.MatmulTiming(256, torch.bfloat16, "cpu", 2 * 256**3 / bf16_rate, 3)],
+        }
+
     avx2, amx = hw.parse_cpu_info(ZEN3), hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
     assert "0.01x float32's rate: this CPU has no bfloat16 instructions" in hw.bfloat16_verdict(sweeps(1e9), avx2)
     assert "3.0x float32's rate: this CPU has bfloat16 matrix instructions (AMX-BF16, AVX-512-BF16)" in (
-        hw.bfloat16_verdict(sweeps(300e9), amx))
+        hw.bfloat16_verdict(sweeps(300e9), amx)
+    )
     assert "although this CPU has bfloat16 instructions" in hw.bfloat16_verdict(sweeps(50e9), amx)
 
 
 def test_sweep_table_is_read_back_as_printed():
-    sweeps = {"float32, 1 thread": [hw.MatmulTiming(16, torch.float32, "cpu", 4e-6, 9, 1e-6),
-                                    hw.MatmulTiming(1024, torch.float32, "cpu", 17.267e-3, 9, 9.785e-3)],
-              "float32, 2 threads": [hw.MatmulTiming(1024, torch.float32, "cpu", 9.291e-3, 9, 1.156e-3)]}
+    sweeps = {
+        "float32, 1 thread": [
+            hw.MatmulTiming(16, torch.float32, "cpu", 4e-6, 9, 1e-6),
+            hw.MatmulTiming(1024, torch.float32, "cpu", 17.267e-3, 9, 9.785e-3),
+        ],
+        "float32, 2 threads": [hw.MatmulTiming(1024, torch.float32, "cpu", 9.291e-3, 9, 1.156e-3)],
+    }
     peaks = {"float32, 1 thread": hw.PeakEstimate(134.4e9, "test"), "float32, 2 threads": hw.PeakEstimate(268.8e9, "t")}
     text = hw.format_sweep_table(sweeps, peaks)
     rows = hw.parse_sweep_table("some line before\n" + text + "\nAt n = 1024, a sentence after")
     assert list(rows) == ["float32, 1 thread", "float32, 2 threads"]
-    assert rows["float32, 1 thread"][1] == {"n": 1024, "ms": 17.267, "iqr_ms": 9.785, "rate": "124.4 GFLOP/s",
-                                            "percent": 92.5}
+    assert rows["float32, 1 thread"][1] == {
+        "n": 1024,
+        "ms": 17.267,
+        "iqr_ms": 9.785,
+        "rate": "124.4 GFLOP/s",
+        "percent": 92.5,
+    }
     assert rows["float32, 2 threads"][0]["rate"] == "231.1 GFLOP/s"
 
 
 def test_a_record_is_read_back_as_written(tmp_path):
     info = hw.parse_cpu_info(SAPPHIRE_RAPIDS, SAPPHIRE_RAPIDS_LSCPU)
     configs = hw.cpu_sweep_configs(2)
-    sweeps = {c.label: [hw.MatmulTiming(n, c.dtype, "cpu", 1e-9 * n**3, 5, 1e-10 * n**3) for n in c.sizes]
-              for c in configs}
+    sweeps = {
+        c.label: [hw.MatmulTiming(n, c.dtype, "cpu", 1e-9 * n**3, 5, 1e-10 * n**3) for n in c.sizes] for c in configs
+    }
     when = conditions(3.0, 3.5, scheduling="real-time (SCHED_FIFO, priority 10)")
     path = tmp_path / "record.json"
     path.write_text(json.dumps(hw.record_to_json(info, when, configs, sweeps, {"rounds": 3})))
@@ -292,11 +363,13 @@ def test_the_courses_recorded_sweep_supports_what_notebook_06_says_of_it():
     every = {t.n: t.flops_per_second for t in record.sweeps[labels[-1]]}
     assert every[1024] > 1.5 * one[1024]
     assert record.peaks()["float32, 1 thread"].percent(one[1024]) > 70
-    assert "ran 1." in hw.threads_verdict(one[1024], every[1024], record.configs[-1].num_threads,
-                                          record.cpu.physical_cores, 1024, record.conditions)
+    assert "ran 1." in hw.threads_verdict(
+        one[1024], every[1024], record.configs[-1].num_threads, record.cpu.physical_cores, 1024, record.conditions
+    )
 
 
 # --- the published peaks (notebook 06, section 4) ----------------------------------------------
+
 
 def test_published_peaks_are_the_table_rows_and_googles_tpu_each_with_its_document():
     rows = hw.published_peaks()
@@ -304,11 +377,13 @@ def test_published_peaks_are_the_table_rows_and_googles_tpu_each_with_its_docume
     assert rows[0].float32_tflops == 67.0 and rows[0].bfloat16_tflops == 989.5
     assert rows[-1].kind == "TPU" and rows[-1].float32_tflops is None and rows[-1].bfloat16_tflops == 197.0
     for row in list(rows) + list(hw.GPU_PEAKS):
-        assert row.url.startswith("https://") and ("data sheet" in row.source or "whitepaper" in row.source
-                                                   or "documentation" in row.source), row
+        assert row.url.startswith("https://") and (
+            "data sheet" in row.source or "whitepaper" in row.source or "documentation" in row.source
+        ), row
 
 
 # --- the legend stays off the data --------------------------------------------------------------
+
 
 def test_the_legend_is_drawn_below_the_axes():
     import matplotlib.pyplot as plt
@@ -325,16 +400,19 @@ def test_the_legend_is_drawn_below_the_axes():
 
 # --- communication: latency + bytes / bandwidth (notebook 07) -----------------------------------
 
+
 def test_fit_recovers_latency_and_bandwidth_from_exact_times():
-    sizes = [4 * 10 ** k for k in range(2, 8)]
+    sizes = [4 * 10**k for k in range(2, 8)]
     fit = hw.fit_latency_bandwidth(sizes, [50e-6 + s / 2e9 for s in sizes])
-    assert math.isclose(fit.latency_s, 50e-6, rel_tol=1e-9) and math.isclose(fit.bandwidth_bytes_per_s, 2e9, rel_tol=1e-9)
+    assert math.isclose(fit.latency_s, 50e-6, rel_tol=1e-9) and math.isclose(
+        fit.bandwidth_bytes_per_s, 2e9, rel_tol=1e-9
+    )
     assert math.isclose(fit.crossover_bytes, 100_000, rel_tol=1e-9)
     assert math.isclose(fit.predict(1e6), 50e-6 + 1e6 / 2e9)
 
 
 def test_fit_follows_the_small_sizes_too_and_stays_non_negative():
-    sizes = [4 * 10 ** k for k in range(2, 8)]
+    sizes = [4 * 10**k for k in range(2, 8)]
     noisy = [(50e-6 + s / 2e9) * (1.3 if i % 2 else 0.8) for i, s in enumerate(sizes)]  # +-30 % noise
     fit = hw.fit_latency_bandwidth(sizes, noisy)
     assert 20e-6 < fit.latency_s < 100e-6 and 1e9 < fit.bandwidth_bytes_per_s < 4e9

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from tensorlab.data import DatasetError, datasets_dir
-from tensorlab.data.iris import (FEATURE_NAMES, HEADER, IRIS_FILE, IRIS_SHA256, SPECIES, IrisData, file_digest,
-                                 load_iris)
+from tensorlab.data.iris import FEATURE_NAMES, HEADER, IRIS_FILE, IRIS_SHA256, SPECIES, IrisData, file_digest, load_iris
 
 SHIPPED = datasets_dir() / IRIS_FILE
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +26,7 @@ def shipped_lines() -> list[str]:
 
 
 # --- the shipped file ------------------------------------------------------------------------------
+
 
 def test_shipped_file_matches_its_checksum():
     assert file_digest(SHIPPED) == IRIS_SHA256
@@ -77,7 +77,8 @@ def test_windows_line_endings_are_accepted(tmp_path):
 def test_the_tool_that_made_the_file_rebuilds_it_byte_for_byte(tmp_path, iris, shipped_lines):
     # Write the data back in scikit-learn's layout, then convert it with tools/make_iris_csv.py.
     sklearn_layout = ["150,4,setosa,versicolor,virginica"] + [
-        ",".join(line.split(",")[:4] + [str(SPECIES.index(line.split(",")[4]))]) for line in shipped_lines[1:-1]]
+        ",".join(line.split(",")[:4] + [str(SPECIES.index(line.split(",")[4]))]) for line in shipped_lines[1:-1]
+    ]
     source = tmp_path / "sklearn_iris.csv"
     source.write_text("\n".join(sklearn_layout) + "\n")
     spec = importlib.util.spec_from_file_location("make_iris_csv", ROOT / "tools" / "make_iris_csv.py")
@@ -90,6 +91,7 @@ def test_the_tool_that_made_the_file_rebuilds_it_byte_for_byte(tmp_path, iris, s
 
 # --- damaged copies: one sentence naming the file and the problem ----------------------------------
 
+
 def _write(tmp_path: Path, text: str | bytes) -> Path:
     path = tmp_path / IRIS_FILE
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
@@ -100,7 +102,7 @@ def _error_for(path: Path) -> str:
     with pytest.raises(DatasetError) as caught:
         load_iris(path)
     message = str(caught.value)
-    assert str(path) in message, message                      # names the file
+    assert str(path) in message, message  # names the file
     assert "\n" not in message and message.endswith("."), message  # one sentence
     return message
 
@@ -121,11 +123,14 @@ def test_not_utf8(tmp_path):
     assert "is not UTF-8 text" in _error_for(_write(tmp_path, b"\xff\xfe" + SHIPPED.read_bytes()))
 
 
-@pytest.mark.parametrize("header", [
-    "sepal_length,sepal_width,petal_length,petal_width,species",   # the units left out
-    ",".join(reversed(HEADER)),
-    "5.1,3.5,1.4,0.2,setosa",                                      # no header at all
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "sepal_length,sepal_width,petal_length,petal_width,species",  # the units left out
+        ",".join(reversed(HEADER)),
+        "5.1,3.5,1.4,0.2,setosa",  # no header at all
+    ],
+)
 def test_wrong_header(tmp_path, shipped_lines, header):
     message = _error_for(_write(tmp_path, _joined([header] + shipped_lines[1:])))
     assert "has the wrong header" in message and ",".join(HEADER) in message
@@ -148,17 +153,20 @@ def test_last_line_cut_inside_the_species_name(tmp_path):
     assert "is truncated: it ends in the middle of line 151" in message
 
 
-@pytest.mark.parametrize("line_number, bad, words", [
-    (10, "4.4,2.9,abc,0.2,setosa", "a bad number 'abc' in column petal_length_cm"),
-    (60, "5.2,,3.9,1.4,versicolor", "a bad number '' in column sepal_width_cm"),
-    (2, "5.l,3.5,1.4,0.2,setosa", "a bad number '5.l' in column sepal_length_cm"),
-    (120, "6.0,2.2,5.0,-1.5,virginica", "a bad number '-1.5' in column petal_width_cm"),
-    (121, "6.9,3.2,5.7,nan,virginica", "a bad number 'nan' in column petal_width_cm"),
-    (40, "5.1,3.4,1.5,0.2,Iris-setosa", "an unknown species 'Iris-setosa'"),
-    (75, "6.4,2.9,4.3,1.3", "4 values instead of 5"),
-    (76, "6.6;3.0;4.4;1.4;versicolor", "1 value instead of 5"),
-    (77, "", "nothing"),
-])
+@pytest.mark.parametrize(
+    "line_number, bad, words",
+    [
+        (10, "4.4,2.9,abc,0.2,setosa", "a bad number 'abc' in column petal_length_cm"),
+        (60, "5.2,,3.9,1.4,versicolor", "a bad number '' in column sepal_width_cm"),
+        (2, "5.l,3.5,1.4,0.2,setosa", "a bad number '5.l' in column sepal_length_cm"),
+        (120, "6.0,2.2,5.0,-1.5,virginica", "a bad number '-1.5' in column petal_width_cm"),
+        (121, "6.9,3.2,5.7,nan,virginica", "a bad number 'nan' in column petal_width_cm"),
+        (40, "5.1,3.4,1.5,0.2,Iris-setosa", "an unknown species 'Iris-setosa'"),
+        (75, "6.4,2.9,4.3,1.3", "4 values instead of 5"),
+        (76, "6.6;3.0;4.4;1.4;versicolor", "1 value instead of 5"),
+        (77, "", "nothing"),
+    ],
+)
 def test_bad_line_is_named_with_its_number(tmp_path, shipped_lines, line_number, bad, words):
     lines = list(shipped_lines)
     lines[line_number - 1] = bad
@@ -178,11 +186,14 @@ def test_wrong_class_counts(tmp_path, shipped_lines):
     assert "has the wrong class counts: setosa 50, versicolor 49, virginica 51 (expected 50 of each)" in message
 
 
-@pytest.mark.parametrize("old, new", [
-    ("\n5.1,3.5,1.4,0.2,setosa", "\n5.1,3.5,1.4,0.3,setosa"),      # one value changed, still a valid row
-    ("\n4.9,3.6,1.4,0.1,setosa", "\n4.9,3.1,1.5,0.1,setosa"),      # UCI's version of flower 38
-    ("\n5.1,3.5,1.4,0.2,setosa", "\n5.10,3.5,1.4,0.2,setosa"),     # same number, different text
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("\n5.1,3.5,1.4,0.2,setosa", "\n5.1,3.5,1.4,0.3,setosa"),  # one value changed, still a valid row
+        ("\n4.9,3.6,1.4,0.1,setosa", "\n4.9,3.1,1.5,0.1,setosa"),  # UCI's version of flower 38
+        ("\n5.1,3.5,1.4,0.2,setosa", "\n5.10,3.5,1.4,0.2,setosa"),  # same number, different text
+    ],
+)
 def test_any_other_change_is_caught_by_the_checksum(tmp_path, old, new):
     text = SHIPPED.read_text(encoding="utf-8")
     assert old in text

@@ -122,5 +122,6 @@ def test_binder_badge_opens_notebook_00_in_jupyterlab():
     owner, repo = launch.github_owner_and_repo()
     assert launch.binder_url("notebooks/00_start_here.ipynb") == (
         f"https://mybinder.org/v2/gh/{owner}/{repo}/{launch.COURSE_BRANCH}"
-        "?urlpath=lab/tree/notebooks/00_start_here.ipynb")
+        "?urlpath=lab/tree/notebooks/00_start_here.ipynb"
+    )
     assert (ROOT / "notebooks" / "00_start_here.ipynb").is_file()

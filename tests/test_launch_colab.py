@@ -21,8 +21,7 @@ import pytest
 from tensorlab import authoring, launch
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_NOTEBOOKS = sorted(authoring.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")) + sorted(
-    authoring.STUDENT_DIR.glob("[0-9][0-9]_*.ipynb"))
+ALL_NOTEBOOKS = authoring.solution_paths() + authoring.notebook_paths(authoring.STUDENT_DIR)
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -31,8 +30,10 @@ def test_every_notebook_opens_itself_from_the_configured_address(path: Path):
     assert not problems, "run `make badges`:\n" + "\n".join(problems)
     title = launch.title_cell(nbformat.read(path, as_version=4)).source
     owner, repo = launch.github_owner_and_repo()
-    assert (f"https://colab.research.google.com/github/{owner}/{repo}/blob/{launch.COURSE_BRANCH}/"
-            f"{path.parent.name}/{path.name})") in title  # student copies open notebooks/, solutions solutions/
+    assert (
+        f"https://colab.research.google.com/github/{owner}/{repo}/blob/{launch.COURSE_BRANCH}/"
+        f"{path.parent.name}/{path.name})"
+    ) in title  # student copies open notebooks/, solutions solutions/
 
 
 def test_badges_are_well_formed_links():
@@ -41,7 +42,8 @@ def test_badges_are_well_formed_links():
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         "(https://colab.research.google.com/github/a-b/c.d/blob/dev/notebooks/00_start_here.ipynb) "
         "[![Launch Binder](https://mybinder.org/badge_logo.svg)]"
-        "(https://mybinder.org/v2/gh/a-b/c.d/dev?urlpath=lab/tree/notebooks/00_start_here.ipynb)")
+        "(https://mybinder.org/v2/gh/a-b/c.d/dev?urlpath=lab/tree/notebooks/00_start_here.ipynb)"
+    )
     for bad in ("https://gitlab.com/a/b", "https://github.com/a", "https://github.com/a/b.git", "git@github.com:a/b"):
         with pytest.raises(ValueError, match="COURSE_REPO_URL must look like"):
             launch.colab_url("x.ipynb", repo_url=bad)
@@ -53,7 +55,9 @@ def test_badges_are_inserted_once_and_replaced_in_place():
     assert once.split("\n")[:4] == ["# 09 · A title", "", launch.badge_line("solutions/09_x.ipynb"), ""]
     assert launch.with_badges(once, "solutions/09_x.ipynb") == once
     moved = launch.with_badges(once, "solutions/09_x.ipynb", repo_url="https://github.com/fork/course")
-    assert launch.badge_lines(moved) == [launch.badge_line("solutions/09_x.ipynb", repo_url="https://github.com/fork/course")]
+    assert launch.badge_lines(moved) == [
+        launch.badge_line("solutions/09_x.ipynb", repo_url="https://github.com/fork/course")
+    ]
     assert moved.endswith("**What you will learn.** Things.")
 
 
@@ -64,24 +68,29 @@ def test_one_command_rewrites_every_notebook_when_the_address_changes(tmp_path):
     config = tmp_path / "src" / "tensorlab" / "launch.py"
     text = config.read_text()
     assert text.count(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"') == 1
-    config.write_text(text.replace(f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"',
-                                   'COURSE_REPO_URL = "https://github.com/a-fork/tensors-course"')
-                          .replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"'))
+    config.write_text(
+        text.replace(
+            f'COURSE_REPO_URL = "{launch.COURSE_REPO_URL}"',
+            'COURSE_REPO_URL = "https://github.com/a-fork/tensors-course"',
+        ).replace(f'COURSE_BRANCH = "{launch.COURSE_BRANCH}"', 'COURSE_BRANCH = "spring"')
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "src"), os.environ.get("PYTHONPATH", "")])}
     cli = [sys.executable, "-m", "tensorlab.authoring", "badges"]
     run = subprocess.run(cli, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    for path in sorted((tmp_path / "solutions").glob("[0-9][0-9]_*.ipynb")):  # every one had the old address
+    for path in authoring.notebook_paths(tmp_path / "solutions"):  # every one had the old address
         assert f"rewrote the badges/setup cell of solutions/{path.name}" in run.stdout
     after = subprocess.run(cli + ["--check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert after.returncode == 0, after.stdout
-    solutions = sorted((tmp_path / "solutions").glob("[0-9][0-9]_*.ipynb"))
-    copies = solutions + sorted((tmp_path / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    solutions = authoring.notebook_paths(tmp_path / "solutions")
+    copies = solutions + authoring.notebook_paths(tmp_path / "notebooks")
     assert solutions and len(copies) == 2 * len(solutions)
     for path in copies:
         notebook = nbformat.read(path, as_version=4)
-        assert f"colab.research.google.com/github/a-fork/tensors-course/blob/spring/{path.parent.name}/{path.name}" \
+        assert (
+            f"colab.research.google.com/github/a-fork/tensors-course/blob/spring/{path.parent.name}/{path.name}"
             in launch.title_cell(notebook).source
+        )
         setup = launch.setup_code_cell(notebook).source
         assert "--branch spring https://github.com/a-fork/tensors-course " in setup
 
@@ -153,8 +162,12 @@ SCENARIOS = {
     "colab, run again": {"colab": True, "cloned": True, "missing": []},
     "colab, course there, PyAV not": {"colab": True, "cloned": True, "missing": ["av"]},
     "own machine": {"colab": False, "cloned": False, "missing": []},
-    "binder": {"colab": False, "cloned": False, "missing": [],
-               "env": {"BINDER_LAUNCH_HOST": "https://mybinder.org/", "BINDER_REPO_URL": launch.COURSE_REPO_URL}},
+    "binder": {
+        "colab": False,
+        "cloned": False,
+        "missing": [],
+        "env": {"BINDER_LAUNCH_HOST": "https://mybinder.org/", "BINDER_REPO_URL": launch.COURSE_REPO_URL},
+    },
 }
 
 
@@ -177,10 +190,20 @@ def setup_runs(tmp_path_factory, course_dir):
     (fake_bin / "git").write_text(FAKE_GIT)
     (fake_bin / "git").chmod(0o755)
     git_log = folder / "git.log"
-    env = {**os.environ, "TENSORLAB_DEVICE": "cpu", "FAKE_GIT_LOG": str(git_log),
-           "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
-    run = subprocess.run([sys.executable, "-c", HARNESS, str(cell), json.dumps(SCENARIOS), course_dir, str(git_log)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "TENSORLAB_DEVICE": "cpu",
+        "FAKE_GIT_LOG": str(git_log),
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", HARNESS, str(cell), json.dumps(SCENARIOS), course_dir, str(git_log)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -200,7 +223,9 @@ def test_the_setup_cell_is_a_few_readable_lines():
 @COLAB_GROUP
 def test_in_a_fresh_colab_the_cell_clones_and_adds_only_pyav(setup_runs, course_dir):
     run = setup_runs["colab, first run"]
-    assert run["git"] == [f"clone --quiet --depth 1 --branch {launch.COURSE_BRANCH} {launch.COURSE_REPO_URL} {course_dir}"]
+    assert run["git"] == [
+        f"clone --quiet --depth 1 --branch {launch.COURSE_BRANCH} {launch.COURSE_REPO_URL} {course_dir}"
+    ]
     assert run["commands"][1:] == [pip("av==18.1.0")]
     assert run["chdirs"] == [f"{course_dir}/notebooks"] and run["new_path"] == [f"{course_dir}/src"]
     # torchrun's workers (notebook 07) are new processes: they find the package through PYTHONPATH
@@ -279,6 +304,8 @@ def test_readme_launch_badges_point_at_the_configured_address():
     stale = [url for url in links if not launch.link_points_at_course(url)]
     assert not stale, f"README.md links to another copy of the course: {stale}"
     assert launch.binder_badge("notebooks/00_start_here.ipynb") in readme, (
-        "README.md should carry the Binder badge: " + launch.binder_badge("notebooks/00_start_here.ipynb"))
+        "README.md should carry the Binder badge: " + launch.binder_badge("notebooks/00_start_here.ipynb")
+    )
     assert launch.colab_badge("notebooks/00_start_here.ipynb") in readme, (
-        "README.md should carry the Colab badge: " + launch.colab_badge("notebooks/00_start_here.ipynb"))
+        "README.md should carry the Colab badge: " + launch.colab_badge("notebooks/00_start_here.ipynb")
+    )

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from notebook_runner import execute_notebook
+
 from tensorlab import offline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +60,10 @@ def run_probe(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_a_blocked_python_refuses_the_network_but_not_loopback(tmp_path):
-    env = offline.blocked_env(tmp_path, base={k: v for k, v in os.environ.items()
-                                              if k not in (offline.ENABLE_VAR, offline.LOG_VAR, "PYTHONPATH")})
+    env = offline.blocked_env(
+        tmp_path,
+        base={k: v for k, v in os.environ.items() if k not in (offline.ENABLE_VAR, offline.LOG_VAR, "PYTHONPATH")},
+    )
     results = run_probe(env)
     assert results["connect"].startswith("NetworkBlockedError: " + BLOCKED)
     assert f"connect to ('{PUBLIC_IP}', 80)" in results["connect"]
@@ -71,8 +73,13 @@ def test_a_blocked_python_refuses_the_network_but_not_loopback(tmp_path):
     assert results["reverse"].startswith("NetworkLookupBlockedError")
     assert results["loopback"] == results["localhost"] == results["unix"] == "ok"
     refused = offline.refusals(tmp_path / "network.jsonl")
-    assert [e["target"] for e in refused] == [f"('{PUBLIC_IP}', 80)", "'example.com'", "'example.com'",
-                                               "('8.8.8.8', 53)", "'8.8.8.8'"]
+    assert [e["target"] for e in refused] == [
+        f"('{PUBLIC_IP}', 80)",
+        "'example.com'",
+        "'example.com'",
+        "('8.8.8.8', 53)",
+        "'8.8.8.8'",
+    ]
     assert all(e["where"].startswith("<string>:") for e in refused), "the log names the caller's own line"
 
 
@@ -85,8 +92,9 @@ def test_without_the_environment_python_is_not_blocked(tmp_path):
 
 def test_this_test_run_blocks_the_network(tmp_path, monkeypatch):
     """tests/offline_plugin.py (loaded by conftest.py) blocks this process and everything it starts."""
-    assert os.environ.get(offline.ENABLE_VAR) == "1", (
-        "conftest.py does not load tests/offline_plugin.py: add pytest_plugins = ['tests.offline_plugin']")
+    assert (
+        os.environ.get(offline.ENABLE_VAR) == "1"
+    ), "conftest.py does not load tests/offline_plugin.py: add pytest_plugins = ['tests.offline_plugin']"
     assert offline.is_installed()
     monkeypatch.setenv(offline.LOG_VAR, str(tmp_path / "network.jsonl"))  # keep the run's own log clean
     with pytest.raises(offline.NetworkBlockedError, match="example.com"):
@@ -108,10 +116,15 @@ def test_a_kernel_started_as_nbval_starts_it_is_blocked(tmp_path, monkeypatch):
     try:
         reply = kc.execute_interactive(
             "import socket\nsocket.getaddrinfo('example.com', 443)",
-            output_hook=lambda msg: outputs.append(msg["content"]), timeout=60)
-        ok = kc.execute_interactive("import urllib.request\ntry:\n    urllib.request.urlopen('https://pypi.org')\n"
-                                    "except OSError as error:\n    print('caught:', error)",
-                                    output_hook=lambda msg: outputs.append(msg["content"]), timeout=60)
+            output_hook=lambda msg: outputs.append(msg["content"]),
+            timeout=60,
+        )
+        ok = kc.execute_interactive(
+            "import urllib.request\ntry:\n    urllib.request.urlopen('https://pypi.org')\n"
+            "except OSError as error:\n    print('caught:', error)",
+            output_hook=lambda msg: outputs.append(msg["content"]),
+            timeout=60,
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -154,8 +167,13 @@ def test_the_runner_also_fails_a_notebook_that_catches_the_refusal_but_allows_lo
         execute_notebook(path)
     message = str(failure.value)
     assert "look up 'example.com'" in message and "127.0.0.1" not in message
-    executed = execute_notebook(notebook(tmp_path, "import socket\nserver = socket.create_server(('127.0.0.1', 0))\n"
-                                                   "socket.create_connection(server.getsockname()).close()\nprint('ok')"))
+    executed = execute_notebook(
+        notebook(
+            tmp_path,
+            "import socket\nserver = socket.create_server(('127.0.0.1', 0))\n"
+            "socket.create_connection(server.getsockname()).close()\nprint('ok')",
+        )
+    )
     assert executed.cells[0].outputs[0]["text"] == "ok\n"
 
 
@@ -164,14 +182,39 @@ def test_the_plugin_fails_an_nbval_run_whose_notebook_swallowed_a_refusal(tmp_pa
     clean = tmp_path / "clean.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1 + 1)")]), clean)
     sneaky = tmp_path / "sneaky.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import socket\ntry:\n    socket.getaddrinfo('files.example.org', 443)\nexcept OSError:\n    pass")]), sneaky)
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(
+                    "import socket\ntry:\n    socket.getaddrinfo('files.example.org', 443)\nexcept OSError:\n    pass"
+                )
+            ]
+        ),
+        sneaky,
+    )
     env = {k: v for k, v in os.environ.items() if k not in (offline.ENABLE_VAR, offline.LOG_VAR)}
     env.update({"PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)})  # its guard's folder is this test's
-    args = [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "tests.offline_plugin",
-            "-c", os.devnull, "--rootdir", str(tmp_path), "--nbval-lax", "--nbval-current-env", "-q"]
-    run = subprocess.run(args + [str(clean), str(sneaky)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tests.offline_plugin",
+        "-c",
+        os.devnull,
+        "--rootdir",
+        str(tmp_path),
+        "--nbval-lax",
+        "--nbval-current-env",
+        "-q",
+    ]
+    run = subprocess.run(
+        args + [str(clean), str(sneaky)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "2 passed" in run.stdout  # nbval alone would have let both through: the plugin failed the run
     assert "network access refused" in run.stdout and "look up 'files.example.org'" in run.stdout

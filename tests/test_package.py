@@ -10,13 +10,12 @@ import torch
 
 matplotlib.use("Agg")
 
-from tensorlab import describe_device, pick_device, seed_everything  # noqa: E402
-from tensorlab.data import DatasetError  # noqa: E402
-from tensorlab.data.images import (load_color_image, make_color_image, pixel_digest,  # noqa: E402
-                                   write_color_image)
-from tensorlab.data.xo import o_image, x_image  # noqa: E402
-from tensorlab.envcheck import check_environment  # noqa: E402
-from tensorlab.plotting import show_channels, show_grid, to_hwc  # noqa: E402
+from tensorlab import describe_device, pick_device, seed_everything
+from tensorlab.data import DatasetError
+from tensorlab.data.images import load_color_image, make_color_image, pixel_digest, write_color_image
+from tensorlab.data.xo import o_image, x_image
+from tensorlab.envcheck import check_environment
+from tensorlab.plotting import show_channels, show_grid, to_hwc
 
 
 def test_pick_device_honours_the_environment_variable(monkeypatch):
@@ -116,10 +115,12 @@ def test_the_channel_pictures_show_the_sun_bright_in_red_and_green_and_the_lake_
     sun, lake = (64, 192), (220, 184)  # (row, col) of a pixel in each
     figure = show_channels(picture)
     # How bright each pixel is drawn, as a fraction of the brightest colour of its own panel.
-    red, green, blue = (brightness(image.to_rgba(image.get_array())) / brightness(image.to_rgba(1.0, norm=False))
-                        for image in (ax.get_images()[0] for ax in figure.axes[1:4]))
-    assert red[sun] > 0.8 and green[sun] > 0.8 and blue[sun] < 0.2      # yellow: red and green, not blue
-    assert blue[lake] > 0.8 and red[lake] < 0.2 and green[lake] < 0.4   # the lake: blue most of all
+    red, green, blue = (
+        brightness(image.to_rgba(image.get_array())) / brightness(image.to_rgba(1.0, norm=False))
+        for image in (ax.get_images()[0] for ax in figure.axes[1:4])
+    )
+    assert red[sun] > 0.8 and green[sun] > 0.8 and blue[sun] < 0.2  # yellow: red and green, not blue
+    assert blue[lake] > 0.8 and red[lake] < 0.2 and green[lake] < 0.4  # the lake: blue most of all
 
 
 def test_environment_check_reports_in_plain_words():

@@ -10,9 +10,9 @@ import torch
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from tensorlab.plotting import show_matmul_shapes, show_taken  # noqa: E402
+from tensorlab.plotting import show_matmul_shapes, show_taken
 
 
 def _shaded(ax: plt.Axes) -> torch.Tensor:
@@ -40,9 +40,7 @@ def test_show_taken_shades_exactly_the_elements_an_index_takes(index):
         show_taken(grid, taken, ax)
         assert torch.equal(_shaded(ax), taken)
         numbers = [int(text.get_text()) for text in ax.texts]
-        assert (
-            numbers == grid.flatten().tolist()
-        )  # every number written in its own cell, row after row
+        assert numbers == grid.flatten().tolist()  # every number written in its own cell, row after row
         bold = [text.get_text() for text in ax.texts if text.get_fontweight() == "bold"]
         assert bold == [str(v) for v in grid[index].flatten().tolist()]
     finally:
@@ -54,9 +52,7 @@ def test_show_taken_refuses_a_mask_of_another_shape():
         show_taken(torch.arange(6).reshape(2, 3), torch.ones(3, 2, dtype=torch.bool))
 
 
-@pytest.mark.parametrize(
-    ("m", "k", "n", "row", "col"), [(4, 3, 2, 1, 1), (2, 5, 3, 0, 2), (3, 1, 4, 2, 3)]
-)
+@pytest.mark.parametrize(("m", "k", "n", "row", "col"), [(4, 3, 2, 1, 1), (2, 5, 3, 0, 2), (3, 1, 4, 2, 3)])
 def test_show_matmul_shapes_draws_the_rule_and_the_row_times_column(m, k, n, row, col):
     fig = show_matmul_shapes(m, k, n, row=row, col=col)
     try:
@@ -80,8 +76,6 @@ def test_show_matmul_shapes_draws_the_rule_and_the_row_times_column(m, k, n, row
             f"B: ({k}, {n})",
             f"A @ B: ({m}, {n})",
         ]
-        assert fig._suptitle.get_text().startswith(
-            f"({m}, {k}) @ ({k}, {n}) -> ({m}, {n})"
-        )
+        assert fig._suptitle.get_text().startswith(f"({m}, {k}) @ ({k}, {n}) -> ({m}, {n})")
     finally:
         plt.close(fig)

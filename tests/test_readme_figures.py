@@ -26,8 +26,9 @@ def test_the_iris_decision_regions_are_among_them():
 def test_figure_file_is_the_stored_notebook_output(figure):
     assert figure.png is not None, f"{figure.notebook.name} cell {figure.cell} has no stored picture"
     assert figure.png.startswith(b"\x89PNG"), "the stored output is not a PNG"
-    assert figure.is_current(), (f"{figure.target.relative_to(ROOT)} is stale: run "
-                                 "`.venv/bin/python tools/export_readme_figures.py`")
+    assert (
+        figure.is_current()
+    ), f"{figure.target.relative_to(ROOT)} is stale: run `.venv/bin/python tools/export_readme_figures.py`"
 
 
 def test_metadata_is_found_and_a_missing_file_is_reported(tmp_path):
@@ -50,7 +51,9 @@ def test_metadata_is_found_and_a_missing_file_is_reported(tmp_path):
 
 # --- the README's numbers (tools/export_readme_numbers.py) ----------------------------------------
 
-_spec_numbers = importlib.util.spec_from_file_location("export_readme_numbers", ROOT / "tools" / "export_readme_numbers.py")
+_spec_numbers = importlib.util.spec_from_file_location(
+    "export_readme_numbers", ROOT / "tools" / "export_readme_numbers.py"
+)
 numbers = importlib.util.module_from_spec(_spec_numbers)
 sys.modules[_spec_numbers.name] = numbers
 _spec_numbers.loader.exec_module(numbers)
@@ -60,8 +63,10 @@ def test_the_readmes_speed_numbers_are_notebook_06s_stored_outputs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     expected = numbers.block(numbers.read_numbers())
     start, end = readme.index(numbers.BEGIN), readme.index(numbers.END) + len(numbers.END)
-    assert readme[start:end] == expected, ("README.md's speed numbers differ from notebook 06's stored outputs: "
-                                           "run `.venv/bin/python tools/export_readme_numbers.py`")
+    assert readme[start:end] == expected, (
+        "README.md's speed numbers differ from notebook 06's stored outputs: "
+        "run `.venv/bin/python tools/export_readme_numbers.py`"
+    )
 
 
 def test_the_speed_numbers_say_where_and_when_they_were_measured():

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import html
 import importlib.util
-import json
 import re
 import shutil
 import subprocess
@@ -33,9 +32,9 @@ from urllib.parse import urldefrag, urlparse
 import nbformat
 import pytest
 import yaml
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, playwright_or_skip
 
 from tensorlab import authoring, launch, offline
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, playwright_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")
@@ -46,8 +45,11 @@ _spec.loader.exec_module(build_site)
 SITE_PREFIX = "/" + launch.github_owner_and_repo()[1] + "/"  # as on GitHub Pages: /REPO/
 # Chromium's own network cut: no host name resolves, and anything not on loopback goes to a port
 # where nothing listens (the discard port).
-OFFLINE_FLAGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9",
-                 "--proxy-bypass-list=127.0.0.1"]
+OFFLINE_FLAGS = [
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1",
+]
 SEARCH_WORD = "broadcasting"
 SCREENSHOTS = {"index.html": "site_landing.png", "02_single_dose_network.html": "site_02_single_dose_network.png"}
 
@@ -58,8 +60,12 @@ pytestmark = pytest.mark.xdist_group(name="browser")  # one Chromium at a time, 
 def solution_cells(notebook_path: Path) -> list[str]:
     """The code cells of a solution notebook that hold an exercise's solution (authoring's parser)."""
     notebook = nbformat.read(notebook_path, as_version=4)
-    return [cell.source for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-            and authoring.strip_cell_source(cell.source, f"{notebook_path.name}, cell {index}")[1]]
+    return [
+        cell.source
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and authoring.strip_cell_source(cell.source, f"{notebook_path.name}, cell {index}")[1]
+    ]
 
 
 def hidden_test_lines(notebook_path: Path) -> list[str]:
@@ -69,8 +75,12 @@ def hidden_test_lines(notebook_path: Path) -> list[str]:
     markers = {authoring.BEGIN_SOLUTION, authoring.END_SOLUTION, authoring.BEGIN_HIDDEN, authoring.END_HIDDEN}
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     visible = {line.strip() for source in code for line in build_site.solution_view(source, "cell").splitlines()}
-    return [line.strip() for source in code for line in source.splitlines()
-            if line.strip() and line.strip() not in visible and line.strip() not in markers]
+    return [
+        line.strip()
+        for source in code
+        for line in source.splitlines()
+        if line.strip() and line.strip() not in visible and line.strip() not in markers
+    ]
 
 
 def text_of(html_text: str) -> str:
@@ -81,9 +91,9 @@ def text_of(html_text: str) -> str:
 # ---- building and serving -------------------------------------------------------------------------
 @dataclass
 class BuiltSite:
-    dir: Path           # the site, built in this run's temporary folder (the run leaves the repository as it was)
+    dir: Path  # the site, built in this run's temporary folder (the run leaves the repository as it was)
     seconds: float
-    network_log: Path   # the network guard's log of the build
+    network_log: Path  # the network guard's log of the build
     output: str
 
 
@@ -95,26 +105,35 @@ def built_site(tmp_path_factory, artifacts_dir) -> BuiltSite:
         import sphinx  # noqa: F401
     except ImportError:
         pytest.skip("the site's tools are not installed: run `make site-deps` (make test and make site do)")
-    up_to_date = subprocess.run(["make", "--no-print-directory", "-q", build_site.SITE_DEPS_STAMP],
-                                cwd=ROOT).returncode == 0
+    up_to_date = (
+        subprocess.run(["make", "--no-print-directory", "-q", build_site.SITE_DEPS_STAMP], cwd=ROOT).returncode == 0
+    )
     if not up_to_date:  # make site would run pip, which the blocked network would stop half-way
-        pytest.skip(f"{build_site.SITE_DEPS_STAMP} is older than requirements-site.txt or the course's "
-                    ".venv, so `make site` would install packages first: run `make site-deps` (make test does)")
+        pytest.skip(
+            f"{build_site.SITE_DEPS_STAMP} is older than requirements-site.txt or the course's "
+            ".venv, so `make site` would install packages first: run `make site-deps` (make test does)"
+        )
     workdir = tmp_path_factory.mktemp("site-build")
     env = offline.blocked_env(workdir / "offline")
     start = time.perf_counter()
-    result = subprocess.run(["make", "--no-print-directory", "site", f"SITE_OUT={workdir / '_site'}",
-                             f"SITE_WORK={workdir / 'work'}"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "site", f"SITE_OUT={workdir / '_site'}", f"SITE_WORK={workdir / 'work'}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.perf_counter() - start
     assert result.returncode == 0, f"make site failed:\n{result.stdout}\n{result.stderr}"
     (artifacts_dir / "site_build.txt").write_text(
-        f"make site took {seconds:.1f} s (the build copy and Sphinx; imports included)\n{result.stdout}")
+        f"make site took {seconds:.1f} s (the build copy and Sphinx; imports included)\n{result.stdout}"
+    )
     return BuiltSite(workdir / "_site", seconds, Path(env[offline.LOG_VAR]), result.stdout + result.stderr)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+    def log_message(self, format, *args):
         pass
 
 
@@ -147,7 +166,7 @@ class PageVisit:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # requests that failed or answered >= 400
-    links: list[str] = field(default_factory=list)   # absolute addresses of every <a href>
+    links: list[str] = field(default_factory=list)  # absolute addresses of every <a href>
     images: list[dict] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     math_containers: int = 0
@@ -159,12 +178,12 @@ class PageVisit:
 class Visit:
     base: str
     pages: dict[str, PageVisit]
-    external: list[str]             # every request to another host, from any page (must stay empty)
-    probe_blocked: list[str]        # what the recorder caught when a page was made to ask another host
-    search_results: list[str]       # links of the results for SEARCH_WORD
-    search_via_box: str             # the address the search box led to
-    search_visit: PageVisit         # errors and failed requests while searching
-    solution_opens: bool            # clicking "Show solution" showed the code
+    external: list[str]  # every request to another host, from any page (must stay empty)
+    probe_blocked: list[str]  # what the recorder caught when a page was made to ask another host
+    search_results: list[str]  # links of the results for SEARCH_WORD
+    search_via_box: str  # the address the search box led to
+    search_visit: PageVisit  # errors and failed requests while searching
+    solution_opens: bool  # clicking "Show solution" showed the code
     screenshots: list[Path]
 
 
@@ -206,8 +225,9 @@ def visit(built_site, served_site, artifacts_dir) -> Visit:
             route.abort("blockedbyclient")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_FLAGS + OFFLINE_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS + OFFLINE_FLAGS
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 1000}, service_workers="block")
             context.route("**/*", guard)
@@ -219,8 +239,10 @@ def visit(built_site, served_site, artifacts_dir) -> Visit:
             page.on("pageerror", lambda e: current[-1].page_errors.append(str(e)))
             page.on("request", lambda r: in_flight.add(r.url))
             page.on("requestfinished", lambda r: in_flight.discard(r.url))
-            page.on("requestfailed", lambda r: (in_flight.discard(r.url),
-                                                current[-1].failed.append(f"{r.url} ({r.failure})")))
+            page.on(
+                "requestfailed",
+                lambda r: (in_flight.discard(r.url), current[-1].failed.append(f"{r.url} ({r.failure})")),
+            )
             page.on("response", lambda r: r.status >= 400 and current[-1].failed.append(f"{r.url} ({r.status})"))
 
             def settle() -> None:
@@ -231,8 +253,11 @@ def visit(built_site, served_site, artifacts_dir) -> Visit:
                 while in_flight and time.monotonic() < deadline:
                     page.wait_for_timeout(100)
                 if in_flight:
-                    current[-1].failed.extend(f"{url} (still loading after {TIMEOUT_MS // 1000} s)" for url in in_flight)
+                    current[-1].failed.extend(
+                        f"{url} (still loading after {TIMEOUT_MS // 1000} s)" for url in in_flight
+                    )
                     in_flight.clear()
+
             screenshots = []
             for name in page_names:
                 record = PageVisit()
@@ -241,7 +266,11 @@ def visit(built_site, served_site, artifacts_dir) -> Visit:
                 settle()
                 seen = page.evaluate(PAGE_SCRIPT)
                 record.links, record.images, record.ids = seen["links"], seen["images"], set(seen["ids"])
-                record.math_containers, record.solutions, record.launch = seen["math"], seen["solutions"], seen["launch"]
+                record.math_containers, record.solutions, record.launch = (
+                    seen["math"],
+                    seen["solutions"],
+                    seen["launch"],
+                )
                 pages[name] = record
                 if name in SCREENSHOTS:
                     path = artifacts_dir / SCREENSHOTS[name]
@@ -284,8 +313,9 @@ def visit(built_site, served_site, artifacts_dir) -> Visit:
             context.close()
         finally:
             browser.close()
-    return Visit(base, pages, external, probe, search_results, search_via_box, search_visit, solution_opens,
-                 screenshots)
+    return Visit(
+        base, pages, external, probe, search_results, search_via_box, search_visit, solution_opens, screenshots
+    )
 
 
 # ---- the build --------------------------------------------------------------------------------------
@@ -340,17 +370,22 @@ def test_a_site_older_than_its_solutions_is_reported(built_site, tmp_path):
 
 
 def test_hidden_tests_and_markers_never_appear(built_site):
-    texts = {path.relative_to(built_site.dir).as_posix(): path.read_text(encoding="utf-8", errors="replace")
-             for path in built_site.dir.rglob("*") if path.is_file() and path.suffix in {".html", ".js", ".json", ".ipynb", ".txt"}
-             and "_static" not in path.parts}
+    texts = {
+        path.relative_to(built_site.dir).as_posix(): path.read_text(encoding="utf-8", errors="replace")
+        for path in built_site.dir.rglob("*")
+        if path.is_file() and path.suffix in {".html", ".js", ".json", ".ipynb", ".txt"} and "_static" not in path.parts
+    }
     for path, text in texts.items():
         for marker in (authoring.BEGIN_HIDDEN, authoring.BEGIN_SOLUTION, authoring.END_SOLUTION):
             assert marker not in text, f"{path} contains {marker!r}"
     hidden = [line for notebook in build_site.solution_notebooks() for line in hidden_test_lines(notebook)]
     assert hidden, "no hidden tests found in solutions/: this test would check nothing"
     # Whole lines, as the code blocks show them: a hidden line may be a substring of a visible one.
-    pages = {name: {line.strip() for line in text_of(text).splitlines()}
-             for name, text in texts.items() if name.endswith(".html")}
+    pages = {
+        name: {line.strip() for line in text_of(text).splitlines()}
+        for name, text in texts.items()
+        if name.endswith(".html")
+    }
     for line in hidden:
         found = [name for name, lines in pages.items() if line in lines]
         assert not found, f"the hidden test line {line!r} appears on {found}"
@@ -366,8 +401,14 @@ def test_the_downloadable_student_copies_are_the_generated_ones(built_site):
 def test_the_readme_links_the_site_at_its_derived_address():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     address = build_site.site_url()
-    assert address == "https://" + launch.github_owner_and_repo()[0].lower() + ".github.io/" + \
-        launch.github_owner_and_repo()[1] + "/"
+    assert (
+        address
+        == "https://"
+        + launch.github_owner_and_repo()[0].lower()
+        + ".github.io/"
+        + launch.github_owner_and_repo()[1]
+        + "/"
+    )
     assert f"]({address})" in readme, f"the README does not link the site at {address}"
     others = set(re.findall(r"https://[\w.-]+\.github\.io/[^\s)>\]]*", readme)) - {address}
     assert not others, f"the README names another site address: {others}"
@@ -393,25 +434,38 @@ def test_site_requirements_are_pinned_and_agree_with_the_course_lock():
     site = pins((ROOT / "requirements-site.txt").read_text().splitlines())
     locked = pins((ROOT / "constraints.txt").read_text().splitlines())
     assert {"sphinx", "myst-nb", "sphinx-book-theme", "sphinx-mathjax-offline"} <= set(site)
-    clashes = {name: (version, locked[name]) for name, version in site.items() if name in locked and locked[name] != version}
+    clashes = {
+        name: (version, locked[name]) for name, version in site.items() if name in locked and locked[name] != version
+    }
     assert not clashes, f"requirements-site.txt and constraints.txt pin these differently: {clashes}"
 
 
 # ---- the build copy, on small examples ---------------------------------------------------------------
 def test_an_answer_cell_shows_its_solution_without_markers_or_hidden_tests():
-    source = "\n".join(["x = 1  # context", authoring.BEGIN_SOLUTION, "answer = x + 1", authoring.END_SOLUTION,
-                        authoring.BEGIN_HIDDEN, "assert answer == 2", authoring.END_HIDDEN])
+    source = "\n".join(
+        [
+            "x = 1  # context",
+            authoring.BEGIN_SOLUTION,
+            "answer = x + 1",
+            authoring.END_SOLUTION,
+            authoring.BEGIN_HIDDEN,
+            "assert answer == 2",
+            authoring.END_HIDDEN,
+        ]
+    )
     assert build_site.solution_view(source, "example") == "x = 1  # context\nanswer = x + 1"
 
 
 def test_links_badges_and_images_are_rewritten_for_the_site(tmp_path):
     pages = {"solutions/02_x.ipynb": "02_x.ipynb", "notebooks/02_x.ipynb": "02_x.ipynb", "README.md": "index.md"}
     rewriter = build_site.LinkRewriter(pages, tmp_path)
-    text = ("[![Open In Colab](https://colab.example/badge.svg)](https://colab.example/nb)\n"
-            "See [02](notebooks/02_x.ipynb#part), [the guide](docs/AUTHORING.md), [home](README.md),\n"
-            "![a figure](docs/figures/iris_decision_regions.png) and ![remote](https://cdn.example/x.png).\n"
-            "[![local badge](docs/figures/xo_feature_maps.png)](README.md)\n"
-            "```\n[not a link](docs/AUTHORING.md)\n```")
+    text = (
+        "[![Open In Colab](https://colab.example/badge.svg)](https://colab.example/nb)\n"
+        "See [02](notebooks/02_x.ipynb#part), [the guide](docs/AUTHORING.md), [home](README.md),\n"
+        "![a figure](docs/figures/iris_decision_regions.png) and ![remote](https://cdn.example/x.png).\n"
+        "[![local badge](docs/figures/xo_feature_maps.png)](README.md)\n"
+        "```\n[not a link](docs/AUTHORING.md)\n```"
+    )
     out = rewriter.rewrite(text, "", "example")
     assert "[Open In Colab](https://colab.example/nb)" in out and "badge.svg" not in out
     assert "[02](02_x.ipynb#part)" in out and "[home](index.md)" in out
@@ -430,14 +484,18 @@ def test_every_page_loads_without_errors(visit):
     assert {"index.html", "glossary.html", "measurements.html", "search.html"} <= set(visit.pages)
     for notebook in build_site.solution_notebooks():
         assert build_site.page_of(notebook) in visit.pages
-    problems = {name: (v.console_errors, v.page_errors, v.failed) for name, v in visit.pages.items()
-                if v.console_errors or v.page_errors or v.failed}
+    problems = {
+        name: (v.console_errors, v.page_errors, v.failed)
+        for name, v in visit.pages.items()
+        if v.console_errors or v.page_errors or v.failed
+    }
     assert not problems, f"pages with console errors, script errors or failed requests: {problems}"
 
 
 def test_the_site_loads_nothing_from_another_host(visit):
-    assert visit.probe_blocked == ["https://cdn.jsdelivr.net/probe.png"], \
-        "the request recorder did not catch a request to another host, so it proves nothing"
+    assert visit.probe_blocked == [
+        "https://cdn.jsdelivr.net/probe.png"
+    ], "the request recorder did not catch a request to another host, so it proves nothing"
     assert visit.external == [], f"the site asked other hosts for: {sorted(set(visit.external))}"
 
 
@@ -457,7 +515,7 @@ def test_every_internal_link_and_image_resolves(visit):
             if checked[address][0] != 200:
                 broken.append(f"{name}: {link} -> {checked[address][0]}")
             elif fragment and address.endswith(".html"):
-                target = visit.pages.get(address[len(visit.base):] or "index.html")
+                target = visit.pages.get(address[len(visit.base) :] or "index.html")
                 if target is not None and fragment not in target.ids:
                     broken.append(f"{name}: {link}: no #{fragment} on that page")
         for image in page.images:
@@ -483,11 +541,15 @@ def test_solution_blocks_are_collapsed(visit):
         shown = visit.pages[build_site.page_of(notebook)].solutions
         assert len(shown) == len(expected), f"{notebook.name}: {len(expected)} solution cells, {len(shown)} on the page"
         for block, source in zip(shown, expected):
-            assert block["details"] and block["open"] is False and block["code_shown"] is False, \
-                f"{notebook.name}: a solution is not collapsed: {block['summary']!r}"
+            assert (
+                block["details"] and block["open"] is False and block["code_shown"] is False
+            ), f"{notebook.name}: a solution is not collapsed: {block['summary']!r}"
             assert block["summary"] == "Show solution"
-            solution_line = next(line.strip() for line in build_site.solution_view(source, "cell").splitlines()
-                                 if line.strip() and not line.strip().startswith("#"))
+            solution_line = next(
+                line.strip()
+                for line in build_site.solution_view(source, "cell").splitlines()
+                if line.strip() and not line.strip().startswith("#")
+            )
             assert solution_line in block["text"], f"{notebook.name}: {solution_line!r} is not in its block"
     assert visit.solution_opens, "clicking 'Show solution' did not show the solution"
 

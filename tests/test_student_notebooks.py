@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from notebook_runner import execute_notebook, stream_text
+
 from tensorlab import authoring
 
 STUDENT_NOTEBOOKS = authoring.notebook_paths(authoring.STUDENT_DIR)
@@ -32,8 +32,13 @@ def test_student_notebooks_are_not_stale():
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=lambda p: p.stem)
 def test_student_copy_hides_solutions_and_hidden_tests(path: Path):
     text = path.read_text(encoding="utf-8")
-    for marker in (authoring.BEGIN_SOLUTION, authoring.END_SOLUTION, authoring.BEGIN_HIDDEN,
-                   authoring.END_HIDDEN, "evaluate("):
+    for marker in (
+        authoring.BEGIN_SOLUTION,
+        authoring.END_SOLUTION,
+        authoring.BEGIN_HIDDEN,
+        authoring.END_HIDDEN,
+        "evaluate(",
+    ):
         assert marker not in text, f"{path.name} still contains {marker!r}"
     notebook = nbformat.read(path, as_version=4)
     meta = notebook.metadata[authoring.METADATA_KEY]
@@ -48,8 +53,7 @@ def test_student_copy_hides_solutions_and_hidden_tests(path: Path):
 
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(name=f"student:{p.name}"))
-     for p in STUDENT_NOTEBOOKS],
+    [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(name=f"student:{p.name}")) for p in STUDENT_NOTEBOOKS],
 )
 def test_untouched_student_notebook_runs_and_every_check_says_not_attempted(path: Path):
     executed = execute_notebook(path)

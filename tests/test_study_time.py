@@ -26,7 +26,8 @@ def test_title_states_a_study_time_consistent_with_the_content(path: Path):
     assert found.allows(stated), (
         f"{path.name}: the title says about {stated} minutes, but its content needs about {found.minutes:.0f} "
         f"({found.summary()}); run `python -m tensorlab.study_time --write {path.relative_to(authoring.REPO_ROOT)}` "
-        f"to state {found.rounded} minutes")
+        f"to state {found.rounded} minutes"
+    )
 
 
 def test_the_reading_pace_and_its_source_are_stated():
@@ -50,32 +51,41 @@ def _notebook(tmp_path: Path, cells: list) -> Path:
 
 def test_the_estimate_adds_words_code_figures_and_exercises(tmp_path):
     words = " ".join(["word"] * 350)  # two minutes at 175 words a minute
-    path = _notebook(tmp_path, [
-        nbformat.v4.new_markdown_cell("# 99 · Made up\n\n**Time.** About 10 minutes."),
-        nbformat.v4.new_markdown_cell(words),
-        nbformat.v4.new_code_cell("x = 1\n\ny = 2\n# a comment is read too"),
-        nbformat.v4.new_code_cell("def f(a):\n    ### BEGIN SOLUTION\n    return a + 1\n    ### END SOLUTION"),
-        nbformat.v4.new_code_cell("ex.q1.check(f)\n### BEGIN HIDDEN TESTS\nassert f(1) == 2\n### END HIDDEN TESTS"),
-        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nz = 3\n### END SOLUTION"),
-        nbformat.v4.new_code_cell("ex.q2.check(z)"),
-    ])
+    path = _notebook(
+        tmp_path,
+        [
+            nbformat.v4.new_markdown_cell("# 99 · Made up\n\n**Time.** About 10 minutes."),
+            nbformat.v4.new_markdown_cell(words),
+            nbformat.v4.new_code_cell("x = 1\n\ny = 2\n# a comment is read too"),
+            nbformat.v4.new_code_cell("def f(a):\n    ### BEGIN SOLUTION\n    return a + 1\n    ### END SOLUTION"),
+            nbformat.v4.new_code_cell("ex.q1.check(f)\n### BEGIN HIDDEN TESTS\nassert f(1) == 2\n### END HIDDEN TESTS"),
+            nbformat.v4.new_code_cell("### BEGIN SOLUTION\nz = 3\n### END SOLUTION"),
+            nbformat.v4.new_code_cell("ex.q2.check(z)"),
+        ],
+    )
     found = study_time.estimate(path)
     assert found.words == 350 + 7  # the title cell's words too
     assert (found.code_cells, found.code_lines) == (1, 3)  # exercise cells count as exercises, not code
     assert (found.exercises, found.function_exercises, found.discussions) == (2, 1, 0)
-    expected = (357 / 175 + (3 * study_time.SECONDS_PER_CODE_LINE + study_time.SECONDS_PER_CODE_CELL) / 60
-                + study_time.MINUTES_PER_EXERCISE + study_time.MINUTES_PER_FUNCTION_EXERCISE)
+    expected = (
+        357 / 175
+        + (3 * study_time.SECONDS_PER_CODE_LINE + study_time.SECONDS_PER_CODE_CELL) / 60
+        + study_time.MINUTES_PER_EXERCISE
+        + study_time.MINUTES_PER_FUNCTION_EXERCISE
+    )
     assert found.minutes == pytest.approx(expected)
     assert found.rounded == 10 and found.allows(10) and found.allows(15) and not found.allows(20)
 
 
 def test_the_tolerance_is_a_fifth_but_never_under_five_minutes(tmp_path):
-    long = study_time.Estimate("x", words=175 * 100, code_cells=0, code_lines=0, figures=0, exercises=0,
-                               function_exercises=0, discussions=0)
+    long = study_time.Estimate(
+        "x", words=175 * 100, code_cells=0, code_lines=0, figures=0, exercises=0, function_exercises=0, discussions=0
+    )
     assert long.minutes == 100 and long.rounded == 100
     assert long.allows(80) and long.allows(120) and not long.allows(75) and not long.allows(125)
-    short = study_time.Estimate("y", words=175 * 6, code_cells=0, code_lines=0, figures=0, exercises=0,
-                                function_exercises=0, discussions=0)
+    short = study_time.Estimate(
+        "y", words=175 * 6, code_cells=0, code_lines=0, figures=0, exercises=0, function_exercises=0, discussions=0
+    )
     assert short.allows(10) and short.allows(1) and not short.allows(12)
 
 
@@ -89,5 +99,6 @@ def test_write_sets_the_title_and_keeps_the_rest(tmp_path):
     assert study_time.stated_minutes(copy) == 5
     assert [c.source for c in after.cells[1:]] == [c.source for c in before.cells[1:]]
     assert after.cells[0].source.replace("About 5 minutes", "") == before.cells[0].source.replace(
-        f"About {study_time.stated_minutes(source)} minutes", "")
+        f"About {study_time.stated_minutes(source)} minutes", ""
+    )
     assert not study_time.write_title(copy, 5)  # nothing to change

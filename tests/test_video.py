@@ -8,9 +8,22 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from tensorlab.data import DatasetError, datasets_dir
-from tensorlab.data.video import (PIXEL_TOLERANCE, VIDEO_CHANNELS, VIDEO_FILE, VIDEO_FPS, VIDEO_FRAMES,
-                                  VIDEO_SIZE, VideoClips, check_video, decode_video, encode_video,
-                                  load_video, make_video, rebuild_video, video_info)
+from tensorlab.data.video import (
+    PIXEL_TOLERANCE,
+    VIDEO_CHANNELS,
+    VIDEO_FILE,
+    VIDEO_FPS,
+    VIDEO_FRAMES,
+    VIDEO_SIZE,
+    VideoClips,
+    check_video,
+    decode_video,
+    encode_video,
+    load_video,
+    make_video,
+    rebuild_video,
+    video_info,
+)
 
 CLIP_SHAPE = (VIDEO_FRAMES, VIDEO_CHANNELS, VIDEO_SIZE, VIDEO_SIZE)  # (T, C, H, W)
 
@@ -30,7 +43,7 @@ def test_the_shapes_move_and_each_lives_mostly_in_one_channel(drawn):
     changed = (drawn[1:] != drawn[:-1]).any(dim=1).float().mean(dim=(1, 2))  # (T - 1,): share of pixels that changed
     assert bool((changed > 0.005).all()), "some consecutive frames are (almost) identical: nothing moves"
     for channel in range(3):  # the brightest pixels of each channel belong to a different shape
-        brightest = drawn[:, channel] > 200                                          # (T, H, W)
+        brightest = drawn[:, channel] > 200  # (T, H, W)
         assert brightest.any(dim=(1, 2)).all(), f"channel {channel} has no bright shape in some frame"
     assert not torch.equal(drawn[:, 0] > 200, drawn[:, 1] > 200)
 
@@ -71,7 +84,9 @@ def test_rebuilding_reproduces_the_shipped_files_decoded_frames(tmp_path):
 
 
 def test_a_missing_or_unreadable_file_gets_one_sentence(tmp_path):
-    with pytest.raises(DatasetError, match=r"missing\.mp4 is missing; rebuild it with tensorlab\.data\.video\.rebuild_video\(\)\.$"):
+    with pytest.raises(
+        DatasetError, match=r"missing\.mp4 is missing; rebuild it with tensorlab\.data\.video\.rebuild_video\(\)\.$"
+    ):
         load_video(tmp_path / "missing.mp4")
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"this is not a video" * 10)
@@ -85,7 +100,9 @@ def test_a_cut_off_file_is_reported_as_damaged(tmp_path):
     for keep in (len(whole) // 2, len(whole) - 200):
         cut = tmp_path / f"cut_{keep}.mp4"
         cut.write_bytes(whole[:keep])
-        with pytest.raises(DatasetError, match=r"cut_\d+\.mp4 (is not a readable video|is damaged|should hold 32 frames)") as error:
+        with pytest.raises(
+            DatasetError, match=r"cut_\d+\.mp4 (is not a readable video|is damaged|should hold 32 frames)"
+        ) as error:
             check_video(cut)
         message = str(error.value)
         assert "\n" not in message and message.endswith("."), message
@@ -93,7 +110,7 @@ def test_a_cut_off_file_is_reported_as_damaged(tmp_path):
 
 def test_corrupted_bytes_inside_the_file_are_caught_by_the_pixel_check(tmp_path):
     damaged = bytearray((datasets_dir() / VIDEO_FILE).read_bytes())
-    damaged[len(damaged) // 2: len(damaged) // 2 + 64] = bytes(64)  # zero 64 bytes of compressed frames
+    damaged[len(damaged) // 2 : len(damaged) // 2 + 64] = bytes(64)  # zero 64 bytes of compressed frames
     path = tmp_path / "zeroed.mp4"
     path.write_bytes(bytes(damaged))
     with pytest.raises(DatasetError, match=r"zeroed\.mp4 (does not hold the course clip|is damaged)"):
@@ -108,8 +125,11 @@ def test_a_file_with_the_wrong_frames_is_named_with_what_is_wrong(tmp_path, draw
     with pytest.raises(DatasetError, match=r"small\.mp4 should hold 128 x 128 frames, but they are 64 x 64\.$"):
         load_video(small)
     other = encode_video(make_video(seed=1), tmp_path / "other.mp4")
-    with pytest.raises(DatasetError, match=r"other\.mp4 does not hold the course clip: \d+ of 32 frames differ "
-                                           r"by up to \d+ \(tolerance 0\); rebuild it with"):
+    with pytest.raises(
+        DatasetError,
+        match=r"other\.mp4 does not hold the course clip: \d+ of 32 frames differ "
+        r"by up to \d+ \(tolerance 0\); rebuild it with",
+    ):
         check_video(other)
     one_pixel = drawn.clone()
     one_pixel[5, 1, 7, 9] ^= 0x40  # flip one bit of one value of one frame
@@ -129,7 +149,7 @@ def test_video_clips_serve_windows_as_c_t_h_w(drawn):
     assert len(clips) == (32 - 8) // 4 + 1 == 7
     for index in (0, 3, 6, -1):
         start = clips.start_frame(index % len(clips))
-        expected = drawn[start:start + 8].permute(1, 0, 2, 3)  # (T, C, H, W) -> (C, T, H, W)
+        expected = drawn[start : start + 8].permute(1, 0, 2, 3)  # (T, C, H, W) -> (C, T, H, W)
         assert torch.equal(clips[index], expected)
     assert clips[6].shape == (3, 8, 128, 128)
     with pytest.raises(IndexError, match="clip 7 does not exist; there are 7"):

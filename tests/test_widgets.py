@@ -26,8 +26,7 @@ import pytest
 import torch
 
 from tensorlab.dose import BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS
-from tensorlab.interactive import (dose_network_explorer, filter_explorer, layout_explorer,
-                                   strip_widget_views)
+from tensorlab.interactive import dose_network_explorer, filter_explorer, layout_explorer, strip_widget_views
 from tensorlab.interactive._base import WIDGET_VIEW_MIMETYPE
 from tensorlab.interactive.convolution import NUM_POSITIONS, FilterExplorer
 from tensorlab.interactive.dose import DoseModel
@@ -35,8 +34,11 @@ from tensorlab.interactive.layout import LayoutModel, as_pictures, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-EXPLORER_CELLS = {"02_single_dose_network.ipynb": "explore-dose", "04_x_or_o_cnn.ipynb": "explore-filter",
-                  "05_images_and_video.ipynb": "explore-layout"}
+EXPLORER_CELLS = {
+    "02_single_dose_network.ipynb": "explore-dose",
+    "04_x_or_o_cnn.ipynb": "explore-filter",
+    "05_images_and_video.ipynb": "explore-layout",
+}
 
 
 def run_notebook_until(name: str, cell_id: str) -> dict:
@@ -47,10 +49,11 @@ def run_notebook_until(name: str, cell_id: str) -> dict:
     namespace: dict = {"__name__": "__notebook__"}
     threads = torch.get_num_threads()
     import matplotlib.pyplot as plt
+
     try:
         with warnings.catch_warnings():  # e.g. notebook 05 hands matplotlib a tensor: its values matter here
             warnings.simplefilter("ignore", DeprecationWarning)
-            for cell in notebook.cells[:ids.index(cell_id)]:
+            for cell in notebook.cells[: ids.index(cell_id)]:
                 if cell.cell_type == "code":
                     exec(compile(cell.source, f"{name}, cell {cell.get('id')}", "exec"), namespace)
     finally:
@@ -79,6 +82,7 @@ def decode(png_or_jpeg: bytes) -> np.ndarray:
 
 
 # ---- notebook 02: the dose network ----------------------------------------------------------------
+
 
 def test_dose_sliders_start_at_the_given_lecture_values():
     trained = dose_network_explorer(frame_delay=0)
@@ -159,6 +163,7 @@ def test_reset_and_start_choice():
 
 # ---- notebook 04: the sliding filter --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("image", ["X", "O"])
 def test_filter_position_gives_the_patch_and_feature_map_of_notebook_04(nb04, image):
     letter = nb04["letter_x"] if image == "X" else nb04["letter_o"]
@@ -170,8 +175,8 @@ def test_filter_position_gives_the_patch_and_feature_map_of_notebook_04(nb04, im
         row, col = divmod(position, 4)
         model = explorer.model
         assert model.window() == (row, col)
-        torch.testing.assert_close(model.patch(), letter[row:row + 3, col:col + 3], rtol=0, atol=0)
-        torch.testing.assert_close(model.products(), letter[row:row + 3, col:col + 3] * nb04["diagonal"])
+        torch.testing.assert_close(model.patch(), letter[row : row + 3, col : col + 3], rtol=0, atol=0)
+        torch.testing.assert_close(model.products(), letter[row : row + 3, col : col + 3] * nb04["diagonal"])
         assert model.cell_value() == pytest.approx((conv[row, col] + nb04["bias"]).item(), abs=1e-6)
         assert int(model.filled().sum()) == position + 1
         assert f"= <b>{model.cell_value():.2f}</b> -> feature-map cell ({row}, {col})" in explorer.readout.value
@@ -199,7 +204,7 @@ def test_filter_weights_bias_and_image_choice_match_notebook_04(nb04):
     for key, value in reference.items():
         torch.testing.assert_close(explorer.model.steps()[key], value)
     row, col = 2, 1
-    patch = image[row:row + 3, col:col + 3]
+    patch = image[row : row + 3, col : col + 3]
     assert explorer.model.cell_value() == pytest.approx((patch * kernel).sum().item() - 1.5, abs=1e-6)
     explorer.filter_choice.value = "/ diagonal"  # a preset fills the nine boxes
     assert [box.value for box in explorer.weight_boxes] == torch.eye(3).flip(1).flatten().tolist()
@@ -232,12 +237,13 @@ def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all():
 def test_filter_panels_do_not_overlap():
     panels = list(filter_explorer().panels.values())
     for i, a in enumerate(panels):
-        for b in panels[i + 1:]:
+        for b in panels[i + 1 :]:
             ra, rb = a.region(), b.region()
             assert ra.x1 <= rb.x0 or rb.x1 <= ra.x0 or ra.y1 <= rb.y0 or rb.y1 <= ra.y0, (ra, rb)
 
 
 # ---- notebook 05: the layout explorer -------------------------------------------------------------
+
 
 def test_layout_image_is_notebook_05_picture_and_results_match_its_code(nb05):
     picture = nb05["picture"]  # (3, 256, 256), read from the shipped file
@@ -271,9 +277,9 @@ def test_layout_origin_maps_say_where_each_value_came_from(tensor, operation):
 
 def test_layout_clip_permute_keeps_frames_and_reshape_scrambles_them():
     explorer = layout_explorer("clip (T, C, H, W)", "permute")
-    clip = explorer.model.source                                    # (8, 3, 64, 64)
-    frames = as_pictures(explorer.model.result())[0]                # read as (C, T, H, W): 8 frames
-    assert torch.equal(frames, clip.permute(0, 2, 3, 1))            # each frame as (H, W, C)
+    clip = explorer.model.source  # (8, 3, 64, 64)
+    frames = as_pictures(explorer.model.result())[0]  # read as (C, T, H, W): 8 frames
+    assert torch.equal(frames, clip.permute(0, 2, 3, 1))  # each frame as (H, W, C)
     explorer.operation_choice.value = "reshape"
     scrambled = as_pictures(explorer.model.result())[0]
     assert scrambled.shape == frames.shape and not torch.equal(scrambled, frames)
@@ -294,6 +300,7 @@ def test_layout_arguments_and_errors():
 
 
 # ---- what every reader sees: the bundle, the still figure, the stored notebooks --------------------
+
 
 @pytest.mark.parametrize("make", [lambda: dose_network_explorer(frame_delay=0), filter_explorer, layout_explorer])
 def test_display_bundle_has_widget_still_figure_and_deterministic_text(make):
@@ -320,13 +327,15 @@ def test_no_widget_view_without_widgets_and_no_png_in_colab(monkeypatch):
 
 
 def test_explorers_work_without_ipywidgets_installed():
-    code = ("import sys; sys.modules['ipywidgets'] = None\n"  # import ipywidgets -> ImportError
-            "from tensorlab.dose import BACKPROP_PARAMS\n"
-            "from tensorlab.interactive import dose_network_explorer\n"
-            "e = dose_network_explorer(BACKPROP_PARAMS, frame_delay=0)\n"
-            "assert e.widget is None and sorted(e._repr_mimebundle_()) == ['image/png', 'text/plain']\n"
-            "e.fit_b3()\n"
-            "print(round(e.model.params['b3'], 4))\n")
+    code = (
+        "import sys; sys.modules['ipywidgets'] = None\n"  # import ipywidgets -> ImportError
+        "from tensorlab.dose import BACKPROP_PARAMS\n"
+        "from tensorlab.interactive import dose_network_explorer\n"
+        "e = dose_network_explorer(BACKPROP_PARAMS, frame_delay=0)\n"
+        "assert e.widget is None and sorted(e._repr_mimebundle_()) == ['image/png', 'text/plain']\n"
+        "e.fit_b3()\n"
+        "print(round(e.model.params['b3'], 4))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2.6091"
@@ -336,9 +345,11 @@ def test_strip_widget_views():
     view = {WIDGET_VIEW_MIMETYPE: {"version_major": 2, "version_minor": 0, "model_id": "ab" * 16}}
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
-    cell.outputs = [nbformat.v4.new_output("display_data", data=dict(view)),
-                    nbformat.v4.new_output("execute_result", data={**view, "text/plain": "t", "image/png": "AA"}),
-                    nbformat.v4.new_output("stream", text="hello\n")]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=dict(view)),
+        nbformat.v4.new_output("execute_result", data={**view, "text/plain": "t", "image/png": "AA"}),
+        nbformat.v4.new_output("stream", text="hello\n"),
+    ]
     notebook.cells = [cell, nbformat.v4.new_markdown_cell("m")]
     notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     assert strip_widget_views(notebook) == 2

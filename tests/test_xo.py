@@ -6,8 +6,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tensorlab.data.xo import (CLASS_NAMES, MAX_FLIPS, SHIFTS, XODataset, flip_pixels, make_xo_dataset,
-                               o_image, shift_image, x_image, xo_dataset_details)
+from tensorlab.data.xo import (
+    CLASS_NAMES,
+    MAX_FLIPS,
+    SHIFTS,
+    XODataset,
+    flip_pixels,
+    make_xo_dataset,
+    o_image,
+    shift_image,
+    x_image,
+    xo_dataset_details,
+)
 from tensorlab.xo_net import XONet, accuracy, predict, train_xo_net
 
 NUM_EPOCHS, LR = 40, 0.02  # what notebook 04 uses
@@ -50,25 +60,27 @@ def test_same_seed_same_tensors_other_seed_other_noise(data):
 
 
 def test_heldout_never_repeats_a_training_image(data):
-    train = data.train_images.flatten(1)      # (378, 36)
+    train = data.train_images.flatten(1)  # (378, 36)
     heldout = data.heldout_images.flatten(1)  # (108, 36)
     same = (heldout[:, None, :] == train[None, :, :]).all(dim=2)  # (108, 378)
     assert not same.any()
-    assert heldout.unique(dim=0).shape[0] == heldout.shape[0]     # no duplicate inside held-out either
+    assert heldout.unique(dim=0).shape[0] == heldout.shape[0]  # no duplicate inside held-out either
     assert train.unique(dim=0).shape[0] == train.shape[0]
 
 
 def test_every_image_is_a_shifted_letter_with_the_stated_number_of_flips(data):
     details = xo_dataset_details(seed=0)
     letters = {1: x_image(), 0: o_image()}
-    for images, labels, shifts, flips in ((data.train_images, data.train_labels, details.train_shifts, details.train_flips),
-                                          (data.heldout_images, data.heldout_labels, details.heldout_shifts, details.heldout_flips)):
+    for images, labels, shifts, flips in (
+        (data.train_images, data.train_labels, details.train_shifts, details.train_flips),
+        (data.heldout_images, data.heldout_labels, details.heldout_shifts, details.heldout_flips),
+    ):
         for image, label, (dy, dx), count in zip(images, labels.tolist(), shifts.tolist(), flips.tolist()):
             clean = shift_image(letters[label], dy, dx)
             assert int((image[0] != clean).sum()) == count <= MAX_FLIPS
     assert set(map(tuple, details.heldout_shifts.tolist())) == set(SHIFTS)  # every direction held out too
-    assert (details.heldout_flips >= 1).all()                                # held-out images are all noisy
-    assert (details.train_flips == 0).sum() == 2 * len(SHIFTS)              # one clean copy per letter and shift
+    assert (details.heldout_flips >= 1).all()  # held-out images are all noisy
+    assert (details.train_flips == 0).sum() == 2 * len(SHIFTS)  # one clean copy per letter and shift
 
 
 def test_shift_is_zero_filled_not_wrapped():
@@ -104,8 +116,13 @@ def test_shapes_through_the_network():
     net = XONet(seed=0)
     steps = net.features(torch.zeros(5, 1, 6, 6))
     assert {name: tuple(t.shape) for name, t in steps.items()} == {
-        "conv": (5, 4, 4, 4), "relu": (5, 4, 4, 4), "pool": (5, 4, 2, 2), "flat": (5, 16),
-        "hidden": (5, 8), "scores": (5, 2)}
+        "conv": (5, 4, 4, 4),
+        "relu": (5, 4, 4, 4),
+        "pool": (5, 4, 2, 2),
+        "flat": (5, 16),
+        "hidden": (5, 8),
+        "scores": (5, 2),
+    }
     assert sum(p.numel() for p in net.parameters()) == (4 * 9 + 4) + (16 * 8 + 8) + (8 * 2 + 2) == 194
     x = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(0))
     by_hand = net.fc2(F.relu(net.fc1(F.max_pool2d(F.relu(net.conv(x)), 2).flatten(1))))
@@ -157,8 +174,10 @@ def test_accuracy_counts_right_answers():
 
 # --- drawings (tensorlab.xo_plots) -----------------------------------------------------------
 
+
 def test_show_values_writes_every_number_and_refuses_other_shapes():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -180,6 +199,7 @@ def test_show_values_writes_every_number_and_refuses_other_shapes():
 
 def test_feature_map_figure_shows_filters_maps_and_probabilities():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

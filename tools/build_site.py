@@ -49,7 +49,7 @@ from tensorlab import authoring, launch
 ROOT = Path(__file__).resolve().parents[1]
 SITE_DIR = ROOT / "_site"
 WORK_DIR = ROOT / "build" / "site"  # the build copy (src/), Sphinx's html/ and doctrees/
-CONF_DIR = ROOT / "website"         # conf.py and the site's own CSS
+CONF_DIR = ROOT / "website"  # conf.py and the site's own CSS
 MANIFEST = "site-build.json"
 SITE_DEPS_STAMP = ".venv/.site-installed"  # the Makefile's stamp: the site's tools are installed
 
@@ -57,8 +57,8 @@ SITE_DEPS_STAMP = ".venv/.site-installed"  # the Makefile's stamp: the site's to
 LANDING, GLOSSARY, MEASUREMENTS = "index", "glossary", "measurements"
 README = "README.md"
 MEASUREMENTS_SOURCE = "docs/measurements.md"
-GLOSSARY_HEADING = "## Glossary"           # the README section that becomes the glossary page
-SPEED_HEADING = "## Speed, measured"       # the README section shown beside the measurements
+GLOSSARY_HEADING = "## Glossary"  # the README section that becomes the glossary page
+SPEED_HEADING = "## Speed, measured"  # the README section shown beside the measurements
 
 SOLUTION_TAGS = ["hide-cell", "course-solution"]  # collapsed by myst-nb; the second names it for CSS/tests
 SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
@@ -73,7 +73,7 @@ def site_url(repo_url: str | None = None) -> str:
 
 def solution_notebooks(solutions_dir: Path = authoring.SOLUTIONS_DIR) -> list[Path]:
     """The notebooks that get a page: the same ones `make student` generates from."""
-    return sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb"))
+    return authoring.notebook_paths(solutions_dir)
 
 
 def page_of(notebook: Path) -> str:
@@ -90,8 +90,9 @@ def sha256(data: bytes) -> str:
 # fragment are left alone; fenced code is never rewritten.
 # One pattern, so that a badge is matched whole before its inner image or outer link could be.
 _LINK_PATTERN = re.compile(
-    r"\[!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)\)\]\((?P<href>[^)\s]+)\)"                  # [![alt](src)](href)
-    r"|(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")  # ![text](target), [text](target)
+    r"\[!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)\)\]\((?P<href>[^)\s]+)\)"  # [![alt](src)](href)
+    r"|(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target>[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)"
+)  # ![text](target), [text](target)
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
@@ -146,7 +147,7 @@ class LinkRewriter:
         """``text`` with its links fixed; ``source_dir`` is the source's folder in the repository."""
         pieces, last = [], 0
         for fence in _FENCE.finditer(text):
-            pieces.append(self._rewrite_prose(text[last:fence.start()], source_dir, where))
+            pieces.append(self._rewrite_prose(text[last : fence.start()], source_dir, where))
             pieces.append(fence.group(0))
             last = fence.end()
         pieces.append(self._rewrite_prose(text[last:], source_dir, where))
@@ -194,18 +195,21 @@ def section(text: str, heading_prefix: str, source: str) -> tuple[str, str]:
     for heading, body in markdown_sections(text):
         if heading.startswith(heading_prefix):
             return heading, body
-    raise SiteError(f"{source} has no section starting with {heading_prefix!r}; the site needs it "
-                    "(tools/build_site.py)")
+    raise SiteError(
+        f"{source} has no section starting with {heading_prefix!r}; the site needs it " "(tools/build_site.py)"
+    )
 
 
 # ---- notebooks ------------------------------------------------------------------------------------
 def launch_bar(student_path: str) -> str:
     """Plain links (no images from other hosts) to open the student copy in Colab or Binder, or download it."""
-    return ('<p class="course-launch">'
-            f'<a class="course-launch-colab" href="{launch.colab_url(student_path)}">Open in Colab</a> · '
-            f'<a class="course-launch-binder" href="{launch.binder_url(student_path)}">Launch Binder</a> · '
-            f'<a class="course-launch-download" href="{student_path}" download>Download the student notebook</a>'
-            "</p>")
+    return (
+        '<p class="course-launch">'
+        f'<a class="course-launch-colab" href="{launch.colab_url(student_path)}">Open in Colab</a> · '
+        f'<a class="course-launch-binder" href="{launch.binder_url(student_path)}">Launch Binder</a> · '
+        f'<a class="course-launch-download" href="{student_path}" download>Download the student notebook</a>'
+        "</p>"
+    )
 
 
 def with_launch_bar(title_source: str, student_path: str) -> str:
@@ -260,11 +264,17 @@ def landing_page(readme: str, notebooks: list[Path], rewriter: LinkRewriter) -> 
     parts = []
     for heading, body in markdown_sections(rewriter.rewrite(readme, "", README)):
         if heading.startswith(GLOSSARY_HEADING):
-            body = ("The course's terms, with the Chinese terms of the source lecture next to them, are "
-                    f"on the [glossary page]({GLOSSARY}.md).")
+            body = (
+                "The course's terms, with the Chinese terms of the source lecture next to them, are "
+                f"on the [glossary page]({GLOSSARY}.md)."
+            )
         parts.append(f"{heading}\n\n{body}" if heading else body)
-    return "\n\n".join(parts + [toctree("Notebooks", [p.stem for p in notebooks]),
-                                 toctree("Reference", [GLOSSARY, MEASUREMENTS])]) + "\n"
+    return (
+        "\n\n".join(
+            parts + [toctree("Notebooks", [p.stem for p in notebooks]), toctree("Reference", [GLOSSARY, MEASUREMENTS])]
+        )
+        + "\n"
+    )
 
 
 def glossary_page(readme: str, rewriter: LinkRewriter) -> str:
@@ -274,12 +284,17 @@ def glossary_page(readme: str, rewriter: LinkRewriter) -> str:
 
 def measurements_page(measurements: str, readme: str, rewriter: LinkRewriter) -> str:
     speed_heading, speed_body = section(readme, SPEED_HEADING, README)
-    text = "\n\n".join([
-        "# Speed and memory, measured",
-        "## Run time and memory of every notebook",
-        measurements.strip(),
-        f"(Written by `make measure`, from `{MEASUREMENTS_SOURCE}`.)",
-        speed_heading, speed_body, ""])
+    text = "\n\n".join(
+        [
+            "# Speed and memory, measured",
+            "## Run time and memory of every notebook",
+            measurements.strip(),
+            f"(Written by `make measure`, from `{MEASUREMENTS_SOURCE}`.)",
+            speed_heading,
+            speed_body,
+            "",
+        ]
+    )
     text = rewriter.rewrite(text, "", MEASUREMENTS_SOURCE)
     return text
 
@@ -315,14 +330,16 @@ def prepare_sources(src_dir: Path, student_dir: Path, root: Path = ROOT) -> dict
         # The student copy, generated the way `make student` does, from these very bytes.
         student = authoring.make_student_notebook(nbformat.reads(data.decode("utf-8"), as_version=4), path)
         (student_dir / path.name).write_text(authoring.render(student), encoding="utf-8")
-        manifest_pages[relative] = {"page": page_of(path), "solutions": n_solutions,
-                                    "student_copy": f"{STUDENT_DIR_IN_SITE}/{path.name}"}
+        manifest_pages[relative] = {
+            "page": page_of(path),
+            "solutions": n_solutions,
+            "student_copy": f"{STUDENT_DIR_IN_SITE}/{path.name}",
+        }
     readme = read(README).decode("utf-8")
     (src_dir / f"{LANDING}.md").write_text(landing_page(readme, notebooks, rewriter), encoding="utf-8")
     (src_dir / f"{GLOSSARY}.md").write_text(glossary_page(readme, rewriter), encoding="utf-8")
     measurements = read(MEASUREMENTS_SOURCE).decode("utf-8")
-    (src_dir / f"{MEASUREMENTS}.md").write_text(measurements_page(measurements, readme, rewriter),
-                                               encoding="utf-8")
+    (src_dir / f"{MEASUREMENTS}.md").write_text(measurements_page(measurements, readme, rewriter), encoding="utf-8")
     manifest_pages[README] = {"page": f"{LANDING}.html"}
     manifest_pages[f"{README}#glossary"] = {"page": f"{GLOSSARY}.html"}
     manifest_pages[MEASUREMENTS_SOURCE] = {"page": f"{MEASUREMENTS}.html"}
@@ -336,8 +353,22 @@ def run_sphinx(src_dir: Path, out_dir: Path, doctrees: Path) -> None:
         shutil.rmtree(out_dir)
     # -W --keep-going: any warning (a broken reference, an unknown page) fails the build, after
     # reporting all of them; -E: no state from an earlier build.
-    status = build_main(["-b", "html", "-E", "-W", "--keep-going", "-q", "-c", str(CONF_DIR),
-                         "-d", str(doctrees), str(src_dir), str(out_dir)])
+    status = build_main(
+        [
+            "-b",
+            "html",
+            "-E",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-c",
+            str(CONF_DIR),
+            "-d",
+            str(doctrees),
+            str(src_dir),
+            str(out_dir),
+        ]
+    )
     if status:
         raise SiteError(f"sphinx-build failed (exit status {status}); its messages are above")
 
@@ -382,8 +413,10 @@ def site_problems(site_dir: Path = SITE_DIR, root: Path = ROOT) -> list[str]:
         if not source.is_file():
             problems.append(f"{relative} no longer exists, but the site still has its page")
         elif sha256(source.read_bytes()) != digest:
-            problems.append(f"{relative} has changed since the site was built "
-                            f"({manifest.get('built_at', 'at an unknown time')}): the site is older")
+            problems.append(
+                f"{relative} has changed since the site was built "
+                f"({manifest.get('built_at', 'at an unknown time')}): the site is older"
+            )
     return problems
 
 
@@ -391,8 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only check that the site is complete and current")
     parser.add_argument("--out", type=Path, default=SITE_DIR, help="where the site goes (default: _site)")
-    parser.add_argument("--work", type=Path, default=WORK_DIR,
-                        help="scratch folder for the build copy, removed after a good build (default: build/site)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=WORK_DIR,
+        help="scratch folder for the build copy, removed after a good build (default: build/site)",
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.check:
@@ -408,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     n_notebooks = sum(1 for key in manifest["pages"] if key.startswith("solutions/"))
     shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
-    print(f"built {shown}/ in {manifest['seconds']} s: {n_notebooks} notebooks, "
-          f"landing page, glossary, measurements (published at {manifest['site_url']})")
+    print(
+        f"built {shown}/ in {manifest['seconds']} s: {n_notebooks} notebooks, "
+        f"landing page, glossary, measurements (published at {manifest['site_url']})"
+    )
     return 0
 
 

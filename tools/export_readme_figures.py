@@ -7,8 +7,8 @@ A code cell whose picture the README shows says so in its cell metadata, where l
 
 This script runs nothing: it writes the first PNG that cell stored (when `make execute-solutions` ran the
 notebook with the course's one executor, tensorlab.executing) to that path, so the figure in the README
-is exactly the one the notebook draws, with no second copy of the code that draws it. The notebooks themselves never write into the repository: running or testing them leaves the
-working tree as it was.
+is exactly the one the notebook draws, with no second copy of the code that draws it. The notebooks
+themselves never write into the repository: running or testing them leaves the working tree as it was.
 
     .venv/bin/python tools/export_readme_figures.py           # write every figure
     .venv/bin/python tools/export_readme_figures.py --check   # exit 1 and name the figures that are stale
@@ -38,8 +38,8 @@ def figure_target(cell) -> str | None:
 @dataclass(frozen=True)
 class Figure:
     notebook: Path
-    cell: int          # index among the notebook's cells
-    target: Path       # where the README expects it
+    cell: int  # index among the notebook's cells
+    target: Path  # where the README expects it
     png: bytes | None  # the stored output, or None if the cell has none (not executed)
 
     def is_current(self) -> bool:
@@ -56,10 +56,12 @@ def readme_figures(root: Path = ROOT) -> list[Figure]:
                 continue
             target = figure_target(cell)
             if target:
-                pngs = [output["data"]["image/png"] for output in cell.get("outputs", [])
-                        if "image/png" in output.get("data", {})]
-                found.append(Figure(notebook_path, index, root / target,
-                                    base64.b64decode(pngs[0]) if pngs else None))
+                pngs = [
+                    output["data"]["image/png"]
+                    for output in cell.get("outputs", [])
+                    if "image/png" in output.get("data", {})
+                ]
+                found.append(Figure(notebook_path, index, root / target, base64.b64decode(pngs[0]) if pngs else None))
     return found
 
 
@@ -76,8 +78,10 @@ def main() -> int:
             problems += 1
         elif args.check:
             if not figure.is_current():
-                print(f"{target} is missing or differs from the picture stored in {where}: "
-                      "run tools/export_readme_figures.py.")
+                print(
+                    f"{target} is missing or differs from the picture stored in {where}: "
+                    "run tools/export_readme_figures.py."
+                )
                 problems += 1
         else:
             figure.target.parent.mkdir(parents=True, exist_ok=True)

@@ -48,8 +48,10 @@ def stored_text(root: Path = ROOT) -> dict[str, str]:
 def _search(pattern: str, text: str, what: str) -> re.Match:
     found = re.search(pattern, text, re.MULTILINE)
     if not found:
-        raise NotFound(f"notebook 06's stored output has no {what} (pattern {pattern!r}); "
-                       "run `make execute-solutions NOTEBOOKS=solutions/06_tensors_are_for_speed.ipynb`")
+        raise NotFound(
+            f"notebook 06's stored output has no {what} (pattern {pattern!r}); "
+            "run `make execute-solutions NOTEBOOKS=solutions/06_tensors_are_for_speed.ipynb`"
+        )
     return found
 
 
@@ -75,8 +77,11 @@ def read_numbers(root: Path = ROOT) -> SpeedNumbers:
             raise NotFound(f"no cell of notebook 06 has the metadata readme_numbers = {key!r} with stored output")
     conditions = r"^(measured .*)$"
     training = {}
-    for row in re.finditer(r"^cpu: (?P<name>.+?)\s+[\d,]+\s+(?P<one>[\d.]+ ms)\s+(?P<batched>[\d.]+ ms)\s+"
-                           r"(?P<speedup>[\d,]+x)$", text["training"], re.MULTILINE):
+    for row in re.finditer(
+        r"^cpu: (?P<name>.+?)\s+[\d,]+\s+(?P<one>[\d.]+ ms)\s+(?P<batched>[\d.]+ ms)\s+" r"(?P<speedup>[\d,]+x)$",
+        text["training"],
+        re.MULTILINE,
+    ):
         training[row["name"]] = (row["one"], row["batched"], row["speedup"])
     if not training:
         raise NotFound("notebook 06's stored training table has no CPU rows")
@@ -104,8 +109,10 @@ def block(numbers: SpeedNumbers) -> str:
     every_label = labels[-1]
     every = {r["n"]: r for r in rows[every_label]}
     largest = max(one)
-    training = "; ".join(f"{name}: {one_at_a_time} against {batched}, {speedup}"
-                         for name, (one_at_a_time, batched, speedup) in numbers.training.items())
+    training = "; ".join(
+        f"{name}: {one_at_a_time} against {batched}, {speedup}"
+        for name, (one_at_a_time, batched, speedup) in numbers.training.items()
+    )
     lines = [
         BEGIN,
         f"**On a quiet machine.** The course keeps one sweep of matrix products, recorded with "
@@ -113,8 +120,7 @@ def block(numbers: SpeedNumbers) -> str:
         f"{numbers.reference_conditions}. There, one thread reached {one[largest]['rate']} at n = {largest}, "
         f"{one[largest]['percent']:g} % of its estimated {numbers.reference_peaks.get('float32, 1 thread', 'peak')}, "
         f"and {every_label.split(', ')[1]} reached {every[largest]['rate']}, {every[largest]['percent']:g} % of "
-        f"{numbers.reference_peaks.get(every_label, 'theirs')}. "
-        + " ".join(numbers.reference_verdicts),
+        f"{numbers.reference_peaks.get(every_label, 'theirs')}. " + " ".join(numbers.reference_verdicts),
         "",
         f"![Matrix-product FLOP/s on the CPU against its estimated peak, the recorded reference sweep]({FIGURE})",
         "",
@@ -150,8 +156,11 @@ def main() -> int:
         return 1
     if args.check:
         if updated != readme:
-            print("README.md's speed numbers differ from notebook 06's stored outputs: run "
-                  "`.venv/bin/python tools/export_readme_numbers.py`", file=sys.stderr)
+            print(
+                "README.md's speed numbers differ from notebook 06's stored outputs: run "
+                "`.venv/bin/python tools/export_readme_numbers.py`",
+                file=sys.stderr,
+            )
             return 1
         print("README.md's speed numbers are notebook 06's")
         return 0

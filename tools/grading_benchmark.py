@@ -1,13 +1,15 @@
-"""Time the grader on a class-sized folder: N submissions of one notebook, graded as `make grade` does.
+"""Time the grader against the yardstick on a class-sized folder, side by side in one run.
 
-    .venv/bin/python tools/grading_benchmark.py                 # 30 submissions of notebook 01
-    .venv/bin/python tools/grading_benchmark.py --count 60 --notebook 02_single_dose_network --jobs 4
+    .venv/bin/python tools/grading_benchmark.py                  # 30 submissions of notebook 01, 3 pairs
+    .venv/bin/python tools/grading_benchmark.py --pairs 1 --count 10
 
-The submissions are made from the committed student notebook and its solution: a third solved, a
-third with one exercise wrong (a different one each time), a sixth untouched, a sixth with an
-exception in one answer cell -- so every path through the judge is timed, not just the happy one.
-Prints the wall time, the time per submission, and the status counts; docs/INSTRUCTORS.md records
-the figure.
+The yardstick is what any nbconvert-based grader pays at least: ``jupyter nbconvert --to notebook
+--execute --allow-errors`` on the same files, one after another. Each *pair* runs the yardstick and then
+the grader (``make grade``'s code, default ``--jobs``, bubblewrap) on the same files; the result is the
+median over the pairs of each, and of their ratio (the machine's other load changes between pairs, so
+pairs, not single runs, are compared). The submissions are made from the committed student notebook
+and its solution: a third solved, a third with one exercise wrong, a sixth untouched, a sixth with an
+exception in one answer. docs/INSTRUCTORS.md records the figures.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import argparse
 import copy
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import nbformat
 
+from tensorlab import authoring
 from tensorlab.grading import GradingOptions, grade_folder, load_course
-from tensorlab.grading.course import answer_cell_indices, solved_student_notebook
 
 
 def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
@@ -32,7 +36,7 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
     if notebook_name not in course:
         sys.exit(f"no gradable notebook {notebook_name!r}; have {sorted(course)} (broken: {broken})")
     notebook = course[notebook_name]
-    solved = solved_student_notebook(notebook)
+    solved = authoring.solved_copy(notebook.student, notebook.solution)
     names = [e.name for e in notebook.exercises]
     for number in range(count):
         kind = number % 6
@@ -41,40 +45,74 @@ def make_submissions(folder: Path, notebook_name: str, count: int) -> None:
         elif kind in (2, 3):  # one answer replaced by a wrong value of another type
             submission = copy.deepcopy(solved)
             exercise = names[number % len(names)]
-            index = answer_cell_indices(submission, exercise)[0]
-            submission.cells[index].source = notebook.student.cells[index].source.replace("...", "42") \
+            index = authoring.tagged_cells(submission, exercise)[0]
+            submission.cells[index].source = (
+                notebook.student.cells[index]
+                .source.replace("...", "42")
                 .replace('raise NotImplementedError("your code here")', "return 42")
+            )
         elif kind == 4:
             submission = notebook.student
         else:  # an exception in one answer cell
             submission = copy.deepcopy(solved)
-            index = answer_cell_indices(submission, names[number % len(names)])[0]
+            index = authoring.tagged_cells(submission, names[number % len(names)])[0]
             submission.cells[index].source = "1 / 0\n" + submission.cells[index].source
         nbformat.write(submission, folder / f"student{number:03d}.ipynb")
+
+
+def yardstick(submissions: Path, output: Path) -> float:
+    """Seconds for ``jupyter nbconvert --execute`` on every file, one after another."""
+    output.mkdir()
+    started = time.perf_counter()
+    for path in sorted(submissions.glob("*.ipynb")):
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "jupyter"),
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--allow-errors",
+                "--output-dir",
+                str(output),
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=30)
+    parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--notebook", default="01_tensors_0d_to_nd")
-    parser.add_argument("--jobs", type=int, default=0, help="default: one per core")
-    parser.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "none"))
+    parser.add_argument("--jobs", type=int, default=0, help="default: one per core, as make grade")
     args = parser.parse_args(argv)
+    pairs = []
     with tempfile.TemporaryDirectory(prefix="grading-benchmark-") as tmp:
-        submissions, out = Path(tmp) / "submissions", Path(tmp) / "out"
+        submissions = Path(tmp) / "submissions"
         submissions.mkdir()
         make_submissions(submissions, args.notebook, args.count)
-        started = time.perf_counter()
-        run = grade_folder(submissions, out, GradingOptions(jobs=args.jobs, sandbox=args.sandbox))
-        seconds = time.perf_counter() - started
-    per = [g.seconds for g in run.grades]
-    jobs = args.jobs or os.cpu_count()
-    load = os.getloadavg()[0]
-    print(f"{len(run.grades)} submissions of {args.notebook} graded in {seconds:.0f} s with {jobs} workers "
-          f"on {os.cpu_count()} cores (sandbox: {run.mode}; load average at the end {load:.1f})")
-    print(f"per submission: median {statistics.median(per):.1f} s, max {max(per):.1f} s "
-          f"(the first on each worker includes starting its zygote)")
-    print("statuses:", ", ".join(f"{n} {s}" for s, n in sorted(run.counts().items())))
+        for number in range(args.pairs):
+            floor = yardstick(submissions, Path(tmp) / f"nbconvert{number}")
+            started = time.perf_counter()
+            run = grade_folder(submissions, Path(tmp) / f"out{number}", GradingOptions(jobs=args.jobs, progress=False))
+            ours = time.perf_counter() - started
+            pairs.append((floor, ours))
+            print(
+                f"pair {number + 1}: nbconvert one after another {floor:.1f} s, grader {ours:.1f} s, "
+                f"ratio {ours / floor:.2f} (load average {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    floors, ours = [f for f, _ in pairs], [o for _, o in pairs]
+    print(
+        f"{args.count} submissions of {args.notebook} on {os.cpu_count()} cores, grader jobs "
+        f"{args.jobs or os.cpu_count()}: median nbconvert {statistics.median(floors):.1f} s, median grader "
+        f"{statistics.median(ours):.1f} s, median ratio {statistics.median(o / f for f, o in pairs):.2f}"
+    )
+    print("statuses:", ", ".join(f"{n} {s}" for s, n in sorted(Counter(g.status for g in run.grades).items())))
     print("scores:", sorted((g.total for g in run.grades), reverse=True))
     return 0
 

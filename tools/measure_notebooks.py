@@ -61,8 +61,13 @@ def tree_pss_mib(helper_pid: int) -> tuple[float, int]:
 
 def measure(path: Path) -> dict:
     env = {**os.environ, "TENSORLAB_DEVICE": os.environ.get("TENSORLAB_DEVICE", "cpu")}
-    helper = subprocess.Popen([sys.executable, __file__, "--one", str(path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
+    helper = subprocess.Popen(
+        [sys.executable, __file__, "--one", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     peak, peak_processes = 0.0, 0
     with ThreadPoolExecutor(max_workers=1) as pool:  # read the output while sampling, so no pipe fills up
         outputs = pool.submit(helper.communicate)
@@ -80,10 +85,15 @@ def measure(path: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| notebook | run time (s) | kernel peak memory (MiB) | all its processes, peak PSS (MiB) |",
-             "|---|---:|---:|---:|"]
-    lines += [f"| `{r['notebook']}` | {r['seconds']} | {r['peak_mib']} | {r['tree_pss_mib']} "
-              f"({r['tree_processes']} process{'es' if r['tree_processes'] != 1 else ''}) |" for r in rows]
+    lines = [
+        "| notebook | run time (s) | kernel peak memory (MiB) | all its processes, peak PSS (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| `{r['notebook']}` | {r['seconds']} | {r['peak_mib']} | {r['tree_pss_mib']} "
+        f"({r['tree_processes']} process{'es' if r['tree_processes'] != 1 else ''}) |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -100,14 +110,21 @@ def main() -> None:
     rows = []
     for path in paths:
         rows.append(measure(path))
-        print(f"{rows[-1]['notebook']}: {rows[-1]['seconds']} s, kernel {rows[-1]['peak_mib']} MiB, "
-              f"all its processes {rows[-1]['tree_pss_mib']} MiB PSS", flush=True)
+        print(
+            f"{rows[-1]['notebook']}: {rows[-1]['seconds']} s, kernel {rows[-1]['peak_mib']} MiB, "
+            f"all its processes {rows[-1]['tree_pss_mib']} MiB PSS",
+            flush=True,
+        )
     import torch
 
-    machine = (f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-               f"torch {torch.__version__}")
-    text = (f"Measured on {date.today().isoformat()} ({machine}), one run each, with "
-            f"`tools/measure_notebooks.py`:\n\n{table(rows)}\n")
+    machine = (
+        f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )
+    text = (
+        f"Measured on {date.today().isoformat()} ({machine}), one run each, with "
+        f"`tools/measure_notebooks.py`:\n\n{table(rows)}\n"
+    )
     print("\n" + text)
     if args.write:
         args.write.write_text(text, encoding="utf-8")

@@ -56,13 +56,22 @@ def main() -> None:
     info = hw.read_cpu_info()
     configs = hw.cpu_sweep_configs()
     conditions = hw.measurement_conditions(info)
-    conditions = hw.Conditions(conditions.started, conditions.cpu, conditions.cores, conditions.logical_cpus,
-                               conditions.threads, conditions.torch_version, conditions.load_before,
-                               nice=conditions.nice, scheduling=scheduling())
+    conditions = hw.Conditions(
+        conditions.started,
+        conditions.cpu,
+        conditions.cores,
+        conditions.logical_cpus,
+        conditions.threads,
+        conditions.torch_version,
+        conditions.load_before,
+        nice=conditions.nice,
+        scheduling=scheduling(),
+    )
     sweeps = hw.measure_matmul_sweeps(configs, "cpu", min_run_time=args.min_run_time, rounds=args.rounds)
     conditions = conditions.finished()
-    record = hw.record_to_json(info, conditions, configs, sweeps,
-                               {"min_run_time": args.min_run_time, "rounds": args.rounds})
+    record = hw.record_to_json(
+        info, conditions, configs, sweeps, {"min_run_time": args.min_run_time, "rounds": args.rounds}
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print(conditions)

@@ -65,12 +65,21 @@ else:
     authoring = executing = None
 
 # A cell that asks what machine it runs on prints something different on every machine, by design.
-DEVICE_DEPENDENT_CALLS = ("torch.cuda.is_available", "get_device_name", "get_device_properties",
-                          "print_environment_report", "describe_device", "describe_gpu",
-                          "torch.__version__", "platform.")
+DEVICE_DEPENDENT_CALLS = (
+    "torch.cuda.is_available",
+    "get_device_name",
+    "get_device_properties",
+    "print_environment_report",
+    "describe_device",
+    "describe_gpu",
+    "torch.__version__",
+    "platform.",
+)
 # Device names in printed text: "device='cuda:0'" in a tensor's repr, "device=cuda" in a table.
-DEVICE_SANITIZERS = ((re.compile(r",\s*device='(cuda|mps)(:\d+)?'"), ""),
-                     (re.compile(r"\b(cuda|cpu|mps)(:\d+)?\b"), "<device>"))
+DEVICE_SANITIZERS = (
+    (re.compile(r",\s*device='(cuda|mps)(:\d+)?'"), ""),
+    (re.compile(r"\b(cuda|cpu|mps)(:\d+)?\b"), "<device>"),
+)
 NUMBER_IS_INTEGER = re.compile(r"[-+]?[\d,]+")
 NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?")
 TOOL_TESTS = ("test_run_course_on_cuda.py", "test_gpu_run.py")
@@ -83,6 +92,7 @@ MISSING_HINTS = {
 # Comparing printed text
 # ---------------------------------------------------------------------------------------------
 
+
 def load_sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
     """The regex/replace pairs of tests/nbval_sanitize.cfg (the ones nbval applies)."""
     pairs: list[tuple[re.Pattern, str]] = []
@@ -91,9 +101,9 @@ def load_sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
     regex = None
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("regex:"):
-            regex = line[len("regex:"):].strip()
+            regex = line[len("regex:") :].strip()
         elif line.startswith("replace:") and regex is not None:
-            pairs.append((re.compile(regex), line[len("replace:"):].strip()))
+            pairs.append((re.compile(regex), line[len("replace:") :].strip()))
             regex = None
     return pairs
 
@@ -131,8 +141,13 @@ class Difference:
     got: str
 
 
-def compare_text(expected: str, got: str, rtol: float = 1e-3, atol: float = 1e-6,
-                 sanitizers: list[tuple[re.Pattern, str]] | None = None) -> list[Difference]:
+def compare_text(
+    expected: str,
+    got: str,
+    rtol: float = 1e-3,
+    atol: float = 1e-6,
+    sanitizers: list[tuple[re.Pattern, str]] | None = None,
+) -> list[Difference]:
     """What differs between two printed outputs: words exactly, numbers within tolerance.
 
     A number printed with a decimal point or an exponent agrees when |got - expected| <= atol +
@@ -168,6 +183,7 @@ def _excerpt(text: str, limit: int = 400) -> str:
 # Running one notebook (tensorlab.executing) and reading what each cell did
 # ---------------------------------------------------------------------------------------------
 
+
 def cell_source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
@@ -181,9 +197,9 @@ def is_device_dependent(cell: dict) -> bool:
 @dataclass
 class CellRun:
     index: int
-    status: str                 # "ok", "error", "skipped", "raised as expected"
+    status: str  # "ok", "error", "skipped", "raised as expected"
     seconds: float
-    output: str = ""            # what is compared: stdout and the result's text (executing.printed_text)
+    output: str = ""  # what is compared: stdout and the result's text (executing.printed_text)
     stderr: str = ""
     error: str = ""
     ignored: bool = False
@@ -197,8 +213,13 @@ def cell_runs(execution: executing.Execution) -> list[CellRun]:
         if cell.cell_type != "code":
             continue
         markers = executing.nbval_markers(cell)
-        run = CellRun(index, "ok", round(execution.cell_seconds(index) or 0.0, 3),
-                      ignored="ignore-output" in markers, device_dependent=is_device_dependent(cell))
+        run = CellRun(
+            index,
+            "ok",
+            round(execution.cell_seconds(index) or 0.0, 3),
+            ignored="ignore-output" in markers,
+            device_dependent=is_device_dependent(cell),
+        )
         if "skip" in markers or not cell.source.strip():  # nbclient does not run an empty cell either
             run.status = "skipped"
         elif index not in execution.started:
@@ -226,8 +247,13 @@ def kernel_env(device: str) -> dict[str, str]:
     return env
 
 
-def run_notebook(path: Path, device: str, cell_timeout: float | None, figures_dir: Path | None = None,
-                 executed_dir: Path | None = None) -> dict:
+def run_notebook(
+    path: Path,
+    device: str,
+    cell_timeout: float | None,
+    figures_dir: Path | None = None,
+    executed_dir: Path | None = None,
+) -> dict:
     """Run one notebook on ``device``; return what each cell did (JSON-ready), and keep what was asked."""
     execution = executing.execute(path, timeout=cell_timeout, env=kernel_env(device))
     if executed_dir is not None:
@@ -236,8 +262,12 @@ def run_notebook(path: Path, device: str, cell_timeout: float | None, figures_di
     if figures_dir is not None:
         save_figures(execution.notebook, path.stem[:2], figures_dir)
     crash = execution.error if execution.error and execution.error_cell is None else None
-    return {"notebook": path.name, "seconds": round(execution.seconds, 1), "crash": crash,
-            "cells": [asdict(run) for run in cell_runs(execution)]}
+    return {
+        "notebook": path.name,
+        "seconds": round(execution.seconds, 1),
+        "crash": crash,
+        "cells": [asdict(run) for run in cell_runs(execution)],
+    }
 
 
 def save_figures(notebook, prefix: str, folder: Path) -> list[Path]:
@@ -303,7 +333,7 @@ def missing_modules(modules: set[str]) -> list[str]:
 @dataclass
 class NotebookResult:
     notebook: str
-    status: str = "passed"       # "passed", "failed", "skipped"
+    status: str = "passed"  # "passed", "failed", "skipped"
     reason: str = ""
     seconds: float = 0.0
     cells_run: int = 0
@@ -312,8 +342,9 @@ class NotebookResult:
     problems: list[dict] = field(default_factory=list)
 
 
-def judge_notebook(path: Path, run: dict, baseline: dict | None, rtol: float, atol: float,
-                   sanitizers: list[tuple[re.Pattern, str]]) -> NotebookResult:
+def judge_notebook(
+    path: Path, run: dict, baseline: dict | None, rtol: float, atol: float, sanitizers: list[tuple[re.Pattern, str]]
+) -> NotebookResult:
     """Compare one run with the stored outputs (or with a baseline run) and list what is wrong."""
     result = NotebookResult(path.name, seconds=round(run.get("seconds", 0.0), 1))
     if run.get("crash"):
@@ -327,28 +358,37 @@ def judge_notebook(path: Path, run: dict, baseline: dict | None, rtol: float, at
             continue
         result.cells_run += 1
         if cell_run["status"] == "error":
-            result.problems.append({"cell": index, "kind": "error", "detail": cell_run["error"],
-                                    "traceback": cell_run["stderr"]})
+            result.problems.append(
+                {"cell": index, "kind": "error", "detail": cell_run["error"], "traceback": cell_run["stderr"]}
+            )
             continue
         if cell_run["ignored"] or cell_run["device_dependent"]:
             result.cells_not_compared += 1
             continue
         if baseline is None and cells[index].get("execution_count") is None:
-            result.problems.append({"cell": index, "kind": "not executed",
-                                    "detail": "the solution notebook stores no output for this cell: "
-                                              "run `make execute-solutions` first"})
+            result.problems.append(
+                {
+                    "cell": index,
+                    "kind": "not executed",
+                    "detail": "the solution notebook stores no output for this cell: "
+                    "run `make execute-solutions` first",
+                }
+            )
             continue
         expected = base_output.get(index) if baseline is not None else executing.printed_text(cells[index])
         if expected is None:
-            result.problems.append({"cell": index, "kind": "missing", "detail": "the baseline run did not reach this cell"})
+            result.problems.append(
+                {"cell": index, "kind": "missing", "detail": "the baseline run did not reach this cell"}
+            )
             continue
         result.cells_compared += 1
         for difference in compare_text(expected, cell_run["output"], rtol, atol, sanitizers):
             result.problems.append({"cell": index, "kind": "mismatch", **asdict(difference)})
     code_cells = sum(1 for c in cells if c.get("cell_type") == "code")
     if len(run["cells"]) < code_cells and not any(p["kind"] == "error" for p in result.problems):
-        result.problems.append({"cell": None, "kind": "incomplete",
-                                "detail": f"ran {len(run['cells'])} of {code_cells} code cells"})
+        result.problems.append(
+            {"cell": None, "kind": "incomplete", "detail": f"ran {len(run['cells'])} of {code_cells} code cells"}
+        )
     if result.problems:
         result.status = "failed"
         result.reason = f"{len(result.problems)} problem(s)"
@@ -362,8 +402,11 @@ def device_tests(tests_dir: Path) -> list[Path]:
     whatever the device, and the second would start this run again from within itself.
     """
     pattern = re.compile(r"cuda|pick_device|TENSORLAB_DEVICE")
-    return sorted(p for p in tests_dir.glob("test_*.py")
-                  if p.name not in TOOL_TESTS and pattern.search(p.read_text(encoding="utf-8")))
+    return sorted(
+        p
+        for p in tests_dir.glob("test_*.py")
+        if p.name not in TOOL_TESTS and pattern.search(p.read_text(encoding="utf-8"))
+    )
 
 
 def run_device_tests(device: str, timeout: float) -> dict:
@@ -378,29 +421,60 @@ def run_device_tests(device: str, timeout: float) -> dict:
     if importlib.util.find_spec("pytest") is None:
         return {"status": "skipped", "reason": "pytest is not installed", "files": [], "skipped_files": skipped}
     if not chosen:
-        return {"status": "passed", "reason": "no device-dependent test file can run here", "files": [],
-                "skipped_files": skipped}
+        return {
+            "status": "passed",
+            "reason": "no device-dependent test file can run here",
+            "files": [],
+            "skipped_files": skipped,
+        }
     # -o addopts= drops the project's nbval options (nbval may not be installed on the GPU machine).
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-               "--rootdir", str(ROOT)] + [str(p) for p in chosen]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        str(ROOT),
+    ] + [str(p) for p in chosen]
     try:
-        proc = subprocess.run(command, env={**kernel_env(device), "MPLBACKEND": "Agg"}, capture_output=True, text=True,
-                              timeout=timeout, cwd=ROOT)
+        proc = subprocess.run(
+            command,
+            env={**kernel_env(device), "MPLBACKEND": "Agg"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
     except subprocess.TimeoutExpired:
-        return {"status": "failed", "reason": f"timed out after {timeout:.0f} s",
-                "files": [p.name for p in chosen], "skipped_files": skipped}
+        return {
+            "status": "failed",
+            "reason": f"timed out after {timeout:.0f} s",
+            "files": [p.name for p in chosen],
+            "skipped_files": skipped,
+        }
     lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
-    return {"status": "passed" if proc.returncode == 0 else "failed",
-            "reason": lines[-1] if lines else f"pytest exited with {proc.returncode}",
-            "files": [p.name for p in chosen], "skipped_files": skipped,
-            "output_tail": proc.stdout[-4000:] if proc.returncode else ""}
+    return {
+        "status": "passed" if proc.returncode == 0 else "failed",
+        "reason": lines[-1] if lines else f"pytest exited with {proc.returncode}",
+        "files": [p.name for p in chosen],
+        "skipped_files": skipped,
+        "output_tail": proc.stdout[-4000:] if proc.returncode else "",
+    }
 
 
 def describe_machine(device: str) -> dict:
     import torch
 
-    info = {"device": device, "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform()}
+    info = {
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
     if device.startswith("cuda"):
         info["device_name"] = torch.cuda.get_device_name(torch.device(device))
         props = torch.cuda.get_device_properties(torch.device(device))
@@ -416,20 +490,30 @@ def describe_machine(device: str) -> dict:
 
 
 def summary_markdown(machine: dict, results: list[NotebookResult], tests: dict, ok: bool, args) -> str:
-    lines = [f"# The course on `{machine['device']}`: {'PASSED' if ok else 'FAILED'}", "",
-             f"- device: **{machine['device_name']}**" + (f" ({machine.get('device_memory_gib')} GiB, "
-                                                         f"CUDA {machine.get('cuda')})" if "cuda" in machine else ""),
-             f"- Python {machine['python']}, PyTorch {machine['torch']}; {machine['platform']}",
-             "- each notebook run in a fresh Jupyter kernel (tensorlab.executing, nbclient)",
-             f"- compared with: {'a CPU run on the same machine' if args.baseline == 'cpu' else 'the CPU outputs stored in solutions/'}; "
-             f"integers equal, other numbers within rtol={args.rtol} + atol={args.atol} + one unit of the last printed digit", "",
-             "| notebook | result | cells run | compared | not compared (timings, machine info) | seconds | note |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    baseline = "a CPU run on the same machine" if args.baseline == "cpu" else "the CPU outputs stored in solutions/"
+    lines = [
+        f"# The course on `{machine['device']}`: {'PASSED' if ok else 'FAILED'}",
+        "",
+        f"- device: **{machine['device_name']}**"
+        + (f" ({machine.get('device_memory_gib')} GiB, " f"CUDA {machine.get('cuda')})" if "cuda" in machine else ""),
+        f"- Python {machine['python']}, PyTorch {machine['torch']}; {machine['platform']}",
+        "- each notebook run in a fresh Jupyter kernel (tensorlab.executing, nbclient)",
+        f"- compared with: {baseline}; integers equal, other numbers within rtol={args.rtol} + "
+        f"atol={args.atol} + one unit of the last printed digit",
+        "",
+        "| notebook | result | cells run | compared | not compared (timings, machine info) | seconds | note |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in results:
-        lines.append(f"| `{r.notebook}` | {r.status} | {r.cells_run} | {r.cells_compared} | "
-                     f"{r.cells_not_compared} | {r.seconds} | {r.reason} |")
-    lines += ["", f"Device-dependent tests ({', '.join(tests.get('files', [])) or 'none'}): "
-                  f"**{tests['status']}** ({tests.get('reason', '')})"]
+        lines.append(
+            f"| `{r.notebook}` | {r.status} | {r.cells_run} | {r.cells_compared} | "
+            f"{r.cells_not_compared} | {r.seconds} | {r.reason} |"
+        )
+    lines += [
+        "",
+        f"Device-dependent tests ({', '.join(tests.get('files', [])) or 'none'}): "
+        f"**{tests['status']}** ({tests.get('reason', '')})",
+    ]
     for name, why in tests.get("skipped_files", {}).items():
         lines.append(f"- not run: `{name}`: {why}")
     problems = [(r.notebook, p) for r in results for p in r.problems]
@@ -442,26 +526,42 @@ def summary_markdown(machine: dict, results: list[NotebookResult], tests: dict, 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:1, or cpu to test this script")
     parser.add_argument("--notebooks", nargs="*", type=Path, help="default: every notebook in solutions/")
-    parser.add_argument("--results", type=Path, default=ROOT / "artifacts" / "cuda_run",
-                        help="folder for results.json, summary.md, executed/ and figures/ (default artifacts/cuda_run)")
-    parser.add_argument("--baseline", choices=("stored", "cpu"), default="stored",
-                        help="compare with the stored CPU outputs (default) or with a CPU run here")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "artifacts" / "cuda_run",
+        help="folder for results.json, summary.md, executed/ and figures/ (default artifacts/cuda_run)",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=("stored", "cpu"),
+        default="stored",
+        help="compare with the stored CPU outputs (default) or with a CPU run here",
+    )
     parser.add_argument("--rtol", type=float, default=1e-3)
     parser.add_argument("--atol", type=float, default=1e-6)
-    parser.add_argument("--cell-timeout", type=int, default=300,
-                        help="nbclient's limit for one cell, in seconds (default 300, as nbval's in the tests)")
-    parser.add_argument("--tests-timeout", type=float, default=900,
-                        help="seconds for the device-dependent tests together (default 900)")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=300,
+        help="nbclient's limit for one cell, in seconds (default 300, as nbval's in the tests)",
+    )
+    parser.add_argument(
+        "--tests-timeout", type=float, default=900, help="seconds for the device-dependent tests together (default 900)"
+    )
     parser.add_argument("--no-tests", action="store_true", help="skip the device-dependent tests")
     parser.add_argument("--skip-notebooks", action="store_true", help="run only the device-dependent tests")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="a notebook skipped for a missing package does not fail the run")
-    parser.add_argument("--figures", nargs="*", default=["06"],
-                        help="save the figures of these notebooks (by number; default 06)")
+    parser.add_argument(
+        "--allow-missing", action="store_true", help="a notebook skipped for a missing package does not fail the run"
+    )
+    parser.add_argument(
+        "--figures", nargs="*", default=["06"], help="save the figures of these notebooks (by number; default 06)"
+    )
     return parser.parse_args(argv)
 
 
@@ -469,20 +569,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if executing is None:
         missing = [name for name in KERNEL_PACKAGES if importlib.util.find_spec(name) is None]
-        print(f"This Python lacks {', '.join(missing)}, which run the notebooks in a Jupyter kernel. On a "
-              "machine without Jupyter (the lent GPU machine), run `bash tools/gpu_run.sh`, which installs "
-              "them from carried wheels first (README, 'The whole course on a GPU').")
+        print(
+            f"This Python lacks {', '.join(missing)}, which run the notebooks in a Jupyter kernel. On a "
+            "machine without Jupyter (the lent GPU machine), run `bash tools/gpu_run.sh`, which installs "
+            "them from carried wheels first (README, 'The whole course on a GPU')."
+        )
         return 2
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(f"--device {args.device}: no CUDA GPU is visible to PyTorch {torch.__version__} on this "
-              "machine (torch.cuda.is_available() is False). Run it on a GPU machine, or use --device cpu "
-              "to check this script against the stored outputs.")
+        print(
+            f"--device {args.device}: no CUDA GPU is visible to PyTorch {torch.__version__} on this "
+            "machine (torch.cuda.is_available() is False). Run it on a GPU machine, or use --device cpu "
+            "to check this script against the stored outputs."
+        )
         return 2
     machine = describe_machine(args.device)
-    print(f"device: {args.device} = {machine['device_name']} | Python {machine['python']} | "
-          f"PyTorch {machine['torch']}", flush=True)
+    print(
+        f"device: {args.device} = {machine['device_name']} | Python {machine['python']} | "
+        f"PyTorch {machine['torch']}",
+        flush=True,
+    )
     results_dir = args.results.resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
     sanitizers = load_sanitizers()
@@ -492,10 +599,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def write_results(results: list[NotebookResult], tests: dict | None, ok: bool | None) -> None:
         """Written after every notebook, so a run cut short still leaves what it found."""
-        (results_dir / "results.json").write_text(json.dumps(
-            {"ok": ok, "complete": ok is not None, "machine": machine,
-             "settings": {"rtol": args.rtol, "atol": args.atol, "baseline": args.baseline},
-             "notebooks": [asdict(r) for r in results], "tests": tests}, indent=2), encoding="utf-8")
+        (results_dir / "results.json").write_text(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "complete": ok is not None,
+                    "machine": machine,
+                    "settings": {"rtol": args.rtol, "atol": args.atol, "baseline": args.baseline},
+                    "notebooks": [asdict(r) for r in results],
+                    "tests": tests,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
 
     results: list[NotebookResult] = []
     for path in paths:
@@ -512,15 +629,22 @@ def main(argv: list[str] | None = None) -> int:
         result = judge_notebook(path, run, baseline, args.rtol, args.atol, sanitizers)
         results.append(result)
         write_results(results, None, None)
-        print(f"{path.name}: {result.status.upper()} in {result.seconds} s ({result.cells_compared} cells "
-              f"compared, {result.cells_not_compared} not compared)" + (f": {result.reason}" if result.reason else ""),
-              flush=True)
+        print(
+            f"{path.name}: {result.status.upper()} in {result.seconds} s ({result.cells_compared} cells "
+            f"compared, {result.cells_not_compared} not compared)" + (f": {result.reason}" if result.reason else ""),
+            flush=True,
+        )
         for problem in result.problems[:10]:
-            detail = problem.get("detail") or f"{problem['what']}: expected {problem['expected']!r}, got {problem['got']!r}"
+            detail = (
+                problem.get("detail") or f"{problem['what']}: expected {problem['expected']!r}, got {problem['got']!r}"
+            )
             print(f"    cell {problem['cell']}: {problem['kind']}: {detail}", flush=True)
 
-    tests = {"status": "skipped", "reason": "--no-tests", "files": []} if args.no_tests else \
-        run_device_tests(args.device, args.tests_timeout)
+    tests = (
+        {"status": "skipped", "reason": "--no-tests", "files": []}
+        if args.no_tests
+        else run_device_tests(args.device, args.tests_timeout)
+    )
     print(f"device-dependent tests: {tests['status'].upper()} ({tests.get('reason', '')})", flush=True)
 
     failed = [r for r in results if r.status == "failed" or (r.status == "skipped" and not args.allow_missing)]

@@ -68,8 +68,9 @@ def stop_busy(processes: list[subprocess.Popen]) -> None:
 def one_ddp_run(workdir: Path, index: int) -> str | None:
     """Run train_ddp.py under torchrun once; None if it passed, else why it failed (one line)."""
     out = workdir / f"ddp_{index}.json"
-    command = torchrun_command(script_path("train_ddp.py"), "--out", str(out), "--epochs", "2",
-                               "--timeout", "60", nproc_per_node=2)
+    command = torchrun_command(
+        script_path("train_ddp.py"), "--out", str(out), "--epochs", "2", "--timeout", "60", nproc_per_node=2
+    )
     try:
         result = run_captured(command, timeout=300, check=False)
     except subprocess.TimeoutExpired:
@@ -109,8 +110,12 @@ def failures_in(junit: Path) -> dict[str, str]:
 def one_suite(junit: Path, log: Path) -> tuple[int, float, dict[str, str]]:
     start = time.monotonic()
     with log.open("w") as handle:
-        status = subprocess.run(["make", "--no-print-directory", "test", f"PYTEST_ARGS=--junitxml={junit}"],
-                                cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+        status = subprocess.run(
+            ["make", "--no-print-directory", "test", f"PYTEST_ARGS=--junitxml={junit}"],
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        ).returncode
     failed = failures_in(junit)
     if status != 0 and not failed:  # e.g. the cleanup or offline check failed the run after the tests
         failed = {"<the whole run>": f"make test exited with status {status}; see {log}"}
@@ -128,11 +133,19 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
     machine = describe_machine()
-    print(f"stress: {args.runs} torchrun runs, then {0 if args.no_suite else args.suites} test suites, "
-          f"with {args.busy} busy processes beside them ({machine})", flush=True)
+    print(
+        f"stress: {args.runs} torchrun runs, then {0 if args.no_suite else args.suites} test suites, "
+        f"with {args.busy} busy processes beside them ({machine})",
+        flush=True,
+    )
     failures: dict[str, list[str]] = defaultdict(list)
-    summary = {"started": started.isoformat(timespec="seconds"), "machine": machine, "busy": args.busy,
-               "ddp": {"runs": args.runs, "failed": 0, "seconds": []}, "suites": []}
+    summary = {
+        "started": started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "busy": args.busy,
+        "ddp": {"runs": args.runs, "failed": 0, "seconds": []},
+        "suites": [],
+    }
     busy = start_busy(args.busy)
     try:
         with tempfile.TemporaryDirectory(prefix="tensorlab-stress-") as workdir:
@@ -141,8 +154,11 @@ def main() -> int:
                 problem = one_ddp_run(Path(workdir), index)
                 seconds = time.monotonic() - start
                 summary["ddp"]["seconds"].append(round(seconds, 1))
-                print(f"torchrun run {index:>2}/{args.runs}: {'ok' if problem is None else 'FAILED: ' + problem}"
-                      f" ({seconds:.1f} s)", flush=True)
+                print(
+                    f"torchrun run {index:>2}/{args.runs}: {'ok' if problem is None else 'FAILED: ' + problem}"
+                    f" ({seconds:.1f} s)",
+                    flush=True,
+                )
                 if problem is not None:
                     summary["ddp"]["failed"] += 1
                     failures["scripts/train_ddp.py under torchrun"].append(f"run {index}: {problem}")
@@ -151,8 +167,11 @@ def main() -> int:
             print(f"test suite {index}/{args.suites}: make test (log: {log})", flush=True)
             status, seconds, failed = one_suite(junit, log)
             summary["suites"].append({"exit_status": status, "seconds": round(seconds), "failed": sorted(failed)})
-            print(f"test suite {index}/{args.suites}: exit status {status}, {len(failed)} failed, "
-                  f"{seconds / 60:.1f} min", flush=True)
+            print(
+                f"test suite {index}/{args.suites}: exit status {status}, {len(failed)} failed, "
+                f"{seconds / 60:.1f} min",
+                flush=True,
+            )
             for test_id, message in failed.items():
                 failures[test_id].append(f"suite {index}: {message}")
     finally:

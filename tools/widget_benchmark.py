@@ -54,8 +54,10 @@ def time_moves(move, count: int) -> dict:
 
     def summary(values):
         values = sorted(values)
-        return {"median_ms": round(statistics.median(values) * 1000, 1),
-                "p90_ms": round(values[int(0.9 * (len(values) - 1))] * 1000, 1)}
+        return {
+            "median_ms": round(statistics.median(values) * 1000, 1),
+            "p90_ms": round(values[int(0.9 * (len(values) - 1))] * 1000, 1),
+        }
 
     return {"moves": count, "wall": summary(wall), "cpu": summary(cpu)}
 
@@ -103,14 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     print(f"{report['when']} | {report['machine']} | Python {report['python']}")
-    print(f"load average (1, 5, 15 min): before {report['load_average_1_5_15_before']}, "
-          f"after {report['load_average_1_5_15_after']}")
+    print(
+        f"load average (1, 5, 15 min): before {report['load_average_1_5_15_before']}, "
+        f"after {report['load_average_1_5_15_after']}"
+    )
     print(f"{'move':<22}{'moves':>7}{'wall median':>13}{'wall p90':>10}{'CPU median':>12}{'CPU p90':>9}  (ms)")
     for name, r in results.items():
-        print(f"{name:<22}{r['moves']:>7}{r['wall']['median_ms']:>13}{r['wall']['p90_ms']:>10}"
-              f"{r['cpu']['median_ms']:>12}{r['cpu']['p90_ms']:>9}")
-    print(f"full matplotlib redraws (axis limits changed): 02 {dose.full_redraw_count}, "
-          f"04 {conv.full_redraw_count}; every other move redrew only what changed")
+        print(
+            f"{name:<22}{r['moves']:>7}{r['wall']['median_ms']:>13}{r['wall']['p90_ms']:>10}"
+            f"{r['cpu']['median_ms']:>12}{r['cpu']['p90_ms']:>9}"
+        )
+    print(
+        f"full matplotlib redraws (axis limits changed): 02 {dose.full_redraw_count}, "
+        f"04 {conv.full_redraw_count}; every other move redrew only what changed"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -21,14 +21,14 @@ copyright = "the course's authors, MIT licence"
 html_title = "Tensors for Neural Networks"
 
 extensions = [
-    "myst_nb",                 # .ipynb and .md pages, notebooks with their stored outputs
+    "myst_nb",  # .ipynb and .md pages, notebooks with their stored outputs
     "sphinx-mathjax-offline",  # MathJax 3 copied into _static/ instead of loaded from a CDN
 ]
 
 # ---- notebooks ------------------------------------------------------------------------------------
-nb_execution_mode = "off"     # the pages show the outputs stored in solutions/, checked by nbval
-nb_ipywidgets_js = {}         # never add require.js / the widget manager from a CDN
-nb_merge_streams = True       # one block per cell for what it printed, as in Jupyter
+nb_execution_mode = "off"  # the pages show the outputs stored in solutions/, checked by nbval
+nb_ipywidgets_js = {}  # never add require.js / the widget manager from a CDN
+nb_merge_streams = True  # one block per cell for what it printed, as in Jupyter
 myst_enable_extensions = ["dollarmath", "amsmath"]  # $...$ and $$...$$ in the notebooks' text
 myst_heading_anchors = 3
 
@@ -39,14 +39,14 @@ mathjax_path = "mathjax/tex-chtml.js"
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
-html_copy_source = False       # no _sources/: the build copy is already what the pages show
+html_copy_source = False  # no _sources/: the build copy is already what the pages show
 html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {
     "repository_url": COURSE_REPO_URL,
     "repository_branch": COURSE_BRANCH,
     "use_repository_button": True,
-    "use_download_button": False,   # it would offer the build copy; each page links the student copy
+    "use_download_button": False,  # it would offer the build copy; each page links the student copy
     "use_fullscreen_button": False,
     "home_page_in_toc": True,
     "show_navbar_depth": 1,

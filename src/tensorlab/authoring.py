@@ -17,8 +17,8 @@ reads, a value a later cell uses), so the untouched notebook still runs and the 
 attempted yet", while the solution's intermediate names (its steps) stay hidden. A region inside a
 function body becomes ``raise NotImplementedError("your code here")  # YOUR CODE HERE: replace this
 line with your code``, which the checks also read as "not attempted yet". Outputs are cleared. A
-first cell tells the learner that this is their copy and how to answer; the notebook metadata (``metadata["tensorlab"]``) says, for maintainers, that the
-file is generated and from which solution.
+first cell tells the learner that this is their copy and how to answer; the notebook metadata
+(``metadata["tensorlab"]``) says, for maintainers, that the file is generated and from which solution.
 
 Commands (``python -m tensorlab.authoring ...``; ``make student`` runs ``generate``):
 
@@ -88,11 +88,12 @@ class MarkerError(ValueError):
 # One parser serves the student copy (strip_cell_source), the reference solution that
 # ``ex.qN.solution()`` prints (reference_source) and the placeholders' name analysis.
 
+
 @dataclass
 class Segment:
-    kind: str                     # "code" (kept as it is), "solution" or "hidden"
+    kind: str  # "code" (kept as it is), "solution" or "hidden"
     lines: list[str] = field(default_factory=list)
-    indent: str = ""              # a solution region's indentation: "" at the top level of the cell
+    indent: str = ""  # a solution region's indentation: "" at the top level of the cell
 
 
 def parse_cell_source(source: str, where: str = "cell") -> list[Segment]:
@@ -205,8 +206,10 @@ def _placeholder(region: Segment, later_code: list[str] | None) -> list[str]:
     ``later_code=None`` every assigned name is kept.
     """
     if region.indent:
-        return [f'{region.indent}raise NotImplementedError("your code here")  {PLACEHOLDER_COMMENT}: '
-                "replace this line with your code"]
+        return [
+            f'{region.indent}raise NotImplementedError("your code here")  {PLACEHOLDER_COMMENT}: '
+            "replace this line with your code"
+        ]
     names = _assigned_names("\n".join(region.lines))
     if later_code is not None:
         names = [name for name in names if _read_later(name, later_code)]
@@ -223,7 +226,7 @@ def _student_lines(segments: list[Segment], later_cells: list[str] | None) -> li
         elif segment.kind == "solution":
             later = None
             if later_cells is not None:
-                rest = [line for s in segments[index + 1:] if s.kind == "code" for line in s.lines]
+                rest = [line for s in segments[index + 1 :] if s.kind == "code" for line in s.lines]
                 later = ["\n".join(rest)] + later_cells
             out.extend(_placeholder(segment, later))
     while out and not out[-1].strip():
@@ -236,8 +239,7 @@ def visible_code(source: str, where: str = "cell") -> str:
     return "\n".join(line for s in parse_cell_source(source, where) if s.kind == "code" for line in s.lines)
 
 
-def strip_cell_source(source: str, where: str = "cell",
-                      later_cells: list[str] | None = None) -> tuple[str, bool, bool]:
+def strip_cell_source(source: str, where: str = "cell", later_cells: list[str] | None = None) -> tuple[str, bool, bool]:
     """Return (student source, had a solution region, had hidden tests) for one code cell.
 
     ``later_cells``: the student copy's code of every later cell (``visible_code``), in order; with
@@ -257,6 +259,12 @@ def reference_source(source: str, where: str = "cell") -> str:
     return "\n".join(lines)
 
 
+def hidden_tests(source: str, where: str = "cell") -> str:
+    """A cell's hidden tests alone, dedented (the grader runs them; the student copy drops them)."""
+    lines = [line for s in parse_cell_source(source, where) if s.kind == "hidden" for line in s.lines]
+    return textwrap.dedent("\n".join(lines)).strip()
+
+
 def student_path_for(solution_path: Path) -> Path:
     return STUDENT_DIR / solution_path.name
 
@@ -271,12 +279,16 @@ def _relative(path: Path) -> str:
 # The student copy's first cell is for learners; where the copy comes from is written in its metadata
 # (notebook.metadata["tensorlab"]), for maintainers, and the staleness test reads all of it.
 BANNER = "This is your copy of the notebook: run it, change it, try things."
-BANNER_EXERCISES = (" In each exercise, replace the `...` (or the `raise NotImplementedError` line) in the "
-                    "answer cell with your answer, then run the check cell under it. "
-                    "✅ means right, ❌ says what to fix, ⏳ means not tried yet; `ex.q1.hint()` gives a hint "
-                    "for exercise 1.")
-GENERATED_NOTE = ("Generated from {source} by `make student` (python -m tensorlab.authoring generate): "
-                  "edit the solution notebook and regenerate; changes made here are overwritten.")
+BANNER_EXERCISES = (
+    " In each exercise, replace the `...` (or the `raise NotImplementedError` line) in the "
+    "answer cell with your answer, then run the check cell under it. "
+    "✅ means right, ❌ says what to fix, ⏳ means not tried yet; `ex.q1.hint()` gives a hint "
+    "for exercise 1."
+)
+GENERATED_NOTE = (
+    "Generated from {source} by `make student` (python -m tensorlab.authoring generate): "
+    "edit the solution notebook and regenerate; changes made here are overwritten."
+)
 
 
 def learner_banner(has_exercises: bool) -> str:
@@ -338,13 +350,44 @@ def reference_solution(solution_path: Path, exercise: str) -> str:
     return "\n\n".join(reference_source(notebook.cells[index].source) for index in answers)
 
 
+def exercise_tag(cell) -> tuple[str | None, str | None]:
+    """(exercise, role) that the generator wrote into a student cell: ("q1", "answer"), ("q1", "check"),
+    or (None, None) for any other cell (also for a submitted cell whose metadata is not a dict)."""
+    metadata = cell.get("metadata")
+    tag = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(tag, dict) or not isinstance(tag.get("exercise"), str):
+        return None, None
+    return tag["exercise"], tag.get("role")
+
+
+def tagged_cells(notebook: nbformat.NotebookNode, exercise: str, role: str = "answer") -> list[int]:
+    """Indices of the cells of a student copy tagged as ``role`` ("answer" or "check") of ``exercise``."""
+    return [i for i, cell in enumerate(notebook.cells) if exercise_tag(cell) == (exercise, role)]
+
+
+def solved_copy(student: nbformat.NotebookNode, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student copy with every answer cell filled in from its solution: a perfect submission."""
+    filled = copy.deepcopy(student)
+    for position, cell in enumerate(filled.cells[1:]):  # [0]: the generator's banner
+        if exercise_tag(cell)[1] == "answer":
+            cell.source = reference_source(solution.cells[position].source)
+    return filled
+
+
+def exercise_module_name(solution_path: Path) -> str:
+    """Notebook NN's exercises live in ``tensorlab.exercises.chNN`` (tests/test_exercises.py checks it)."""
+    return f"tensorlab.exercises.ch{Path(solution_path).name[:2]}"
+
+
 def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) -> nbformat.NotebookNode:
     """Build the student copy of one solution notebook (pure: the input is not modified)."""
     source_name = _relative(solution_path)
     student = copy.deepcopy(solution)
     # What the student copy keeps of each code cell, for the placeholders' name analysis.
-    visible = [visible_code(c.source, f"{source_name}, cell {i}") if c.cell_type == "code" else None
-               for i, c in enumerate(solution.cells)]
+    visible = [
+        visible_code(c.source, f"{source_name}, cell {i}") if c.cell_type == "code" else None
+        for i, c in enumerate(solution.cells)
+    ]
     roles, exercises = exercise_roles(solution, source_name)
     cells = []
     for index, cell in enumerate(student.cells):
@@ -353,7 +396,7 @@ def make_student_notebook(solution: nbformat.NotebookNode, solution_path: Path) 
         _keep_learner_tags(cell)
         if cell.cell_type == "code":
             where = f"{source_name}, cell {index}"
-            later = [code for code in visible[index + 1:] if code is not None]
+            later = [code for code in visible[index + 1 :] if code is not None]
             cell.source, _, _ = strip_cell_source(cell.source, where, later)
             cell.outputs = []
             cell.execution_count = None
@@ -389,8 +432,9 @@ def notebook_paths(directory: Path) -> list[Path]:
     return sorted(Path(directory).glob(NOTEBOOK_GLOB))
 
 
-def solution_paths() -> list[Path]:
-    return notebook_paths(SOLUTIONS_DIR)
+def solution_paths(directory: Path | None = None) -> list[Path]:
+    """The solution notebooks of the course, or of another folder laid out like solutions/."""
+    return notebook_paths(directory or SOLUTIONS_DIR)
 
 
 def expected_student_text(solution_path: Path) -> str:
@@ -433,7 +477,6 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
     A notebook that fails is left as it was, and the run stops there with the cell's traceback.
     """
     from tensorlab import executing  # needs Jupyter's parts, which only authors and tools need
-
     from tensorlab.interactive import strip_widget_views
 
     for path in paths:
@@ -488,8 +531,10 @@ def launch_problems(path: Path) -> list[str]:
         title = launch.title_cell(notebook).source
         target = f"{path.parent.name}/{path.name}"
         if launch.badge_lines(title) != [launch.badge_line(target)]:
-            problems.append(f"{where}: the title cell lacks the one badge line that opens {target} from "
-                            f"{COURSE_REPO_URL} ({COURSE_BRANCH})")
+            problems.append(
+                f"{where}: the title cell lacks the one badge line that opens {target} from "
+                f"{COURSE_REPO_URL} ({COURSE_BRANCH})"
+            )
         if launch.setup_code_cell(notebook).source.strip() != SETUP_CELL.strip():
             problems.append(f"{where}: the setup cell is not tensorlab.authoring.SETUP_CELL")
     except ValueError as error:
@@ -517,8 +562,9 @@ def rewrite_launch_cells(paths: list[Path] | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tensorlab.authoring", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tensorlab.authoring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("generate", help="rewrite notebooks/ from solutions/")
     sub.add_parser("check", help="fail if a student notebook is stale")

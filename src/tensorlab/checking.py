@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 PASS, FAIL, NOT_ATTEMPTED = "pass", "fail", "not attempted"
-_ICONS = {PASS: "✅", FAIL: "❌", NOT_ATTEMPTED: "⏳"}
+ICONS = {PASS: "✅", FAIL: "❌", NOT_ATTEMPTED: "⏳"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Result:
 
     def __str__(self) -> str:
         takeaway = f" Takeaway: {self.takeaway}" if self.takeaway and self.passed else ""
-        return f"{_ICONS[self.status]} {self.exercise}: {self.message}{takeaway}"
+        return f"{ICONS[self.status]} {self.exercise}: {self.message}{takeaway}"
 
 
 class WrongAnswer(Exception):
@@ -63,6 +63,7 @@ class NotAttempted(Exception):
 # ---------------------------------------------------------------------------------------------
 # Describing values in words
 # ---------------------------------------------------------------------------------------------
+
 
 def describe_type(value: Any) -> str:
     if value is None:
@@ -92,6 +93,7 @@ def is_placeholder(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Comparisons: each raises WrongAnswer with one sentence, or returns quietly
 # ---------------------------------------------------------------------------------------------
+
 
 def _format_element(value: Any) -> str:
     """One element of a tensor, as a learner would write it: 2, 2.5, True, nan."""
@@ -147,11 +149,16 @@ def compare_tensor(
         )
     got = answer.detach().cpu()
     want = expected.detach().cpu()
-    right_so_far = ("has the right shape and dtype" if got.dtype == want.dtype else
-                    f"has the right shape (its dtype is {got.dtype}, the expected one's {want.dtype})")
+    right_so_far = (
+        "has the right shape and dtype"
+        if got.dtype == want.dtype
+        else f"has the right shape (its dtype is {got.dtype}, the expected one's {want.dtype})"
+    )
     exact = want.dtype == torch.bool or not (want.is_floating_point() or want.is_complex())
     if exact and not (got.is_floating_point() or got.is_complex()):
-        wrong = got.to(want.dtype) != want if got.dtype != want.dtype else got != want
+        # integers (and bools) compared exactly as int64: never cast the answer to the expected dtype
+        # (an int64 256 cast to uint8 would wrap to 0 and "equal" it)
+        wrong = got.to(torch.int64) != want.to(torch.int64) if got.dtype != want.dtype else got != want
         by = ""
     else:
         got64 = got.to(torch.complex128 if got.is_complex() or want.is_complex() else torch.float64)
@@ -170,12 +177,18 @@ def compare_tensor(
         example = _one_difference(got, want, wrong)
         if not show_expected:
             example = example.split("expected ")[0] + "got " + example.split(", got ")[1]
-        raise WrongAnswer(f"{what} {right_so_far}, but {n_bad} of {want.numel()} element(s) differ{by}: "
-                          f"{example}.")
+        raise WrongAnswer(f"{what} {right_so_far}, but {n_bad} of {want.numel()} element(s) differ{by}: " f"{example}.")
 
 
-def compare_number(answer: Any, expected: float, *, atol: float = 1e-6, rtol: float = 1e-6,
-                   what: str = "your answer", show_expected: bool = False) -> None:
+def compare_number(
+    answer: Any,
+    expected: float,
+    *,
+    atol: float = 1e-6,
+    rtol: float = 1e-6,
+    what: str = "your answer",
+    show_expected: bool = False,
+) -> None:
     """Compare a plain number; a 0-D tensor holding the number is accepted too.
 
     ``show_expected`` (used for a function's result on a test case) says which number was expected;
@@ -185,17 +198,33 @@ def compare_number(answer: Any, expected: float, *, atol: float = 1e-6, rtol: fl
         raise NotAttempted()
     if isinstance(answer, torch.Tensor):
         if answer.numel() != 1:
-            raise WrongAnswer(f"{what} should be a single number, but it is a tensor of shape "
-                              f"{format_shape(answer.shape)}.")
+            raise WrongAnswer(
+                f"{what} should be a single number, but it is a tensor of shape " f"{format_shape(answer.shape)}."
+            )
         answer = answer.item()
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         raise WrongAnswer(f"{what} should be a number, but it is {describe_type(answer)}.")
     if not math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol):
         gap = format_number(abs(float(answer) - float(expected)))
         if show_expected:
-            raise WrongAnswer(f"{what} gave {format_number(float(answer))}, but "
-                              f"{format_number(float(expected))} was expected (off by {gap}).")
+            raise WrongAnswer(
+                f"{what} gave {format_number(float(answer))}, but "
+                f"{format_number(float(expected))} was expected (off by {gap})."
+            )
         raise WrongAnswer(f"{what} is {format_number(float(answer))}, which is off by {gap}.")
+
+
+def _exact_number(value: Any) -> Any:
+    """A number as plain Python holds it, exactly: a one-element tensor or a NumPy scalar unwrapped,
+    a whole float as an int. Nothing is cast to the other side's dtype (a NumPy float16 would turn
+    1572864 into inf and then "equal" an inf answer); inf and nan stay floats and never equal an int."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    elif isinstance(value, numbers.Number) and type(value).__module__ == "numpy":
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def compare_equal(answer: Any, expected: Any, *, what: str = "your answer", show_expected: bool = False) -> None:
@@ -206,13 +235,11 @@ def compare_equal(answer: Any, expected: Any, *, what: str = "your answer", show
     if is_placeholder(answer):
         raise NotAttempted()
     if isinstance(expected, tuple) and isinstance(answer, (list, tuple, torch.Size)):
-        answer = tuple(int(a) if isinstance(a, numbers.Integral) else a for a in answer)
+        answer = tuple(_exact_number(a) for a in answer)
     if isinstance(expected, bool) and not isinstance(answer, bool):
         raise WrongAnswer(f"{what} should be True or False, but it is {describe_type(answer)}.")
-    if isinstance(expected, numbers.Integral) and isinstance(answer, torch.Tensor) and answer.numel() == 1:
-        answer = answer.item()
-    if type(expected) is int and isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)
+    if isinstance(expected, numbers.Integral):
+        answer = _exact_number(answer)
     if answer != expected:
         if isinstance(expected, tuple) and isinstance(answer, tuple) and len(answer) != len(expected):
             raise WrongAnswer(f"{what} should have {len(expected)} entries, but it has {len(answer)}.")
@@ -227,6 +254,7 @@ def compare_equal(answer: Any, expected: Any, *, what: str = "your answer", show
 # Exercises
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Exercise:
     """One question: what is expected, how an answer is judged, hints and a takeaway, in one place.
@@ -237,11 +265,12 @@ class Exercise:
     the solution region of the notebook, which :meth:`solution` reads.
     """
 
-    name: str
     title: str
     hints: Sequence[str] = field(default_factory=tuple)
     takeaway: str = ""
     _hints_shown: int = field(default=0, init=False, repr=False)
+    # "q1": set from the attribute that holds the exercise (tensorlab.exercises.name_exercises)
+    name: str = field(default="", kw_only=True)
 
     @property
     def label(self) -> str:
@@ -261,8 +290,9 @@ class Exercise:
             tail = f" (ex.{self.name}.hint() gives a hint.)" if self.hints else ""
             return Result(self.label, FAIL, message + tail)
         except Exception as error:  # a bug in the answer's code must not become a traceback
-            return Result(self.label, FAIL, f"Checking your answer raised {type(error).__name__}: "
-                                            f"{_one_line(error)}.")
+            return Result(
+                self.label, FAIL, f"Checking your answer raised {type(error).__name__}: " f"{one_line(error)}."
+            )
         return Result(self.label, PASS, "correct.", takeaway=self.takeaway)
 
     def check(self, answer: Any) -> None:
@@ -272,15 +302,20 @@ class Exercise:
     def hint(self, number: int | None = None) -> None:
         """Print the next hint (or hint ``number``, counting from 1); the last one points to solution()."""
         if not self.hints:
-            print(f"{self.label}: there are no hints for this one. ex.{self.name}.solution() shows the "
-                  "reference solution.")
+            print(
+                f"{self.label}: there are no hints for this one. ex.{self.name}.solution() shows the "
+                "reference solution."
+            )
             return
         if number is None:
             number = min(self._hints_shown + 1, len(self.hints))
         number = max(1, min(number, len(self.hints)))
         self._hints_shown = max(self._hints_shown, number)
-        last = (f" (That was the last hint. Still stuck? ex.{self.name}.solution() shows the reference "
-                "solution.)" if number == len(self.hints) else "")
+        last = (
+            f" (That was the last hint. Still stuck? ex.{self.name}.solution() shows the reference " "solution.)"
+            if number == len(self.hints)
+            else ""
+        )
         print(f"💡 {self.label}, hint {number} of {len(self.hints)}: {self.hints[number - 1]}{last}")
 
     def solution(self) -> None:
@@ -298,21 +333,28 @@ def reference_solution(exercise: Exercise) -> str:
     """
     home = _home_of(exercise)
     if home is None:
-        return (f"{exercise.label}: no reference solution, since this exercise is not defined in a course "
-                "notebook's exercise module (tensorlab.exercises.chNN).")
+        return (
+            f"{exercise.label}: no reference solution, since this exercise is not defined in a course "
+            "notebook's exercise module (tensorlab.exercises.chNN)."
+        )
     number, name = home
     from tensorlab import authoring  # nbformat is needed only here
 
     paths = sorted(authoring.SOLUTIONS_DIR.glob(f"{number}_*.ipynb"))
     if not paths:
-        return (f"{exercise.label}: the reference solution is in solutions/{number}_....ipynb of the course "
-                f"repository, which is not here ({authoring.SOLUTIONS_DIR} does not hold it).")
+        return (
+            f"{exercise.label}: the reference solution is in solutions/{number}_....ipynb of the course "
+            f"repository, which is not here ({authoring.SOLUTIONS_DIR} does not hold it)."
+        )
     try:
         code = authoring.reference_solution(paths[0], name)
     except Exception as error:  # a damaged or edited solution notebook: a sentence, not a traceback
-        return f"{exercise.label}: the reference solution could not be read: {_one_line(error)}."
-    where = paths[0].relative_to(authoring.REPO_ROOT).as_posix() if paths[0].is_relative_to(
-        authoring.REPO_ROOT) else paths[0].name
+        return f"{exercise.label}: the reference solution could not be read: {one_line(error)}."
+    where = (
+        paths[0].relative_to(authoring.REPO_ROOT).as_posix()
+        if paths[0].is_relative_to(authoring.REPO_ROOT)
+        else paths[0].name
+    )
     return f"📖 {exercise.label}, the reference solution (from {where}):\n\n{code}"
 
 
@@ -330,8 +372,7 @@ def _home_of(exercise: Exercise) -> tuple[str, str] | None:
 def not_attempted_message(answer: Any) -> str:
     """What to replace, in the words of the student copy's placeholder (tensorlab.authoring)."""
     if callable(answer):  # a function whose body is still ``raise NotImplementedError``
-        return ("not attempted yet: replace the line raise NotImplementedError(...) in your function "
-                "with your code.")
+        return "not attempted yet: replace the line raise NotImplementedError(...) in your function " "with your code."
     return "not attempted yet: replace the ... placeholder with your answer."
 
 
@@ -342,7 +383,7 @@ def sentence_case(message: str) -> str:
     return message[0].upper() + message[1:]
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return (text[0][:200] if text else "no message").rstrip(".")
 
@@ -363,9 +404,15 @@ class TensorExercise(Exercise):
     show_expected: bool = True  # a wrong element's expected value in the message (one element)
 
     def judge(self, answer: Any) -> None:
-        compare_tensor(answer, _resolve(self.expected), check_dtype=self.check_dtype,
-                       device=_resolve(self.device), atol=self.atol, rtol=self.rtol,
-                       show_expected=self.show_expected)
+        compare_tensor(
+            answer,
+            _resolve(self.expected),
+            check_dtype=self.check_dtype,
+            device=_resolve(self.device),
+            atol=self.atol,
+            rtol=self.rtol,
+            show_expected=self.show_expected,
+        )
 
 
 @dataclass
@@ -399,8 +446,9 @@ class ChoiceExercise(Exercise):
         if is_placeholder(answer):
             raise NotAttempted()
         if not isinstance(answer, str):
-            raise WrongAnswer(f"your answer should be one of {list(self.choices)} (a string), but it "
-                              f"is {describe_type(answer)}.")
+            raise WrongAnswer(
+                f"your answer should be one of {list(self.choices)} (a string), but it " f"is {describe_type(answer)}."
+            )
         if answer.strip().lower() not in [c.lower() for c in self.choices]:
             raise WrongAnswer(f"{answer!r} is not one of the choices {list(self.choices)}.")
         if answer.strip().lower() != self.expected.lower():
@@ -434,10 +482,13 @@ class FunctionExercise(Exercise):
             except NotImplementedError:
                 raise NotAttempted() from None
             except Exception as error:
-                raise WrongAnswer(f"{name}({shown}) raised {type(error).__name__}: {_one_line(error)}") from None
+                raise WrongAnswer(f"{name}({shown}) raised {type(error).__name__}: {one_line(error)}") from None
             if got is None or got is Ellipsis:
-                raise NotAttempted() if got is Ellipsis else WrongAnswer(
-                    f"{name}({shown}) returned None; did you forget the return statement?")
+                raise (
+                    NotAttempted()
+                    if got is Ellipsis
+                    else WrongAnswer(f"{name}({shown}) returned None; did you forget the return statement?")
+                )
             want = self.reference(*copy.deepcopy(args))
             options = dict(self.compare_options)
             if "show_expected" in inspect.signature(self.compare).parameters:
@@ -477,6 +528,7 @@ def _short_repr(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Open-ended questions: a discussion to read, not a check
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Discussion:

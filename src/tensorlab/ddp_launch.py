@@ -39,12 +39,20 @@ def torchrun_command(script: str | os.PathLike, *script_args: str, nproc_per_nod
     ``torchrun`` is run as ``sys.executable -m torch.distributed.run``, so it uses the same Python (and
     the same virtual environment) as the caller.
     """
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc_per_node}", str(script), *map(str, script_args)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc_per_node}",
+        str(script),
+        *map(str, script_args),
+    ]
 
 
-def run_captured(command: Sequence[str], *, timeout: float, check: bool = True,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_captured(
+    command: Sequence[str], *, timeout: float, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``command`` in a new process group with stdout and stderr captured; kill the group on timeout.
 
     The command runs with ``TMPDIR`` set to a temporary folder of its own, removed afterwards with
@@ -58,8 +66,14 @@ def run_captured(command: Sequence[str], *, timeout: float, check: bool = True,
     # never removes it), removed with everything in it when the job is over.
     with tempfile.TemporaryDirectory(prefix="tensorlab-job-") as job_tmp:
         job_env = {**(os.environ if env is None else env), "TMPDIR": job_tmp}
-        process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=job_env, start_new_session=True)
+        process = subprocess.Popen(
+            list(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=job_env,
+            start_new_session=True,
+        )
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -30,12 +30,24 @@ PARAM_NAMES: tuple[str, ...] = ("w1", "b1", "w2", "b2", "w3", "w4", "b3")
 
 #: The trained values of "Inside the Black Box" (softplus): the curve goes through the three points.
 TRAINED_PARAMS: dict[str, float] = {
-    "w1": -34.4, "b1": 2.14, "w2": -2.52, "b2": 1.29, "w3": -1.30, "w4": 2.28, "b3": -0.58,
+    "w1": -34.4,
+    "b1": 2.14,
+    "w2": -2.52,
+    "b2": 1.29,
+    "w3": -1.30,
+    "w4": 2.28,
+    "b3": -0.58,
 }
 
 #: The values of "Backpropagation Main Ideas": everything but b3 already fit; b3 starts at 0.
 BACKPROP_PARAMS: dict[str, float] = {
-    "w1": 3.34, "b1": -1.43, "w2": -3.53, "b2": 0.57, "w3": -1.22, "w4": -2.30, "b3": 0.0,
+    "w1": 3.34,
+    "b1": -1.43,
+    "w2": -3.53,
+    "b2": 0.57,
+    "w3": -1.22,
+    "w4": -2.30,
+    "b3": 0.0,
 }
 
 #: The activations :class:`DoseNet` knows by name.
@@ -44,10 +56,11 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"softplus": F.softplus, "r
 Params = Mapping[str, Union[float, Tensor]]
 
 
-def training_data(dtype: torch.dtype = torch.float32,
-                  device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def training_data(
+    dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
     """The three training points: doses ``(3,)`` = [0, 0.5, 1] and efficacy ``(3,)`` = [0, 1, 0]."""
-    doses = torch.tensor([0.0, 0.5, 1.0], dtype=dtype, device=device)     # (3,)
+    doses = torch.tensor([0.0, 0.5, 1.0], dtype=dtype, device=device)  # (3,)
     efficacy = torch.tensor([0.0, 1.0, 0.0], dtype=dtype, device=device)  # (3,)
     return doses, efficacy
 
@@ -58,8 +71,7 @@ def _check_params(params: Params) -> None:
         raise KeyError(f"params is missing {', '.join(missing)}; it needs all of {', '.join(PARAM_NAMES)}")
 
 
-def forward(doses: Tensor, params: Params,
-            activation: Callable[[Tensor], Tensor] = F.softplus) -> Tensor:
+def forward(doses: Tensor, params: Params, activation: Callable[[Tensor], Tensor] = F.softplus) -> Tensor:
     """The network's output for every dose: ``(N,)`` -> ``(N,)``.
 
     ``params`` maps the seven names to floats or 0-D tensors (tensors that require grad keep the
@@ -67,9 +79,9 @@ def forward(doses: Tensor, params: Params,
     """
     _check_params(params)
     p = params
-    top = activation(doses * p["w1"] + p["b1"]) * p["w3"]     # (N,): upper hidden node, scaled
+    top = activation(doses * p["w1"] + p["b1"]) * p["w3"]  # (N,): upper hidden node, scaled
     bottom = activation(doses * p["w2"] + p["b2"]) * p["w4"]  # (N,): lower hidden node, scaled
-    return top + bottom + p["b3"]                             # (N,)
+    return top + bottom + p["b3"]  # (N,)
 
 
 def ssr(predicted: Tensor, observed: Tensor) -> Tensor:
@@ -95,13 +107,13 @@ def ssr_gradients_by_hand(doses: Tensor, observed: Tensor, params: Params) -> di
     """
     _check_params(params)
     p = params
-    x1 = doses * p["w1"] + p["b1"]                 # (N,)
-    x2 = doses * p["w2"] + p["b2"]                 # (N,)
-    y1, y2 = F.softplus(x1), F.softplus(x2)        # (N,), (N,)
+    x1 = doses * p["w1"] + p["b1"]  # (N,)
+    x2 = doses * p["w2"] + p["b2"]  # (N,)
+    y1, y2 = F.softplus(x1), F.softplus(x2)  # (N,), (N,)
     predicted = y1 * p["w3"] + y2 * p["w4"] + p["b3"]  # (N,)
-    d_ssr_d_pred = -2 * (observed - predicted)     # (N,)
-    d_pred_d_x1 = p["w3"] * torch.sigmoid(x1)      # (N,): softplus'(x) = sigmoid(x)
-    d_pred_d_x2 = p["w4"] * torch.sigmoid(x2)      # (N,)
+    d_ssr_d_pred = -2 * (observed - predicted)  # (N,)
+    d_pred_d_x1 = p["w3"] * torch.sigmoid(x1)  # (N,): softplus'(x) = sigmoid(x)
+    d_pred_d_x2 = p["w4"] * torch.sigmoid(x2)  # (N,)
     return {
         "w1": (d_ssr_d_pred * d_pred_d_x1 * doses).sum(),
         "b1": (d_ssr_d_pred * d_pred_d_x1).sum(),
@@ -133,8 +145,14 @@ class DoseNet(nn.Module):
     ``forward`` maps doses ``(N,)`` to efficacy ``(N,)``.
     """
 
-    def __init__(self, params: Params | None = None, activation: str = "softplus", *,
-                 seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        params: Params | None = None,
+        activation: str = "softplus",
+        *,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")

@@ -131,9 +131,16 @@ class _Client(NotebookClient):
                 cell["metadata"]["tags"] = tags
 
 
-def execute(notebook: Path | nbformat.NotebookNode, *, cwd: Path | None = None,
-            timeout: int | None = DEFAULT_CELL_TIMEOUT, env: Mapping[str, str] | None = None,
-            device: str | None = None, kernel_name: str = "python3", **client_options: Any) -> Execution:
+def execute(
+    notebook: Path | nbformat.NotebookNode,
+    *,
+    cwd: Path | None = None,
+    timeout: int | None = DEFAULT_CELL_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+    device: str | None = None,
+    kernel_name: str = "python3",
+    **client_options: Any,
+) -> Execution:
     """Run a copy of ``notebook`` top to bottom in a fresh kernel and say what happened.
 
     ``cwd`` is the kernel's working folder (default: the notebook file's own folder, as in Jupyter; this
@@ -160,8 +167,14 @@ def execute(notebook: Path | nbformat.NotebookNode, *, cwd: Path | None = None,
     def on_cell_execute(cell, cell_index):
         started.append(cell_index)
 
-    client = _Client(notebook, timeout=timeout, kernel_name=kernel_name, on_cell_execute=on_cell_execute,
-                     resources={"metadata": {"path": str(cwd or Path.cwd())}}, **client_options)
+    client = _Client(
+        notebook,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        on_cell_execute=on_cell_execute,
+        resources={"metadata": {"path": str(cwd or Path.cwd())}},
+        **client_options,
+    )
     result = Execution(notebook, 0.0, started)
     begin = time.perf_counter()
     try:
@@ -190,8 +203,11 @@ def _one_line(text: str) -> str:
 
 def stream_text(cell: Mapping, name: str = "stdout") -> str:
     """Everything a cell printed to one stream (``stdout`` or ``stderr``)."""
-    return "".join(_text(o.get("text", "")) for o in cell.get("outputs", [])
-                   if o.get("output_type") == "stream" and o.get("name") == name)
+    return "".join(
+        _text(o.get("text", ""))
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == name
+    )
 
 
 def printed_text(cell: Mapping) -> str:

@@ -44,14 +44,43 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 from torch.utils import benchmark  # noqa: E402
 
 __all__ = [
-    "CpuInfo", "PeakEstimate", "GpuPeak", "MatmulTiming", "GPU_PEAKS",
-    "read_cpu_info", "parse_cpu_info", "cpu_flops_per_cycle", "estimate_cpu_peak",
-    "lookup_gpu_peak", "gpu_peak", "peak_flops", "matmul_flops", "measure_matmul",
-    "measure_matmul_sweep", "SweepConfig", "measure_matmul_sweeps", "describe_gpu", "plot_matmul_rates",
-    "format_flops", "PublishedPeak", "published_peaks", "load_average", "Conditions",
-    "measurement_conditions", "threads_verdict", "place_legend", "LinkFit", "fit_latency_bandwidth",
-    "cpu_sweep_configs", "sweep_peaks", "format_sweep_table", "parse_sweep_table", "MatmulRecord",
-    "record_to_json", "load_matmul_record", "bfloat16_verdict",
+    "CpuInfo",
+    "PeakEstimate",
+    "GpuPeak",
+    "MatmulTiming",
+    "GPU_PEAKS",
+    "read_cpu_info",
+    "parse_cpu_info",
+    "cpu_flops_per_cycle",
+    "estimate_cpu_peak",
+    "lookup_gpu_peak",
+    "gpu_peak",
+    "peak_flops",
+    "matmul_flops",
+    "measure_matmul",
+    "measure_matmul_sweep",
+    "SweepConfig",
+    "measure_matmul_sweeps",
+    "describe_gpu",
+    "plot_matmul_rates",
+    "format_flops",
+    "PublishedPeak",
+    "published_peaks",
+    "load_average",
+    "Conditions",
+    "measurement_conditions",
+    "threads_verdict",
+    "place_legend",
+    "LinkFit",
+    "fit_latency_bandwidth",
+    "cpu_sweep_configs",
+    "sweep_peaks",
+    "format_sweep_table",
+    "parse_sweep_table",
+    "MatmulRecord",
+    "record_to_json",
+    "load_matmul_record",
+    "bfloat16_verdict",
 ]
 
 
@@ -59,18 +88,19 @@ __all__ = [
 # The CPU: what Linux says about it
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CpuInfo:
     """What the peak estimate needs to know about the processor."""
 
     model_name: str
-    vendor: str                 # "GenuineIntel", "AuthenticAMD", ... ("" if unknown)
-    family: int | None          # the "cpu family" number (AMD: 23 = Zen 1/2, 25 = Zen 3/4, 26 = Zen 5)
+    vendor: str  # "GenuineIntel", "AuthenticAMD", ... ("" if unknown)
+    family: int | None  # the "cpu family" number (AMD: 23 = Zen 1/2, 25 = Zen 3/4, 26 = Zen 5)
     model: int | None
-    physical_cores: int         # cores this process may use, counting each hyper-thread pair once
-    logical_cpus: int           # CPUs this process may use (hyper-threads counted)
-    mhz: float | None           # the clock the estimate uses
-    mhz_source: str             # where ``mhz`` came from, in words
+    physical_cores: int  # cores this process may use, counting each hyper-thread pair once
+    logical_cpus: int  # CPUs this process may use (hyper-threads counted)
+    mhz: float | None  # the clock the estimate uses
+    mhz_source: str  # where ``mhz`` came from, in words
     flags: frozenset[str]
 
     def has(self, *flags: str) -> bool:
@@ -79,9 +109,16 @@ class CpuInfo:
     @property
     def instruction_sets(self) -> list[str]:
         """The vector instruction sets that matter for matrix products, as found."""
-        names = [("sse2", "SSE2"), ("avx", "AVX"), ("avx2", "AVX2"), ("fma", "FMA"),
-                 ("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"),
-                 ("amx_bf16", "AMX-BF16")]
+        names = [
+            ("sse2", "SSE2"),
+            ("avx", "AVX"),
+            ("avx2", "AVX2"),
+            ("fma", "FMA"),
+            ("avx512f", "AVX-512"),
+            ("avx512_bf16", "AVX-512-BF16"),
+            ("amx_tile", "AMX"),
+            ("amx_bf16", "AMX-BF16"),
+        ]
         return [label for flag, label in names if flag in self.flags]
 
 
@@ -108,8 +145,7 @@ def _as_float(text: str | None) -> float | None:
         return None
 
 
-def parse_cpu_info(cpuinfo_text: str, lscpu_text: str = "",
-                   allowed_cpus: Iterable[int] | None = None) -> CpuInfo:
+def parse_cpu_info(cpuinfo_text: str, lscpu_text: str = "", allowed_cpus: Iterable[int] | None = None) -> CpuInfo:
     """Build a :class:`CpuInfo` from the text of ``/proc/cpuinfo`` (and of ``lscpu``, if any).
 
     ``allowed_cpus`` are the logical CPU numbers this process may run on (its affinity); by default
@@ -155,8 +191,9 @@ def read_cpu_info() -> CpuInfo:
     lscpu = ""
     if shutil.which("lscpu"):
         try:
-            lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
-                                   env={**os.environ, "LC_ALL": "C"}).stdout
+            lscpu = subprocess.run(
+                ["lscpu"], capture_output=True, text=True, timeout=10, env={**os.environ, "LC_ALL": "C"}
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             lscpu = ""
     try:
@@ -190,12 +227,18 @@ def cpu_flops_per_cycle(info: CpuInfo, dtype: torch.dtype = torch.float32) -> tu
     amd = info.vendor == "AuthenticAMD"
     if info.has("avx512f"):
         halves = amd and info.family is not None and info.family < 26  # Zen 4: 2 x 256-bit halves
-        fp32 = (32, "AVX-512 run as two 256-bit halves (AMD Zen 4): 2 FMA units x 8 lanes x 2") if halves \
+        fp32 = (
+            (32, "AVX-512 run as two 256-bit halves (AMD Zen 4): 2 FMA units x 8 lanes x 2")
+            if halves
             else (64, "AVX-512: 2 FMA units x 16 float32 lanes x 2 (multiply + add)")
+        )
     elif info.has("avx2", "fma"):
         zen1 = amd and info.family == 23 and (info.model or 0) < 0x30  # Zen 1 splits 256-bit ops
-        fp32 = (16, "AVX2 + FMA on AMD Zen 1 (256-bit ops split in two): 2 x 4 lanes x 2") if zen1 \
+        fp32 = (
+            (16, "AVX2 + FMA on AMD Zen 1 (256-bit ops split in two): 2 x 4 lanes x 2")
+            if zen1
             else (32, "AVX2 + FMA: 2 FMA units x 8 float32 lanes x 2 (multiply + add)")
+        )
     elif info.has("avx"):
         fp32 = (16, "AVX without FMA: 1 multiply + 1 add unit x 8 float32 lanes")
     elif info.has("sse2") or not info.flags:
@@ -212,8 +255,10 @@ def cpu_flops_per_cycle(info: CpuInfo, dtype: torch.dtype = torch.float32) -> tu
         if amd and info.family is not None and info.family < 26:
             return 64, "AVX-512-BF16 as two 256-bit halves (AMD Zen 4): 2 x 8 lanes x 2 products x 2"
         return 128, "AVX-512-BF16: 2 units x 16 float32 lanes x 2 bf16 products x 2"
-    return fp32[0], (f"no bfloat16 instructions (no AVX-512-BF16, no AMX): bfloat16 is converted to "
-                     f"float32, so float32's {fp32[0]} FLOP/cycle is an upper bound")
+    return fp32[0], (
+        f"no bfloat16 instructions (no AVX-512-BF16, no AMX): bfloat16 is converted to "
+        f"float32, so float32's {fp32[0]} FLOP/cycle is an upper bound"
+    )
 
 
 @dataclass(frozen=True)
@@ -233,8 +278,9 @@ class PeakEstimate:
         return f"{format_flops(self.flops)} ({'estimate: ' if self.is_estimate else ''}{self.how})"
 
 
-def estimate_cpu_peak(dtype: torch.dtype = torch.float32, info: CpuInfo | None = None,
-                      cores: int | None = None) -> PeakEstimate:
+def estimate_cpu_peak(
+    dtype: torch.dtype = torch.float32, info: CpuInfo | None = None, cores: int | None = None
+) -> PeakEstimate:
     """Cores x clock x FLOP per cycle: an estimate of the CPU's peak for ``dtype``.
 
     ``cores`` defaults to the physical cores this process may use.
@@ -243,41 +289,52 @@ def estimate_cpu_peak(dtype: torch.dtype = torch.float32, info: CpuInfo | None =
     cores = cores or info.physical_cores
     per_cycle, why = cpu_flops_per_cycle(info, dtype)
     if not info.mhz:
-        return PeakEstimate(None, f"the clock is not reported; {cores} core(s) x ? GHz x {per_cycle} "
-                                  f"FLOP/cycle ({why})")
+        return PeakEstimate(
+            None, f"the clock is not reported; {cores} core(s) x ? GHz x {per_cycle} " f"FLOP/cycle ({why})"
+        )
     ghz = info.mhz / 1000
     flops = cores * info.mhz * 1e6 * per_cycle
-    return PeakEstimate(flops, f"{cores} core(s) x {ghz:.2f} GHz x {per_cycle} {_dtype_name(dtype)} "
-                               f"FLOP/cycle; {why}; clock from {info.mhz_source}")
+    return PeakEstimate(
+        flops,
+        f"{cores} core(s) x {ghz:.2f} GHz x {per_cycle} {_dtype_name(dtype)} "
+        f"FLOP/cycle; {why}; clock from {info.mhz_source}",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # GPUs: a table of known cards
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GpuPeak:
     """Dense (no sparsity) peak TFLOP/s of one card, from its maker's data sheet."""
 
-    pattern: str            # a regular expression matched against torch.cuda.get_device_name()
+    pattern: str  # a regular expression matched against torch.cuda.get_device_name()
     name: str
-    float32_tflops: float   # plain float32 on the CUDA cores (PyTorch's default: TF32 is off for matmul)
+    float32_tflops: float  # plain float32 on the CUDA cores (PyTorch's default: TF32 is off for matmul)
     bfloat16_tflops: float | None  # bfloat16 on the tensor cores, dense; None: no bf16 tensor cores
-    source: str             # the document, by title
-    url: str = ""           # where it is published
+    source: str  # the document, by title
+    url: str = ""  # where it is published
 
 
 # The makers' documents, by title and address. The product pages carry the data sheet's
 # specification table; "*" there marks figures "with sparsity", twice the dense rate.
-_H100 = ("NVIDIA H100 Tensor Core GPU data sheet (specifications table: FP32 67 / 51 / 60 TFLOPS, "
-         "BFLOAT16 Tensor Core 1,979* / 1,513* / 1,671* TFLOPS for SXM / PCIe / NVL)",
-         "https://www.nvidia.com/en-us/data-center/h100/")
-_H200 = ("NVIDIA H200 Tensor Core GPU data sheet (FP32 67 / 60 TFLOPS, BFLOAT16 Tensor Core "
-         "1,979* / 1,671* TFLOPS for SXM / NVL)", "https://www.nvidia.com/en-us/data-center/h200/")
-_A100 = ("NVIDIA A100 Tensor Core GPU data sheet, 1758950-r4 (FP32 19.5 TFLOPS, BFLOAT16 Tensor Core "
-         "312 | 624* TFLOPS)",
-         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
-         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf")
+_H100 = (
+    "NVIDIA H100 Tensor Core GPU data sheet (specifications table: FP32 67 / 51 / 60 TFLOPS, "
+    "BFLOAT16 Tensor Core 1,979* / 1,513* / 1,671* TFLOPS for SXM / PCIe / NVL)",
+    "https://www.nvidia.com/en-us/data-center/h100/",
+)
+_H200 = (
+    "NVIDIA H200 Tensor Core GPU data sheet (FP32 67 / 60 TFLOPS, BFLOAT16 Tensor Core "
+    "1,979* / 1,671* TFLOPS for SXM / NVL)",
+    "https://www.nvidia.com/en-us/data-center/h200/",
+)
+_A100 = (
+    "NVIDIA A100 Tensor Core GPU data sheet, 1758950-r4 (FP32 19.5 TFLOPS, BFLOAT16 Tensor Core " "312 | 624* TFLOPS)",
+    "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+    "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+)
 
 # First match wins, so more specific names come first. \b keeps "A10" from matching "A10G" and
 # "L4" from matching "L40". Data sheets quote bf16 "with sparsity"; the dense figure is half that.
@@ -291,42 +348,88 @@ GPU_PEAKS: tuple[GpuPeak, ...] = (
     # Hopper GPU at H100/H200 SXM rates.
     GpuPeak(r"\bH200\b.*\bNVL\b", "H200 NVL", 60.0, 835.5, *_H200),
     GpuPeak(r"\bH200\b", "H200 SXM", 67.0, 989.5, *_H200),
-    GpuPeak(r"\bGH200\b", "GH200", 67.0, 989.5,
-            "NVIDIA GH200 Grace Hopper Superchip data sheet (the H100 SXM's FP32 67, BFLOAT16 1,979* TFLOPS)",
-            "https://www.nvidia.com/en-us/data-center/grace-hopper-superchip/"),
+    GpuPeak(
+        r"\bGH200\b",
+        "GH200",
+        67.0,
+        989.5,
+        "NVIDIA GH200 Grace Hopper Superchip data sheet (the H100 SXM's FP32 67, BFLOAT16 1,979* TFLOPS)",
+        "https://www.nvidia.com/en-us/data-center/grace-hopper-superchip/",
+    ),
     # A100: FP32 19.5, BF16 312 dense (624 sparse), the same for the 40 GB and 80 GB, SXM and PCIe cards.
     GpuPeak(r"\bA100\b", "A100", 19.5, 312.0, *_A100),
-    GpuPeak(r"\bA10\b", "A10", 31.2, 125.0,
-            "NVIDIA A10 Tensor Core GPU data sheet (FP32 31.2 TFLOPS, BFLOAT16 Tensor Core 125 | 250* TFLOPS)",
-            "https://www.nvidia.com/en-us/data-center/products/a10-gpu/"),
-    GpuPeak(r"\bL40S\b", "L40S", 91.6, 362.05,
-            "NVIDIA L40S GPU data sheet (FP32 91.6 TFLOPS, BF16 Tensor Core 362.05 | 733* TFLOPS)",
-            "https://www.nvidia.com/en-us/data-center/l40s/"),
-    GpuPeak(r"\bL4\b", "L4", 30.3, 121.0,
-            "NVIDIA L4 Tensor Core GPU data sheet (FP32 30.3 TFLOPS, BFLOAT16 Tensor Core 242* TFLOPS)",
-            "https://www.nvidia.com/en-us/data-center/l4/"),
+    GpuPeak(
+        r"\bA10\b",
+        "A10",
+        31.2,
+        125.0,
+        "NVIDIA A10 Tensor Core GPU data sheet (FP32 31.2 TFLOPS, BFLOAT16 Tensor Core 125 | 250* TFLOPS)",
+        "https://www.nvidia.com/en-us/data-center/products/a10-gpu/",
+    ),
+    GpuPeak(
+        r"\bL40S\b",
+        "L40S",
+        91.6,
+        362.05,
+        "NVIDIA L40S GPU data sheet (FP32 91.6 TFLOPS, BF16 Tensor Core 362.05 | 733* TFLOPS)",
+        "https://www.nvidia.com/en-us/data-center/l40s/",
+    ),
+    GpuPeak(
+        r"\bL4\b",
+        "L4",
+        30.3,
+        121.0,
+        "NVIDIA L4 Tensor Core GPU data sheet (FP32 30.3 TFLOPS, BFLOAT16 Tensor Core 242* TFLOPS)",
+        "https://www.nvidia.com/en-us/data-center/l4/",
+    ),
     # T4: Turing tensor cores have FP16 (65 TFLOPS) but no bfloat16.
-    GpuPeak(r"\bT4\b", "T4", 8.1, None,
-            "NVIDIA T4 Tensor Core GPU data sheet (single precision 8.1 TFLOPS, mixed precision FP16/FP32 "
-            "65 TFLOPS; no bfloat16)", "https://www.nvidia.com/en-us/data-center/tesla-t4/"),
+    GpuPeak(
+        r"\bT4\b",
+        "T4",
+        8.1,
+        None,
+        "NVIDIA T4 Tensor Core GPU data sheet (single precision 8.1 TFLOPS, mixed precision FP16/FP32 "
+        "65 TFLOPS; no bfloat16)",
+        "https://www.nvidia.com/en-us/data-center/tesla-t4/",
+    ),
     # V100: FP32 15.7 (SXM2) / 14 (PCIe); Volta has no bfloat16 tensor cores.
-    GpuPeak(r"\bV100\b.*\bPCIE\b", "V100 PCIe", 14.0, None,
-            "NVIDIA V100 Tensor Core GPU data sheet (single precision 14 TFLOPS for PCIe; no bfloat16)",
-            "https://www.nvidia.com/en-us/data-center/v100/"),
-    GpuPeak(r"\bV100\b", "V100 SXM2", 15.7, None,
-            "NVIDIA V100 Tensor Core GPU data sheet (single precision 15.7 TFLOPS for SXM2; no bfloat16)",
-            "https://www.nvidia.com/en-us/data-center/v100/"),
+    GpuPeak(
+        r"\bV100\b.*\bPCIE\b",
+        "V100 PCIe",
+        14.0,
+        None,
+        "NVIDIA V100 Tensor Core GPU data sheet (single precision 14 TFLOPS for PCIe; no bfloat16)",
+        "https://www.nvidia.com/en-us/data-center/v100/",
+    ),
+    GpuPeak(
+        r"\bV100\b",
+        "V100 SXM2",
+        15.7,
+        None,
+        "NVIDIA V100 Tensor Core GPU data sheet (single precision 15.7 TFLOPS for SXM2; no bfloat16)",
+        "https://www.nvidia.com/en-us/data-center/v100/",
+    ),
     # RTX 4090: FP32 82.6; FP16/BF16 tensor with FP32 accumulate 165.2 dense (GeForce cards run
     # FP32-accumulate at half the FP16-accumulate rate).
-    GpuPeak(r"\bRTX 4090\b(?! D)", "GeForce RTX 4090", 82.6, 165.2,
-            "NVIDIA Ada GPU Architecture whitepaper, appendix table (RTX 4090: peak FP32 82.6 TFLOPS, "
-            "peak BF16 Tensor TFLOPS with FP32 accumulate 165.2 | 330.4*)",
-            "https://images.nvidia.com/aem-dam/Solutions/geforce/ada/nvidia-ada-gpu-architecture.pdf"),
+    GpuPeak(
+        r"\bRTX 4090\b(?! D)",
+        "GeForce RTX 4090",
+        82.6,
+        165.2,
+        "NVIDIA Ada GPU Architecture whitepaper, appendix table (RTX 4090: peak FP32 82.6 TFLOPS, "
+        "peak BF16 Tensor TFLOPS with FP32 accumulate 165.2 | 330.4*)",
+        "https://images.nvidia.com/aem-dam/Solutions/geforce/ada/nvidia-ada-gpu-architecture.pdf",
+    ),
     # RTX 3090: FP32 35.6; BF16 tensor, FP32 accumulate, 71 dense.
-    GpuPeak(r"\bRTX 3090\b", "GeForce RTX 3090", 35.6, 71.0,
-            "NVIDIA Ampere GA102 GPU Architecture whitepaper, table 9 (RTX 3090: peak FP32 35.6 TFLOPS, "
-            "peak BF16 Tensor TFLOPS with FP32 accumulate 71 | 142*)",
-            "https://www.nvidia.com/content/PDF/nvidia-ampere-ga-102-gpu-architecture-whitepaper-v2.pdf"),
+    GpuPeak(
+        r"\bRTX 3090\b",
+        "GeForce RTX 3090",
+        35.6,
+        71.0,
+        "NVIDIA Ampere GA102 GPU Architecture whitepaper, table 9 (RTX 3090: peak FP32 35.6 TFLOPS, "
+        "peak BF16 Tensor TFLOPS with FP32 accumulate 71 | 142*)",
+        "https://www.nvidia.com/content/PDF/nvidia-ampere-ga-102-gpu-architecture-whitepaper-v2.pdf",
+    ),
 )
 
 
@@ -335,25 +438,34 @@ class PublishedPeak:
     """An accelerator's published peak, for a table a reader without one can still look at."""
 
     name: str
-    kind: str                        # "GPU" or "TPU"
-    float32_tflops: float | None     # None: not published
-    bfloat16_tflops: float | None    # dense; None: no bfloat16 matrix units (or not published)
+    kind: str  # "GPU" or "TPU"
+    float32_tflops: float | None  # None: not published
+    bfloat16_tflops: float | None  # dense; None: no bfloat16 matrix units (or not published)
     source: str
     url: str
 
 
 # Google's TPU v5e: one TensorCore per chip with four matrix-multiply units (MXUs); Google
 # publishes the bfloat16 rate per chip, not a float32 one.
-TPU_V5E = PublishedPeak("Cloud TPU v5e (one chip)", "TPU", None, 197.0,
-                        "Google Cloud TPU documentation, 'TPU v5e' (peak compute per chip (bf16): 197 TFLOPs)",
-                        "https://cloud.google.com/tpu/docs/v5e")
+TPU_V5E = PublishedPeak(
+    "Cloud TPU v5e (one chip)",
+    "TPU",
+    None,
+    197.0,
+    "Google Cloud TPU documentation, 'TPU v5e' (peak compute per chip (bf16): 197 TFLOPs)",
+    "https://cloud.google.com/tpu/docs/v5e",
+)
 
 
 def published_peaks(names: Sequence[str] = ("H100 SXM", "A100", "L4", "T4")) -> list[PublishedPeak]:
     """The rows of :data:`GPU_PEAKS` named, then Google's TPU v5e: what notebook 06 tabulates."""
     rows = {row.name: row for row in GPU_PEAKS}
-    found = [PublishedPeak(name, "GPU", rows[name].float32_tflops, rows[name].bfloat16_tflops,
-                           rows[name].source, rows[name].url) for name in names]
+    found = [
+        PublishedPeak(
+            name, "GPU", rows[name].float32_tflops, rows[name].bfloat16_tflops, rows[name].source, rows[name].url
+        )
+        for name in names
+    ]
     return found + [TPU_V5E]
 
 
@@ -376,8 +488,7 @@ def gpu_peak(device_name: str, dtype: torch.dtype = torch.float32) -> PeakEstima
     if tflops is None:
         return PeakEstimate(None, f"{row.name} has no bfloat16 tensor cores ({row.source})", False)
     kind = "tensor cores, dense" if dtype == torch.bfloat16 else "CUDA cores, no TF32"
-    return PeakEstimate(tflops * 1e12, f"{row.name}, {_dtype_name(dtype)} on the {kind}: {row.source}",
-                        False)
+    return PeakEstimate(tflops * 1e12, f"{row.name}, {_dtype_name(dtype)} on the {kind}: {row.source}", False)
 
 
 def peak_flops(device: torch.device | str, dtype: torch.dtype = torch.float32) -> PeakEstimate:
@@ -393,6 +504,7 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype = torch.float32) -
 # ---------------------------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------------------------
+
 
 def matmul_flops(m: int, k: int | None = None, n: int | None = None) -> int:
     """Floating-point operations of an (m, k) @ (k, n) product: 2·m·k·n (``matmul_flops(n)``: 2·n³).
@@ -413,8 +525,8 @@ class MatmulTiming:
     dtype: torch.dtype
     device: str
     seconds: float
-    runs: int            # how many timed blocks the median is taken over
-    iqr: float = 0.0     # their interquartile range (seconds): the spread, large on a busy machine
+    runs: int  # how many timed blocks the median is taken over
+    iqr: float = 0.0  # their interquartile range (seconds): the spread, large on a busy machine
 
     @property
     def flops(self) -> int:
@@ -425,8 +537,14 @@ class MatmulTiming:
         return self.flops / self.seconds
 
 
-def measure_matmul(n: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
-                   min_run_time: float = 0.2, seed: int = 0, num_threads: int | None = None) -> MatmulTiming:
+def measure_matmul(
+    n: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    min_run_time: float = 0.2,
+    seed: int = 0,
+    num_threads: int | None = None,
+) -> MatmulTiming:
     """Time ``a @ b`` for two random (n, n) matrices on ``device`` with ``benchmark.Timer``.
 
     ``blocked_autorange`` runs the product in blocks until ``min_run_time`` seconds have passed and
@@ -437,17 +555,31 @@ def measure_matmul(n: int, dtype: torch.dtype = torch.float32, device: torch.dev
     generator = torch.Generator().manual_seed(seed)
     a = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)  # (n, n)
     b = torch.randn(n, n, generator=generator).to(device=device, dtype=dtype)  # (n, n)
-    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b},
-                            num_threads=num_threads or torch.get_num_threads(),
-                            label="matmul", sub_label=f"n={n}", description=str(dtype))
+    timer = benchmark.Timer(
+        stmt="a @ b",
+        globals={"a": a, "b": b},
+        num_threads=num_threads or torch.get_num_threads(),
+        label="matmul",
+        sub_label=f"n={n}",
+        description=str(dtype),
+    )
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
-    return MatmulTiming(n=n, dtype=dtype, device=str(torch.device(device)),
-                        seconds=float(measurement.median), runs=len(measurement.times))
+    return MatmulTiming(
+        n=n,
+        dtype=dtype,
+        device=str(torch.device(device)),
+        seconds=float(measurement.median),
+        runs=len(measurement.times),
+    )
 
 
-def measure_matmul_sweep(sizes: Sequence[int], dtype: torch.dtype = torch.float32,
-                         device: torch.device | str = "cpu", min_run_time: float = 0.1,
-                         num_threads: int | None = None) -> list[MatmulTiming]:
+def measure_matmul_sweep(
+    sizes: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    min_run_time: float = 0.1,
+    num_threads: int | None = None,
+) -> list[MatmulTiming]:
     """:func:`measure_matmul` for each size, smallest first."""
     return [measure_matmul(n, dtype, device, min_run_time, num_threads=num_threads) for n in sorted(sizes)]
 
@@ -462,9 +594,13 @@ class SweepConfig:
     sizes: tuple[int, ...]
 
 
-def measure_matmul_sweeps(configs: Sequence[SweepConfig], device: torch.device | str = "cpu",
-                          min_run_time: float = 0.05, rounds: int = 3,
-                          seed: int = 0) -> dict[str, list[MatmulTiming]]:
+def measure_matmul_sweeps(
+    configs: Sequence[SweepConfig],
+    device: torch.device | str = "cpu",
+    min_run_time: float = 0.05,
+    rounds: int = 3,
+    seed: int = 0,
+) -> dict[str, list[MatmulTiming]]:
     """Measure several sweeps in interleaved rounds; return each label's timings, smallest n first.
 
     In every round each size is measured for every configuration that has it, one right after the
@@ -488,8 +624,7 @@ def measure_matmul_sweeps(configs: Sequence[SweepConfig], device: torch.device |
         for n in all_sizes:
             for config in configs:
                 if n in config.sizes:
-                    timer = benchmark.Timer("a @ b", globals=inputs[config.dtype, n],
-                                            num_threads=config.num_threads)
+                    timer = benchmark.Timer("a @ b", globals=inputs[config.dtype, n], num_threads=config.num_threads)
                     blocks[config.label, n].extend(timer.blocked_autorange(min_run_time=min_run_time).times)
     results: dict[str, list[MatmulTiming]] = {}
     for config in configs:
@@ -497,8 +632,11 @@ def measure_matmul_sweeps(configs: Sequence[SweepConfig], device: torch.device |
         for n in sorted(config.sizes):
             times = blocks[config.label, n]
             quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-            results[config.label].append(MatmulTiming(n, config.dtype, str(device), statistics.median(times),
-                                                      len(times), quartiles[2] - quartiles[0]))
+            results[config.label].append(
+                MatmulTiming(
+                    n, config.dtype, str(device), statistics.median(times), len(times), quartiles[2] - quartiles[0]
+                )
+            )
     return results
 
 
@@ -510,8 +648,10 @@ def cpu_sweep_configs(threads: int | None = None) -> list[SweepConfig]:
     """
     threads = threads or torch.get_num_threads()
     float32_sizes, bfloat16_sizes = (16, 32, 64, 128, 256, 512, 1024), (16, 32, 64, 128, 256)
-    configs = [SweepConfig("float32, 1 thread", torch.float32, 1, float32_sizes),
-               SweepConfig("bfloat16, 1 thread", torch.bfloat16, 1, bfloat16_sizes)]
+    configs = [
+        SweepConfig("float32, 1 thread", torch.float32, 1, float32_sizes),
+        SweepConfig("bfloat16, 1 thread", torch.bfloat16, 1, bfloat16_sizes),
+    ]
     if threads > 1:  # the last sweep is every thread PyTorch uses (with one thread, the first is)
         configs.append(SweepConfig(f"float32, {threads} threads", torch.float32, threads, float32_sizes))
     return configs
@@ -519,8 +659,7 @@ def cpu_sweep_configs(threads: int | None = None) -> list[SweepConfig]:
 
 def sweep_peaks(configs: Sequence[SweepConfig], info: CpuInfo) -> dict[str, PeakEstimate]:
     """Each sweep's estimated peak: one core per thread, at most the cores there are."""
-    return {c.label: estimate_cpu_peak(c.dtype, info, cores=min(c.num_threads, info.physical_cores))
-            for c in configs}
+    return {c.label: estimate_cpu_peak(c.dtype, info, cores=min(c.num_threads, info.physical_cores)) for c in configs}
 
 
 SWEEP_TABLE_HEADER = f"{'measured':<20} {'n':>5} {'median':>11} {'IQR':>10} {'achieved':>15} {'% of peak':>10}"
@@ -532,14 +671,18 @@ def format_sweep_table(sweeps: dict[str, list[MatmulTiming]], peaks: dict[str, P
     for label, sweep in sweeps.items():
         for t in sweep:
             percent = peaks[label].percent(t.flops_per_second) if label in peaks else None
-            lines.append(f"{label:<20} {t.n:>5} {t.seconds * 1e3:>8.3f} ms {t.iqr * 1e3:>7.3f} ms "
-                         f"{format_flops(t.flops_per_second):>15} "
-                         + (f"{percent:>9.1f}%" if percent is not None else f"{'?':>10}"))
+            lines.append(
+                f"{label:<20} {t.n:>5} {t.seconds * 1e3:>8.3f} ms {t.iqr * 1e3:>7.3f} ms "
+                f"{format_flops(t.flops_per_second):>15} "
+                + (f"{percent:>9.1f}%" if percent is not None else f"{'?':>10}")
+            )
     return "\n".join(lines)
 
 
-_SWEEP_ROW = re.compile(r"^(?P<label>\S.*?)\s+(?P<n>\d+)\s+(?P<ms>[\d.]+) ms\s+(?P<iqr>[\d.]+) ms\s+"
-                        r"(?P<rate>[\d.]+ [kMGTP]?FLOP/s)\s+(?P<percent>[\d.]+)%$")
+_SWEEP_ROW = re.compile(
+    r"^(?P<label>\S.*?)\s+(?P<n>\d+)\s+(?P<ms>[\d.]+) ms\s+(?P<iqr>[\d.]+) ms\s+"
+    r"(?P<rate>[\d.]+ [kMGTP]?FLOP/s)\s+(?P<percent>[\d.]+)%$"
+)
 
 
 def parse_sweep_table(text: str) -> dict[str, list[dict]]:
@@ -548,9 +691,15 @@ def parse_sweep_table(text: str) -> dict[str, list[dict]]:
     for line in text.splitlines():
         found = _SWEEP_ROW.match(line.rstrip())
         if found:
-            rows.setdefault(found["label"], []).append({
-                "n": int(found["n"]), "ms": float(found["ms"]), "iqr_ms": float(found["iqr"]),
-                "rate": found["rate"], "percent": float(found["percent"])})
+            rows.setdefault(found["label"], []).append(
+                {
+                    "n": int(found["n"]),
+                    "ms": float(found["ms"]),
+                    "iqr_ms": float(found["iqr"]),
+                    "rate": found["rate"],
+                    "percent": float(found["percent"]),
+                }
+            )
     return rows
 
 
@@ -577,23 +726,49 @@ class MatmulRecord:
         return sweep_peaks(self.configs, self.cpu)
 
 
-def record_to_json(cpu: CpuInfo, conditions: "Conditions", configs: Sequence[SweepConfig],
-                   sweeps: dict[str, list[MatmulTiming]], settings: dict) -> dict:
+def record_to_json(
+    cpu: CpuInfo,
+    conditions: "Conditions",
+    configs: Sequence[SweepConfig],
+    sweeps: dict[str, list[MatmulTiming]],
+    settings: dict,
+) -> dict:
     """What tools/record_cpu_speed.py writes (see :func:`load_matmul_record`)."""
     return {
         "what": "notebook 06's matrix-product sweep, measured once and kept (tools/record_cpu_speed.py)",
-        "conditions": {"started": conditions.started.isoformat(timespec="seconds"), "cpu": conditions.cpu,
-                       "cores": conditions.cores, "logical_cpus": conditions.logical_cpus,
-                       "threads": conditions.threads, "torch_version": conditions.torch_version,
-                       "load_before": conditions.load_before, "load_after": conditions.load_after,
-                       "nice": conditions.nice, "scheduling": conditions.scheduling},
-        "cpu": {"model_name": cpu.model_name, "vendor": cpu.vendor, "family": cpu.family, "model": cpu.model,
-                "physical_cores": cpu.physical_cores, "logical_cpus": cpu.logical_cpus, "mhz": cpu.mhz,
-                "mhz_source": cpu.mhz_source, "flags": sorted(f for f in cpu.flags if f in _RECORDED_FLAGS)},
+        "conditions": {
+            "started": conditions.started.isoformat(timespec="seconds"),
+            "cpu": conditions.cpu,
+            "cores": conditions.cores,
+            "logical_cpus": conditions.logical_cpus,
+            "threads": conditions.threads,
+            "torch_version": conditions.torch_version,
+            "load_before": conditions.load_before,
+            "load_after": conditions.load_after,
+            "nice": conditions.nice,
+            "scheduling": conditions.scheduling,
+        },
+        "cpu": {
+            "model_name": cpu.model_name,
+            "vendor": cpu.vendor,
+            "family": cpu.family,
+            "model": cpu.model,
+            "physical_cores": cpu.physical_cores,
+            "logical_cpus": cpu.logical_cpus,
+            "mhz": cpu.mhz,
+            "mhz_source": cpu.mhz_source,
+            "flags": sorted(f for f in cpu.flags if f in _RECORDED_FLAGS),
+        },
         "settings": dict(settings),
-        "sweeps": [{"label": c.label, "dtype": _dtype_name(c.dtype), "num_threads": c.num_threads,
-                    "timings": [{"n": t.n, "seconds": t.seconds, "runs": t.runs, "iqr": t.iqr}
-                                for t in sweeps[c.label]]} for c in configs],
+        "sweeps": [
+            {
+                "label": c.label,
+                "dtype": _dtype_name(c.dtype),
+                "num_threads": c.num_threads,
+                "timings": [{"n": t.n, "seconds": t.seconds, "runs": t.runs, "iqr": t.iqr} for t in sweeps[c.label]],
+            }
+            for c in configs
+        ],
     }
 
 
@@ -603,14 +778,33 @@ def load_matmul_record(path: str | os.PathLike | None = None) -> MatmulRecord:
 
     if path is None:
         from tensorlab.data import datasets_dir
+
         path = datasets_dir() / REFERENCE_FILE
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     c, p = data["conditions"], data["cpu"]
-    cpu = CpuInfo(p["model_name"], p["vendor"], p["family"], p["model"], p["physical_cores"], p["logical_cpus"],
-                  p["mhz"], p["mhz_source"], frozenset(p["flags"]))
-    conditions = Conditions(datetime.fromisoformat(c["started"]), c["cpu"], c["cores"], c["logical_cpus"],
-                            c["threads"], c["torch_version"], c["load_before"], c["load_after"], c["nice"],
-                            c["scheduling"])
+    cpu = CpuInfo(
+        p["model_name"],
+        p["vendor"],
+        p["family"],
+        p["model"],
+        p["physical_cores"],
+        p["logical_cpus"],
+        p["mhz"],
+        p["mhz_source"],
+        frozenset(p["flags"]),
+    )
+    conditions = Conditions(
+        datetime.fromisoformat(c["started"]),
+        c["cpu"],
+        c["cores"],
+        c["logical_cpus"],
+        c["threads"],
+        c["torch_version"],
+        c["load_before"],
+        c["load_after"],
+        c["nice"],
+        c["scheduling"],
+    )
     configs, sweeps = [], {}
     for sweep in data["sweeps"]:
         dtype = _DTYPES[sweep["dtype"]]
@@ -623,16 +817,20 @@ def load_matmul_record(path: str | os.PathLike | None = None) -> MatmulRecord:
 def describe_gpu(device: torch.device | str = "cuda") -> str:
     """One line on a CUDA device: multiprocessors, memory, compute capability."""
     props = torch.cuda.get_device_properties(torch.device(device))
-    return (f"{props.multi_processor_count} multiprocessors, {props.total_memory / 2**30:.0f} GiB, "
-            f"compute capability {props.major}.{props.minor}")
+    return (
+        f"{props.multi_processor_count} multiprocessors, {props.total_memory / 2**30:.0f} GiB, "
+        f"compute capability {props.major}.{props.minor}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Drawing
 # ---------------------------------------------------------------------------------------------
 
-def plot_matmul_rates(sweeps: dict, peaks: dict | None = None, ax=None, title: str | None = None,
-                      legend: str = "below"):
+
+def plot_matmul_rates(
+    sweeps: dict, peaks: dict | None = None, ax=None, title: str | None = None, legend: str = "below"
+):
     """Achieved GFLOP/s against n (log-log), one line per sweep, each known peak as a dashed line.
 
     ``sweeps`` maps a label (a string, or a dtype whose name is used) to a list of
@@ -646,13 +844,23 @@ def plot_matmul_rates(sweeps: dict, peaks: dict | None = None, ax=None, title: s
         _, ax = plt.subplots(figsize=(6.5, 4))
     for index, (key, sweep) in enumerate(sweeps.items()):
         color, label = f"C{index}", _label(key)
-        ax.plot([t.n for t in sweep], [t.flops_per_second / 1e9 for t in sweep], "o-", color=color,
-                label=f"{label}, achieved")
+        ax.plot(
+            [t.n for t in sweep],
+            [t.flops_per_second / 1e9 for t in sweep],
+            "o-",
+            color=color,
+            label=f"{label}, achieved",
+        )
         peak = (peaks or {}).get(key)
         if peak is not None and peak.flops:
             word = "estimated peak" if peak.is_estimate else "peak (data sheet)"
-            ax.axhline(peak.flops / 1e9, color=color, linestyle="--", linewidth=1,
-                       label=f"{label}, {word} {format_flops(peak.flops)}")
+            ax.axhline(
+                peak.flops / 1e9,
+                color=color,
+                linestyle="--",
+                linewidth=1,
+                label=f"{label}, {word} {format_flops(peak.flops)}",
+            )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("n (product of two n x n matrices)")
@@ -666,8 +874,7 @@ def plot_matmul_rates(sweeps: dict, peaks: dict | None = None, ax=None, title: s
 def place_legend(ax, where: str = "below", fontsize: float = 8, ncol: int = 2):
     """A legend below the axes (off the data), or inside where matplotlib finds room."""
     if where == "below":
-        return ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=ncol,
-                         frameon=False)
+        return ax.legend(fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=ncol, frameon=False)
     return ax.legend(fontsize=fontsize)
 
 
@@ -678,6 +885,7 @@ def _label(key) -> str:
 # ---------------------------------------------------------------------------------------------
 # The conditions of a measurement
 # ---------------------------------------------------------------------------------------------
+
 
 def load_average() -> float | None:
     """The 1-minute load average: how many processes wanted a CPU, on average (None where unknown)."""
@@ -704,8 +912,18 @@ class Conditions:
 
     def finished(self) -> "Conditions":
         """The same, with the load average read now (call it when the measurement is over)."""
-        return Conditions(self.started, self.cpu, self.cores, self.logical_cpus, self.threads,
-                          self.torch_version, self.load_before, load_average(), self.nice, self.scheduling)
+        return Conditions(
+            self.started,
+            self.cpu,
+            self.cores,
+            self.logical_cpus,
+            self.threads,
+            self.torch_version,
+            self.load_before,
+            load_average(),
+            self.nice,
+            self.scheduling,
+        )
 
     @property
     def busy(self) -> bool:
@@ -725,9 +943,11 @@ class Conditions:
             load = f"{self.load_before:.1f}" + (f" -> {self.load_after:.1f}" if self.load_after is not None else "")
         nice = f", priority nice {self.nice:+d}" if self.nice else ""
         scheduling = f", scheduled {self.scheduling}" if self.scheduling else ""
-        return (f"measured {self.started:%Y-%m-%d %H:%M} on {self.cpu} ({self.cores} cores, "
-                f"{self.logical_cpus} logical CPUs), PyTorch {self.torch_version}, {self.threads} threads; "
-                f"load average {load} (1 min){nice}{scheduling}")
+        return (
+            f"measured {self.started:%Y-%m-%d %H:%M} on {self.cpu} ({self.cores} cores, "
+            f"{self.logical_cpus} logical CPUs), PyTorch {self.torch_version}, {self.threads} threads; "
+            f"load average {load} (1 min){nice}{scheduling}"
+        )
 
 
 def measurement_conditions(info: CpuInfo | None = None) -> Conditions:
@@ -737,12 +957,26 @@ def measurement_conditions(info: CpuInfo | None = None) -> Conditions:
         nice = os.nice(0)
     except (AttributeError, OSError):
         nice = 0
-    return Conditions(datetime.now(), info.model_name, info.physical_cores, info.logical_cpus,
-                      torch.get_num_threads(), torch.__version__.split("+")[0], load_average(), nice=nice)
+    return Conditions(
+        datetime.now(),
+        info.model_name,
+        info.physical_cores,
+        info.logical_cpus,
+        torch.get_num_threads(),
+        torch.__version__.split("+")[0],
+        load_average(),
+        nice=nice,
+    )
 
 
-def threads_verdict(one_thread_rate: float, all_threads_rate: float, threads: int, cores: int, n: int,
-                    conditions: Conditions | None = None) -> str:
+def threads_verdict(
+    one_thread_rate: float,
+    all_threads_rate: float,
+    threads: int,
+    cores: int,
+    n: int,
+    conditions: Conditions | None = None,
+) -> str:
     """One sentence on what PyTorch's threads did for an (n, n) product, true whatever was measured.
 
     On an idle machine with several cores, all threads beat one thread at large n (up to ``cores``
@@ -751,24 +985,35 @@ def threads_verdict(one_thread_rate: float, all_threads_rate: float, threads: in
     can never contradict the words beside it.
     """
     if threads <= 1 or cores <= 1:
-        return (f"PyTorch uses one thread on this machine ({cores} core(s) for it), so there is no second "
-                "thread to compare.")
+        return (
+            f"PyTorch uses one thread on this machine ({cores} core(s) for it), so there is no second "
+            "thread to compare."
+        )
     ratio = all_threads_rate / one_thread_rate
     if ratio >= 1.3:
-        return (f"At n = {n}, {threads} threads ran {ratio:.1f}x as fast as one: the product used several cores "
-                f"(at most {min(threads, cores)}x is possible).")
+        return (
+            f"At n = {n}, {threads} threads ran {ratio:.1f}x as fast as one: the product used several cores "
+            f"(at most {min(threads, cores)}x is possible)."
+        )
     load = ""
     if conditions is not None and conditions.load_before is not None:
-        load = (f" (load average {conditions.load_before:.1f}"
-                + (f" -> {conditions.load_after:.1f}" if conditions.load_after is not None else "")
-                + f" on {conditions.logical_cpus} CPUs)")
+        load = (
+            f" (load average {conditions.load_before:.1f}"
+            + (f" -> {conditions.load_after:.1f}" if conditions.load_after is not None else "")
+            + f" on {conditions.logical_cpus} CPUs)"
+        )
     busy = conditions is not None and conditions.busy
-    why = ("the machine was busy" + load + ": other programs held the cores, and the threads of one product, "
-           "which wait for each other at every step, lost the most" if busy else
-           "the cores were not all free for this process" + load + ", or PyTorch's threads cost more than they "
-           "gained at this size")
-    return (f"At n = {n}, {threads} threads ran only {ratio:.2f}x as fast as one, where an idle machine gives close "
-            f"to {min(threads, cores)}x: {why}. Run the cell again when the machine is quieter.")
+    why = (
+        "the machine was busy" + load + ": other programs held the cores, and the threads of one product, "
+        "which wait for each other at every step, lost the most"
+        if busy
+        else "the cores were not all free for this process" + load + ", or PyTorch's threads cost more than they "
+        "gained at this size"
+    )
+    return (
+        f"At n = {n}, {threads} threads ran only {ratio:.2f}x as fast as one, where an idle machine gives close "
+        f"to {min(threads, cores)}x: {why}. Run the cell again when the machine is quieter."
+    )
 
 
 def bfloat16_verdict(sweeps: dict[str, list[MatmulTiming]], info: CpuInfo) -> str:
@@ -782,18 +1027,25 @@ def bfloat16_verdict(sweeps: dict[str, list[MatmulTiming]], info: CpuInfo) -> st
     ratio = bf16[n] / f32[n]
     names = [label for flag, label in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX-512-BF16")) if flag in info.flags]
     if not names:
-        return (f"At n = {n}, bfloat16 ran at {ratio:.2f}x float32's rate: this CPU has no bfloat16 instructions "
-                "(no AVX-512-BF16, no AMX), so every number is converted to float32 and back.")
+        return (
+            f"At n = {n}, bfloat16 ran at {ratio:.2f}x float32's rate: this CPU has no bfloat16 instructions "
+            "(no AVX-512-BF16, no AMX), so every number is converted to float32 and back."
+        )
     if ratio > 1:
-        return (f"At n = {n}, bfloat16 ran at {ratio:.1f}x float32's rate: this CPU has bfloat16 matrix instructions "
-                f"({', '.join(names)}), and at this size they pay off.")
-    return (f"At n = {n}, bfloat16 ran at {ratio:.2f}x float32's rate although this CPU has bfloat16 instructions "
-            f"({', '.join(names)}): at this size the conversions and the fixed cost per call outweigh them.")
+        return (
+            f"At n = {n}, bfloat16 ran at {ratio:.1f}x float32's rate: this CPU has bfloat16 matrix instructions "
+            f"({', '.join(names)}), and at this size they pay off."
+        )
+    return (
+        f"At n = {n}, bfloat16 ran at {ratio:.2f}x float32's rate although this CPU has bfloat16 instructions "
+        f"({', '.join(names)}): at this size the conversions and the fixed cost per call outweigh them."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Communication: latency and bandwidth (notebook 07)
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LinkFit:
@@ -820,10 +1072,10 @@ def fit_latency_bandwidth(size_bytes: Sequence[float], seconds: Sequence[float])
     refitted alone.
     """
     x = torch.tensor([float(v) for v in size_bytes], dtype=torch.float64)  # (K,)
-    t = torch.tensor([float(v) for v in seconds], dtype=torch.float64)      # (K,)
+    t = torch.tensor([float(v) for v in seconds], dtype=torch.float64)  # (K,)
     if x.numel() < 2 or bool((t <= 0).any()):
         raise ValueError("need at least two sizes, each with a positive time")
-    design = torch.stack([1 / t, x / t], dim=1)                               # (K, 2): each row / its time
+    design = torch.stack([1 / t, x / t], dim=1)  # (K, 2): each row / its time
     latency, per_byte = torch.linalg.lstsq(design, torch.ones_like(t).unsqueeze(1)).solution.flatten().tolist()
     if latency < 0:  # no latency at all fits best: time = bytes * per_byte
         latency, per_byte = 0.0, float((x / t).sum() / (x * x / (t * t)).sum())
@@ -836,6 +1088,7 @@ def fit_latency_bandwidth(size_bytes: Sequence[float], seconds: Sequence[float])
 # ---------------------------------------------------------------------------------------------
 # Words
 # ---------------------------------------------------------------------------------------------
+
 
 def format_flops(flops_per_second: float) -> str:
     """1.2e11 -> '120.0 GFLOP/s' (k, M, G, T, P)."""

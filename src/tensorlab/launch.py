@@ -57,7 +57,9 @@ SETUP_CELL_FIRST_LINE = "# Setup: the same cell works on your machine, in Binder
 # cloned. So the cell clones (once) and puts the clone's src/ on the path; everything else is
 # ``setup()`` below, which is tested with a fake Colab (tests/test_launch_colab.py). No IPython syntax
 # (``!git``): tools/run_course_on_cuda.py runs the cells as plain Python.
-_SETUP_TEMPLATE = SETUP_CELL_FIRST_LINE + """
+_SETUP_TEMPLATE = (
+    SETUP_CELL_FIRST_LINE
+    + """
 import subprocess, sys
 if "google.colab" in sys.modules:  # Colab: fetch the course once (Colab's torch stays; setup() adds PyAV, turns widgets on)
     subprocess.run("test -d {course_dir} || git clone --quiet --depth 1 --branch {branch} {repo} {course_dir}", shell=True, check=True)
@@ -65,7 +67,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the course once (Colab's torch
 import torch
 from tensorlab.launch import setup
 device = setup()  # the device to compute on: cuda, then mps, then cpu; also seeds and sets the plot style
-"""
+"""  # noqa: E501 (the cell's text, as the notebooks hold it)
+)
 
 
 def in_colab() -> bool:
@@ -137,8 +140,10 @@ def github_owner_and_repo(repo_url: str | None = None) -> tuple[str, str]:
     parsed = urlparse(repo_url)
     parts = [p for p in parsed.path.split("/") if p]
     if parsed.scheme != "https" or parsed.netloc != "github.com" or len(parts) != 2 or repo_url.endswith(".git"):
-        raise ValueError(f"COURSE_REPO_URL must look like https://github.com/OWNER/REPO, not {repo_url!r}: "
-                         "Colab opens notebooks from GitHub only")
+        raise ValueError(
+            f"COURSE_REPO_URL must look like https://github.com/OWNER/REPO, not {repo_url!r}: "
+            "Colab opens notebooks from GitHub only"
+        )
     return parts[0], parts[1]
 
 
@@ -151,7 +156,9 @@ def colab_url(path: str, repo_url: str | None = None, branch: str | None = None)
 def binder_url(path: str | None = None, repo_url: str | None = None, branch: str | None = None) -> str:
     """mybinder.org's address that builds the repository and opens ``path`` in JupyterLab."""
     owner, repo = github_owner_and_repo(repo_url)
-    return f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch or COURSE_BRANCH}" + (f"?urlpath=lab/tree/{path}" if path else "?urlpath=lab")
+    return f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch or COURSE_BRANCH}" + (
+        f"?urlpath=lab/tree/{path}" if path else "?urlpath=lab"
+    )
 
 
 def colab_badge(path: str, **where: str) -> str:
@@ -170,8 +177,9 @@ def badge_line(path: str, **where: str) -> str:
 def setup_cell(repo_url: str | None = None, branch: str | None = None) -> str:
     """The setup cell every notebook starts with (``tensorlab.authoring.SETUP_CELL``)."""
     github_owner_and_repo(repo_url)  # refuse an address Colab could not clone from
-    return _SETUP_TEMPLATE.format(repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH,
-                                  course_dir=COLAB_COURSE_DIR)
+    return _SETUP_TEMPLATE.format(
+        repo=repo_url or COURSE_REPO_URL, branch=branch or COURSE_BRANCH, course_dir=COLAB_COURSE_DIR
+    )
 
 
 SETUP_CELL = setup_cell()
@@ -211,8 +219,10 @@ def setup_code_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook's first code cell, which must be a setup cell (it starts with the setup comment)."""
     code = [c for c in notebook.cells if c.cell_type == "code"]
     if not code or not code[0].source.startswith(SETUP_CELL_FIRST_LINE.split(":")[0]):
-        raise ValueError("the first code cell is not the course setup cell (it should start with "
-                         f"{SETUP_CELL_FIRST_LINE!r}); put tensorlab.authoring.SETUP_CELL there")
+        raise ValueError(
+            "the first code cell is not the course setup cell (it should start with "
+            f"{SETUP_CELL_FIRST_LINE!r}); put tensorlab.authoring.SETUP_CELL there"
+        )
     return code[0]
 
 
@@ -237,5 +247,9 @@ def course_links(notebook: nbformat.NotebookNode) -> list[str]:
 def link_points_at_course(url: str, repo_url: str | None = None, branch: str | None = None) -> bool:
     owner, repo = github_owner_and_repo(repo_url)
     branch = branch or COURSE_BRANCH
-    return url.startswith((f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/",
-                           f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch}?"))
+    return url.startswith(
+        (
+            f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/",
+            f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch}?",
+        )
+    )

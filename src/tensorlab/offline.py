@@ -41,7 +41,7 @@ LOG_VAR = "TENSORLAB_NETWORK_LOG"  # where refusals (and installs) are recorded,
 _MARK = "_tensorlab_blocks_network"
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
-_SITECUSTOMIZE = '''\
+_SITECUSTOMIZE = """\
 # Written by tensorlab.offline.blocked_env(): block the network in this Python process (tests only).
 import os as _os
 
@@ -55,7 +55,7 @@ if _os.environ.get({enable!r}) == "1":
     _guard.install()
     del _util, _sys, _spec, _guard
 del _os
-'''
+"""
 
 
 class NetworkBlockedError(OSError):
@@ -70,8 +70,8 @@ class NetworkLookupBlockedError(NetworkBlockedError, socket.gaierror):
 # ``tensorlab.offline`` shares its error classes, so ``except offline.NetworkBlockedError`` works.
 _active = getattr(socket.socket.connect, "_tensorlab_guard", None)
 if _active is not None:
-    NetworkBlockedError = _active.NetworkBlockedError  # noqa: F811
-    NetworkLookupBlockedError = _active.NetworkLookupBlockedError  # noqa: F811
+    NetworkBlockedError = _active.NetworkBlockedError
+    NetworkLookupBlockedError = _active.NetworkLookupBlockedError
 
 
 def is_installed() -> bool:
@@ -105,8 +105,11 @@ def _where() -> str:
     """Who tried: the innermost frame of the caller's own code (a notebook cell, the course package),
     past the standard library and installed packages; else the innermost frame outside this guard."""
     library = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
-    frames = [f for f in reversed(traceback.extract_stack()[:-2])
-              if f.filename != __file__ and "_tensorlab_offline_guard" not in f.filename]
+    frames = [
+        f
+        for f in reversed(traceback.extract_stack()[:-2])
+        if f.filename != __file__ and "_tensorlab_offline_guard" not in f.filename
+    ]
     own = [f for f in frames if not f.filename.startswith(library) and not f.filename.startswith("<frozen")]
     frame = (own or frames or [None])[0]
     return f"{frame.filename}:{frame.lineno} ({frame.name})" if frame else "unknown"
@@ -186,8 +189,7 @@ def install() -> None:
         return original_sendmsg(self, buffers, ancdata, flags, address)
 
     connect._tensorlab_guard = sys.modules[__name__]  # for later copies of this module (see above)
-    for name, function in (("connect", connect), ("connect_ex", connect_ex), ("sendto", sendto),
-                           ("sendmsg", sendmsg)):
+    for name, function in (("connect", connect), ("connect_ex", connect_ex), ("sendto", sendto), ("sendmsg", sendmsg)):
         setattr(function, _MARK, True)
         setattr(cls, name, function)
 
@@ -216,7 +218,8 @@ def write_site_dir(folder: Path) -> Path:
     """Write ``folder/sitecustomize.py``, which installs this guard when ``$TENSORLAB_BLOCK_NETWORK=1``."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(
-        _SITECUSTOMIZE.format(enable=ENABLE_VAR, guard=str(Path(__file__).resolve())), encoding="utf-8")
+        _SITECUSTOMIZE.format(enable=ENABLE_VAR, guard=str(Path(__file__).resolve())), encoding="utf-8"
+    )
     return folder
 
 
@@ -247,5 +250,6 @@ def refusals(path: str | Path) -> list[dict]:
 
 
 def describe(entries: list[dict]) -> str:
-    return "\n".join(f"  pid {e['pid']} ({' '.join(e['argv'])}): {e['what']} {e['target']} from {e['where']}"
-                     for e in entries)
+    return "\n".join(
+        f"  pid {e['pid']} ({' '.join(e['argv'])}): {e['what']} {e['target']} from {e['where']}" for e in entries
+    )

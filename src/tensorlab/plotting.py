@@ -16,20 +16,23 @@ CHANNEL_NAMES = ("red", "green", "blue")
 # Each channel drawn from black (0) to its own colour (the largest value): bright means a high value, as
 # on a screen. (matplotlib's "Reds", "Greens", "Blues" run the other way, from white to a dark colour,
 # which makes a bright yellow sun look dark in the red and green channels.)
-CHANNEL_CMAPS = tuple(LinearSegmentedColormap.from_list(f"black_to_{name}", ["black", name])
-                      for name in ("red", "lime", "blue"))
+CHANNEL_CMAPS = tuple(
+    LinearSegmentedColormap.from_list(f"black_to_{name}", ["black", name]) for name in ("red", "lime", "blue")
+)
 
 
 def use_course_style() -> None:
     """One look for every figure: fixed size and resolution, so figures read the same everywhere."""
-    plt.rcParams.update({
-        "figure.figsize": (6.0, 4.0),
-        "figure.dpi": 80,
-        "axes.grid": False,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "font.size": 10,
-    })
+    plt.rcParams.update(
+        {
+            "figure.figsize": (6.0, 4.0),
+            "figure.dpi": 80,
+            "axes.grid": False,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+        }
+    )
 
 
 def to_hwc(image: torch.Tensor) -> torch.Tensor:
@@ -42,8 +45,14 @@ def to_hwc(image: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected an image of shape (H, W) or (C, H, W), got shape {tuple(image.shape)}")
 
 
-def show_image(image: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None,
-               grid: bool = False, cmap: str = "gray_r", **imshow_kwargs) -> plt.Axes:
+def show_image(
+    image: torch.Tensor,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    grid: bool = False,
+    cmap: str = "gray_r",
+    **imshow_kwargs,
+) -> plt.Axes:
     """Draw a (H, W) black-and-white or (C, H, W) colour image; ``grid`` outlines every pixel."""
     ax = ax or plt.gca()
     pixels = to_hwc(image)
@@ -88,14 +97,18 @@ def show_channels(image: torch.Tensor, title: str | None = None) -> plt.Figure:
     return fig
 
 
-def show_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[str] | None = None,
-              ncols: int = 8, size: float = 1.4, **show_kwargs) -> plt.Figure:
+def show_grid(
+    images: Sequence[torch.Tensor] | torch.Tensor,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    **show_kwargs,
+) -> plt.Figure:
     """Draw many (H, W) or (C, H, W) images in a grid, e.g. a batch or the frames of a clip."""
     images = list(images)
     ncols = max(1, min(ncols, len(images)))
     nrows = (len(images) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if titles else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if titles else 0)), squeeze=False)
     for index, ax in enumerate(axes.flat):
         if index < len(images):
             show_image(images[index], ax, titles[index] if titles else None, **show_kwargs)
@@ -105,24 +118,36 @@ def show_grid(images: Sequence[torch.Tensor] | torch.Tensor, titles: Sequence[st
     return fig
 
 
-def show_taken(values: torch.Tensor, taken: torch.Tensor, ax: plt.Axes | None = None,
-               title: str | None = None) -> plt.Axes:
+def show_taken(
+    values: torch.Tensor, taken: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None
+) -> plt.Axes:
     """Draw a small 2-D tensor as a table of its numbers, the elements an index takes shaded (notebook 01).
 
     ``taken`` is a boolean tensor of the same shape: ``True`` where the index picks the element.
     """
     if values.ndim != 2 or taken.shape != values.shape or taken.dtype != torch.bool:
-        raise ValueError(f"expected a 2-D tensor and a boolean mask of its shape, got {tuple(values.shape)} "
-                         f"and {tuple(taken.shape)} {taken.dtype}")
+        raise ValueError(
+            f"expected a 2-D tensor and a boolean mask of its shape, got {tuple(values.shape)} "
+            f"and {tuple(taken.shape)} {taken.dtype}"
+        )
     ax = ax or plt.gca()
     values, taken = values.detach().cpu(), taken.detach().cpu()
-    ax.imshow(taken.float().numpy(), cmap=LinearSegmentedColormap.from_list("taken", ["white", "#f4a259"]),
-              vmin=0, vmax=1)
+    ax.imshow(
+        taken.float().numpy(), cmap=LinearSegmentedColormap.from_list("taken", ["white", "#f4a259"]), vmin=0, vmax=1
+    )
     rows, cols = values.shape
     for r in range(rows):
         for c in range(cols):
-            ax.text(c, r, f"{values[r, c].item():g}", ha="center", va="center", fontsize=9,
-                    fontweight="bold" if taken[r, c] else "normal", color="black" if taken[r, c] else "0.55")
+            ax.text(
+                c,
+                r,
+                f"{values[r, c].item():g}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                fontweight="bold" if taken[r, c] else "normal",
+                color="black" if taken[r, c] else "0.55",
+            )
     ax.set_xticks(range(cols))
     ax.set_yticks(range(rows))
     ax.set_xticks([x - 0.5 for x in range(1, cols)], minor=True)
@@ -143,8 +168,10 @@ def show_matmul_shapes(m: int, k: int, n: int, row: int = 1, col: int = 1) -> pl
     fig, axes = plt.subplots(1, 3, figsize=(9.0, 2.8), gridspec_kw={"width_ratios": [k, n, n]})
     shade = LinearSegmentedColormap.from_list("taken", ["white", "#f4a259"])
     for ax, (rows, cols, name), mask in zip(
-            axes, [(m, k, "A"), (k, n, "B"), (m, n, "A @ B")],
-            [lambda r, c: r == row, lambda r, c: c == col, lambda r, c: r == row and c == col]):
+        axes,
+        [(m, k, "A"), (k, n, "B"), (m, n, "A @ B")],
+        [lambda r, c: r == row, lambda r, c: c == col, lambda r, c: r == row and c == col],
+    ):
         grid = torch.tensor([[float(mask(r, c)) for c in range(cols)] for r in range(rows)])
         ax.imshow(grid.numpy(), cmap=shade, vmin=0, vmax=1)
         ax.set_xticks([x - 0.5 for x in range(1, cols)], minor=True)

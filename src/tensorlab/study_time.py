@@ -42,21 +42,21 @@ import nbformat
 
 from tensorlab import authoring, launch
 
-READING_WPM = 175                     # words a minute: the slow end of Brysbaert (2019)'s non-fiction range
-SECONDS_PER_CODE_LINE = 6.0           # reading one non-blank line of code (assumption)
-SECONDS_PER_CODE_CELL = 15.0          # running a cell and reading its output (assumption)
-SECONDS_PER_FIGURE = 20.0             # looking at a figure a cell draws (assumption)
-MINUTES_PER_EXERCISE = 3.0            # computing a value / building a tensor (assumption)
-MINUTES_PER_FUNCTION_EXERCISE = 5.0   # writing a function (assumption)
-MINUTES_PER_DISCUSSION = 2.0          # thinking about an open-ended question (assumption)
-ROUND_TO = 5                          # the title states whole multiples of 5 minutes
-TOLERANCE = (0.20, 5.0)               # |title - estimate| <= max(20 % of the estimate, 5 minutes)
+READING_WPM = 175  # words a minute: the slow end of Brysbaert (2019)'s non-fiction range
+SECONDS_PER_CODE_LINE = 6.0  # reading one non-blank line of code (assumption)
+SECONDS_PER_CODE_CELL = 15.0  # running a cell and reading its output (assumption)
+SECONDS_PER_FIGURE = 20.0  # looking at a figure a cell draws (assumption)
+MINUTES_PER_EXERCISE = 3.0  # computing a value / building a tensor (assumption)
+MINUTES_PER_FUNCTION_EXERCISE = 5.0  # writing a function (assumption)
+MINUTES_PER_DISCUSSION = 2.0  # thinking about an open-ended question (assumption)
+ROUND_TO = 5  # the title states whole multiples of 5 minutes
+TOLERANCE = (0.20, 5.0)  # |title - estimate| <= max(20 % of the estimate, 5 minutes)
 
 # "**Time.** About 45 minutes" in the title cell; the number is what is compared and rewritten.
 TIME_LINE = re.compile(r"(\*\*Time\.\*\*\s+About\s+)(\d+)(\s+minutes)")
 _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F]+(?:['’.-][A-Za-z0-9\u00C0-\u024F]+)*|[\u4e00-\u9fff]")
-_LINK_TARGET = re.compile(r"\]\([^)]*\)")          # [text](address): the address is not read
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")      # an image: not read as words
+_LINK_TARGET = re.compile(r"\]\([^)]*\)")  # [text](address): the address is not read
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")  # an image: not read as words
 _HTML_TAG = re.compile(r"<[^>]+>")
 _DISCUSS_CALL = re.compile(r"ex\.discuss\(\d+\)")
 
@@ -80,14 +80,19 @@ class Estimate:
 
     @property
     def code_minutes(self) -> float:
-        return (self.code_lines * SECONDS_PER_CODE_LINE + self.code_cells * SECONDS_PER_CODE_CELL
-                + self.figures * SECONDS_PER_FIGURE) / 60
+        return (
+            self.code_lines * SECONDS_PER_CODE_LINE
+            + self.code_cells * SECONDS_PER_CODE_CELL
+            + self.figures * SECONDS_PER_FIGURE
+        ) / 60
 
     @property
     def exercise_minutes(self) -> float:
-        return ((self.exercises - self.function_exercises) * MINUTES_PER_EXERCISE
-                + self.function_exercises * MINUTES_PER_FUNCTION_EXERCISE
-                + self.discussions * MINUTES_PER_DISCUSSION)
+        return (
+            (self.exercises - self.function_exercises) * MINUTES_PER_EXERCISE
+            + self.function_exercises * MINUTES_PER_FUNCTION_EXERCISE
+            + self.discussions * MINUTES_PER_DISCUSSION
+        )
 
     @property
     def minutes(self) -> float:
@@ -104,10 +109,12 @@ class Estimate:
         return abs(stated - self.minutes) <= max(share * self.minutes, floor)
 
     def summary(self) -> str:
-        return (f"{self.words:,} words {self.reading_minutes:.0f} min + {self.code_lines} code lines in "
-                f"{self.code_cells} cells, {self.figures} figures {self.code_minutes:.0f} min + "
-                f"{self.exercises} exercises ({self.function_exercises} functions), {self.discussions} "
-                f"discussions {self.exercise_minutes:.0f} min = {self.minutes:.1f} min")
+        return (
+            f"{self.words:,} words {self.reading_minutes:.0f} min + {self.code_lines} code lines in "
+            f"{self.code_cells} cells, {self.figures} figures {self.code_minutes:.0f} min + "
+            f"{self.exercises} exercises ({self.function_exercises} functions), {self.discussions} "
+            f"discussions {self.exercise_minutes:.0f} min = {self.minutes:.1f} min"
+        )
 
 
 def count_words(markdown: str) -> int:
@@ -125,7 +132,7 @@ def _figures(cell: nbformat.NotebookNode) -> int:
 def _discussion_texts(notebook_name: str) -> list[str]:
     """The open-ended discussions of a notebook's exercise module (none if it has no module)."""
     try:
-        module = importlib.import_module(f"tensorlab.exercises.ch{notebook_name[:2]}")
+        module = importlib.import_module(authoring.exercise_module_name(Path(notebook_name)))
     except ModuleNotFoundError:
         return []
     discuss = getattr(module, "discuss", None)
@@ -140,8 +147,11 @@ def estimate(path: Path) -> Estimate:
     words = code_cells = code_lines = figures = functions = 0
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "markdown":
-            source = "\n".join(line for line in cell.source.splitlines()
-                               if not launch._BADGE_LINE.search(line)) if cell is title else cell.source
+            source = (
+                "\n".join(line for line in cell.source.splitlines() if not launch._BADGE_LINE.search(line))
+                if cell is title
+                else cell.source
+            )
             words += count_words(source)
             continue
         if cell.cell_type != "code":
@@ -158,9 +168,16 @@ def estimate(path: Path) -> Estimate:
             code_lines += len(shown)
     discussions = _discussion_texts(path.name)
     words += sum(count_words(text) for text in discussions)
-    return Estimate(notebook=path.stem, words=words, code_cells=code_cells, code_lines=code_lines,
-                    figures=figures, exercises=len(exercises), function_exercises=min(functions, len(exercises)),
-                    discussions=len(discussions))
+    return Estimate(
+        notebook=path.stem,
+        words=words,
+        code_cells=code_cells,
+        code_lines=code_lines,
+        figures=figures,
+        exercises=len(exercises),
+        function_exercises=min(functions, len(exercises)),
+        discussions=len(discussions),
+    )
 
 
 def stated_minutes(path: Path) -> int | None:
@@ -185,10 +202,14 @@ def write_title(path: Path, minutes: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tensorlab.study_time", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true",
-                        help="rewrite each disagreeing title to the rounded estimate, then regenerate notebooks/")
+    parser = argparse.ArgumentParser(
+        prog="python -m tensorlab.study_time", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite each disagreeing title to the rounded estimate, then regenerate notebooks/",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path, help="solution notebooks (default: all)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or authoring.solution_paths()
@@ -197,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         found = estimate(path)
         stated = stated_minutes(path)
         verdict = "agrees" if stated is not None and found.allows(stated) else "DISAGREES"
-        print(f"{path.name:<36} title {stated!s:>4} min | estimate {found.rounded:>3} min "
-              f"({found.summary()}) | {verdict}")
+        print(
+            f"{path.name:<36} title {stated!s:>4} min | estimate {found.rounded:>3} min "
+            f"({found.summary()}) | {verdict}"
+        )
         if verdict != "agrees":
             disagree.append((path, found.rounded))
     if args.write:

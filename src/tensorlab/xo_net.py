@@ -32,13 +32,14 @@ class XONet(nn.Module):
     probabilities, with index 0 for O and 1 for X as in ``tensorlab.data.xo.CLASS_NAMES``.
     """
 
-    def __init__(self, generator: torch.Generator | int | None = None, *, seed: int = 0,
-                 num_filters: int = 4, hidden: int = 8) -> None:
+    def __init__(
+        self, generator: torch.Generator | int | None = None, *, seed: int = 0, num_filters: int = 4, hidden: int = 8
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, num_filters, kernel_size=3)  # weight (F, 1, 3, 3), bias (F,)
         self.pool = nn.MaxPool2d(2)
-        self.fc1 = nn.Linear(num_filters * 2 * 2, hidden)     # weight (hidden, 4F)
-        self.fc2 = nn.Linear(hidden, 2)                       # weight (2, hidden)
+        self.fc1 = nn.Linear(num_filters * 2 * 2, hidden)  # weight (hidden, 4F)
+        self.fc2 = nn.Linear(hidden, 2)  # weight (2, hidden)
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
         self.reset_parameters(generator if generator is not None else torch.Generator().manual_seed(seed))
@@ -55,12 +56,12 @@ class XONet(nn.Module):
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every intermediate result, for drawing: conv, relu, pool, flat, hidden, scores."""
-        conv = self.conv(images)             # (N, F, 4, 4)
-        relu = F.relu(conv)                  # (N, F, 4, 4)
-        pool = self.pool(relu)               # (N, F, 2, 2)
-        flat = pool.flatten(1)               # (N, 4F)
-        hidden = F.relu(self.fc1(flat))      # (N, hidden)
-        scores = self.fc2(hidden)            # (N, 2)
+        conv = self.conv(images)  # (N, F, 4, 4)
+        relu = F.relu(conv)  # (N, F, 4, 4)
+        pool = self.pool(relu)  # (N, F, 2, 2)
+        flat = pool.flatten(1)  # (N, 4F)
+        hidden = F.relu(self.fc1(flat))  # (N, hidden)
+        scores = self.fc2(hidden)  # (N, 2)
         return {"conv": conv, "relu": relu, "pool": pool, "flat": flat, "hidden": hidden, "scores": scores}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -68,8 +69,16 @@ class XONet(nn.Module):
         return self.features(images)["scores"]
 
 
-def train_xo_net(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_epochs: int,
-                 lr: float, seed: int = 0, batch_size: int = 32, num_threads: int | None = 1) -> list[float]:
+def train_xo_net(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_epochs: int,
+    lr: float,
+    seed: int = 0,
+    batch_size: int = 32,
+    num_threads: int | None = 1,
+) -> list[float]:
     """Train ``net`` with Adam and cross-entropy on shuffled mini-batches; return each epoch's mean loss.
 
     ``images`` (N, 1, 6, 6) and ``labels`` (N,) must be on the net's device. The shuffling uses
@@ -94,7 +103,7 @@ def train_xo_net(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, num
             order = torch.randperm(count, generator=generator).to(images.device)  # (N,)
             total = 0.0
             for start in range(0, count, batch_size):
-                batch = order[start:start + batch_size]                          # (B,)
+                batch = order[start : start + batch_size]  # (B,)
                 loss = F.cross_entropy(net(images[batch]), labels[batch])
                 optimizer.zero_grad()
                 loss.backward()

@@ -15,9 +15,17 @@ from tensorlab.data.xo import CLASS_NAMES
 from tensorlab.plotting import show_image
 
 
-def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None,
-                decimals: int = 1, cmap: str | None = None, fontsize: float = 8,
-                vmin: float | None = None, vmax: float | None = None, numbers: bool = True) -> plt.Axes:
+def show_values(
+    values: torch.Tensor,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    decimals: int = 1,
+    cmap: str | None = None,
+    fontsize: float = 8,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    numbers: bool = True,
+) -> plt.Axes:
     """Draw a small (H, W) tensor as coloured cells with its numbers written in them.
 
     By default tensors with negative values get a blue-white-red scale centred on 0, others a white
@@ -41,8 +49,7 @@ def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | N
         text = f"{value:.{decimals}f}"
         if float(text) == 0:  # a small negative value would print as "-0.0"
             text = f"{0.0:.{decimals}f}"
-        ax.text(col, row, text, ha="center", va="center", fontsize=fontsize,
-                color="white" if strong else "black")
+        ax.text(col, row, text, ha="center", va="center", fontsize=fontsize, color="white" if strong else "black")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -51,8 +58,9 @@ def show_values(values: torch.Tensor, ax: plt.Axes | None = None, title: str | N
 
 
 @torch.no_grad()
-def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequence[str],
-                         size: float = 1.25) -> plt.Figure:
+def show_xo_feature_maps(
+    net: torch.nn.Module, images: torch.Tensor, names: Sequence[str], size: float = 1.25
+) -> plt.Figure:
     """The learned filters (top row), then for each image: the image, each filter's feature map after
     ReLU (colours only: darker is larger), each pooled map, and the network's probability of X.
 
@@ -61,11 +69,12 @@ def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequ
     net.eval()
     steps = net.features(images)
     probabilities = torch.softmax(steps["scores"], dim=1).cpu()  # (N, 2)
-    filters = net.conv.weight.detach().cpu()[:, 0]              # (F, 3, 3)
+    filters = net.conv.weight.detach().cpu()[:, 0]  # (F, 3, 3)
     num_filters = filters.shape[0]
     ncols = 1 + 2 * num_filters
-    fig, axes = plt.subplots(1 + len(images), ncols, figsize=(size * ncols, size * (1 + len(images)) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1 + len(images), ncols, figsize=(size * ncols, size * (1 + len(images)) + 0.4), squeeze=False
+    )
     for ax in axes[0]:
         ax.axis("off")
     for f in range(num_filters):
@@ -75,12 +84,16 @@ def show_xo_feature_maps(net: torch.nn.Module, images: torch.Tensor, names: Sequ
     for row, (image, name) in enumerate(zip(images, names), start=1):
         guess = int(probabilities[row - 1].argmax())
         show_image(image[0], axes[row, 0], grid=True)
-        axes[row, 0].set_title(f"{name}\nP(X) = {probabilities[row - 1, 1]:.2f} -> {CLASS_NAMES[guess]}",
-                               fontsize=8)
+        axes[row, 0].set_title(f"{name}\nP(X) = {probabilities[row - 1, 1]:.2f} -> {CLASS_NAMES[guess]}", fontsize=8)
         for f in range(num_filters):
-            show_values(steps["relu"][row - 1, f], axes[row, 1 + f], f"ReLU map {f + 1}" if row == 1 else None,
-                        numbers=False)
-            show_values(steps["pool"][row - 1, f], axes[row, 1 + num_filters + f],
-                        f"pooled {f + 1}" if row == 1 else None, fontsize=7)
+            show_values(
+                steps["relu"][row - 1, f], axes[row, 1 + f], f"ReLU map {f + 1}" if row == 1 else None, numbers=False
+            )
+            show_values(
+                steps["pool"][row - 1, f],
+                axes[row, 1 + num_filters + f],
+                f"pooled {f + 1}" if row == 1 else None,
+                fontsize=7,
+            )
     fig.tight_layout()
     return fig

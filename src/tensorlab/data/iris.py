@@ -61,8 +61,9 @@ def load_iris(path: Path | str | None = None, dtype: torch.dtype = torch.float32
     """Read ``datasets/iris.csv`` (or ``path``) after checking it; see the module docstring."""
     path = Path(path) if path is not None else datasets_dir() / IRIS_FILE
     if not path.is_file():
-        raise DatasetError(f"{path} is missing; it ships with the course (git checkout -- datasets/{IRIS_FILE} "
-                           "restores it).")
+        raise DatasetError(
+            f"{path} is missing; it ships with the course (git checkout -- datasets/{IRIS_FILE} restores it)."
+        )
     raw = path.read_bytes().replace(b"\r\n", b"\n")
     try:
         text = raw.decode("utf-8")
@@ -77,8 +78,9 @@ def load_iris(path: Path | str | None = None, dtype: torch.dtype = torch.float32
 
     expected_header = ",".join(HEADER)
     if lines[0] != expected_header:
-        raise DatasetError(f"{path} has the wrong header: expected '{expected_header}', found "
-                           f"'{_shorten(lines[0])}'.")
+        raise DatasetError(
+            f"{path} has the wrong header: expected '{expected_header}', found " f"'{_shorten(lines[0])}'."
+        )
 
     features, labels = [], []
     for number, line in enumerate(lines[1:], start=2):  # line 1 is the header
@@ -87,30 +89,33 @@ def load_iris(path: Path | str | None = None, dtype: torch.dtype = torch.float32
             row, label = _parse_row(line)
         except _BadLine as problem:
             if cut_short:
-                raise DatasetError(f"{path} is truncated: it ends in the middle of line {number} "
-                                   f"('{_shorten(line)}').") from None
+                raise DatasetError(
+                    f"{path} is truncated: it ends in the middle of line {number} " f"('{_shorten(line)}')."
+                ) from None
             raise DatasetError(f"{path} has {problem} on line {number}.") from None
         features.append(row)
         labels.append(label)
 
     expected_rows = FLOWERS_PER_SPECIES * len(SPECIES)
     if len(labels) < expected_rows:
-        raise DatasetError(f"{path} is truncated: it holds {len(labels)} flowers after the header, "
-                           f"expected {expected_rows}.")
+        raise DatasetError(
+            f"{path} is truncated: it holds {len(labels)} flowers after the header, " f"expected {expected_rows}."
+        )
     if len(labels) > expected_rows:
         raise DatasetError(f"{path} has {len(labels)} flowers after the header, expected {expected_rows}.")
 
     counts = [labels.count(label) for label in range(len(SPECIES))]
     if counts != [FLOWERS_PER_SPECIES] * len(SPECIES):
         found = ", ".join(f"{name} {count}" for name, count in zip(SPECIES, counts))
-        raise DatasetError(f"{path} has the wrong class counts: {found} (expected {FLOWERS_PER_SPECIES} "
-                           "of each).")
+        raise DatasetError(f"{path} has the wrong class counts: {found} (expected {FLOWERS_PER_SPECIES} of each).")
 
     digest = hashlib.sha256(raw).hexdigest()
     if digest != IRIS_SHA256:
-        raise DatasetError(f"{path} has the wrong checksum: its SHA-256 starts {digest[:12]}, expected "
-                           f"{IRIS_SHA256[:12]}, so some value was changed (git checkout -- datasets/{IRIS_FILE} "
-                           "restores the shipped file).")
+        raise DatasetError(
+            f"{path} has the wrong checksum: its SHA-256 starts {digest[:12]}, expected "
+            f"{IRIS_SHA256[:12]}, so some value was changed (git checkout -- datasets/{IRIS_FILE} "
+            "restores the shipped file)."
+        )
 
     return IrisData(
         features=torch.tensor(features, dtype=dtype),  # (150, 4)

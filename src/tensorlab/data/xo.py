@@ -45,9 +45,9 @@ CLASS_NAMES = ("O", "X")  # label 0 is O, label 1 is X
 
 # (dy, dx): +dy moves the image down, +dx moves it right. (0, 0) first, then the 8 one-pixel shifts.
 SHIFTS = ((0, 0), (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
-MAX_FLIPS = 2        # a noisy copy has 1 to MAX_FLIPS flipped pixels
-NOISY_TRAIN = 20     # noisy training copies per letter and position
-NOISY_HELDOUT = 6    # noisy held-out copies per letter and position
+MAX_FLIPS = 2  # a noisy copy has 1 to MAX_FLIPS flipped pixels
+NOISY_TRAIN = 20  # noisy training copies per letter and position
+NOISY_HELDOUT = 6  # noisy held-out copies per letter and position
 
 
 def _from_rows(rows: tuple[str, ...]) -> torch.Tensor:
@@ -77,7 +77,7 @@ def shift_image(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     pad = max(abs(dy), abs(dx))
     padded = F.pad(image[None], (pad, pad, pad, pad))[0]  # (H + 2 pad, W + 2 pad), zeros around
     top, left = pad - dy, pad - dx
-    return padded[top:top + height, left:left + width].clone()  # (H, W)
+    return padded[top : top + height, left : left + width].clone()  # (H, W)
 
 
 def flip_pixels(image: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -140,10 +140,10 @@ def _build(seed: int):
 
 
 def _stack(records):
-    images = torch.stack([r[0] for r in records])[:, None]             # (N, 1, 6, 6)
+    images = torch.stack([r[0] for r in records])[:, None]  # (N, 1, 6, 6)
     labels = torch.tensor([r[1] for r in records], dtype=torch.int64)  # (N,)
     shifts = torch.tensor([r[2] for r in records], dtype=torch.int64)  # (N, 2)
-    flips = torch.tensor([r[3] for r in records], dtype=torch.int64)   # (N,)
+    flips = torch.tensor([r[3] for r in records], dtype=torch.int64)  # (N,)
     return images, labels, shifts, flips
 
 

@@ -8,9 +8,10 @@ import torch
 
 from tensorlab.checking import (FunctionExercise, TensorExercise, ValueExercise, WrongAnswer, compare_equal,
                                 compare_number, compare_tensor, format_shape)
+from tensorlab.exercises import name_exercises
 
 q1 = TensorExercise(
-    "q1", "a dose as a 0-D tensor",
+    "a dose as a 0-D tensor",
     expected=lambda: torch.tensor(0.75),
     hints=("torch.tensor(number) makes a 0-D tensor; its shape is ().",
            "A Python float becomes float32, the dtype neural networks use: torch.tensor(0.75)."),
@@ -47,7 +48,7 @@ def _compare_on_device(answer: Any, expected: torch.Tensor, *, what: str = "your
 
 
 q2 = FunctionExercise(
-    "q2", "three doses on a given device",
+    "three doses on a given device",
     reference=_reference_doses_on, cases=_device_cases, compare=_compare_on_device,
     hints=("A list of numbers gives a 1-D tensor: torch.tensor([...]). Python floats make it float32.",
            "Create it where you are told: torch.tensor([...], device=device) (or .to(device) afterwards)."),
@@ -64,7 +65,7 @@ def _house_bgr() -> torch.Tensor:
 
 
 q3 = TensorExercise(
-    "q3", "the house, in blue-green-red order",
+    "the house, in blue-green-red order",
     expected=_house_bgr,
     hints=("A slice a:b takes a, a+1, ..., b-1: rows 90 to 209 inclusive is 90:210. Dimensions go "
            "(C, H, W): channels, then rows, then columns.",
@@ -93,7 +94,7 @@ def _bright_cases() -> list[tuple[torch.Tensor, int]]:
 
 
 q4 = FunctionExercise(
-    "q4", "count the bright pixels with a mask",
+    "count the bright pixels with a mask",
     reference=_reference_count_bright, cases=_bright_cases, compare=compare_number,
     compare_options={"atol": 0, "rtol": 0},
     hints=("image > level is a boolean (3, H, W) tensor: one answer per value, not per pixel.",
@@ -105,7 +106,7 @@ q4 = FunctionExercise(
 
 
 q5 = ValueExercise(
-    "q5", "values in a batch of colour images",
+    "values in a batch of colour images",
     expected=8 * 3 * 256 * 256,
     hints=("A batch has shape (N, C, H, W); the number of values is the product of the four sizes.",
            "Let the computer multiply: torch.zeros(8, 3, 256, 256).numel() would do it, but so "
@@ -131,7 +132,7 @@ def _frame_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q6 = FunctionExercise(
-    "q6", "add a frame at the end of a clip",
+    "add a frame at the end of a clip",
     reference=_reference_add_frame, cases=_frame_cases,
     hints=("torch.cat joins tensors along a dimension they already have; torch.stack makes a new one. "
            "A clip (T, C, H, W) and a frame (C, H, W) do not have the same number of dimensions yet.",
@@ -143,7 +144,7 @@ q6 = FunctionExercise(
 
 
 q7 = ValueExercise(
-    "q7", "bytes of a float32 video batch",
+    "bytes of a float32 video batch",
     expected=2 * 16 * 3 * 64 * 48 * 4,
     hints=("Values: N x T x C x H x W. Bytes: values x bytes per value.",
            "float32 takes 4 bytes per value (torch.tensor(0.0).element_size() says so)."),
@@ -152,7 +153,7 @@ q7 = ValueExercise(
 )
 
 q8 = ValueExercise(
-    "q8", "the shape of a Linear layer's weight",
+    "the shape of a Linear layer's weight",
     expected=(3, 2),
     hints=("Build one and look: torch.nn.Linear(2, 3).weight.shape.",
            "nn.Linear stores its weight as (out_features, in_features)."),
@@ -181,7 +182,7 @@ def _linear_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
 
 
 q9 = FunctionExercise(
-    "q9", "what nn.Linear computes",
+    "what nn.Linear computes",
     reference=_reference_linear_forward, cases=_linear_cases,
     compare_options={"atol": 1e-5, "check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("x is (N, in), the weight is (out, in): for (m, k) @ (k, n) the inner sizes must match.",
@@ -207,7 +208,7 @@ def _hwc_cases() -> list[tuple[torch.Tensor]]:
 
 
 q10 = FunctionExercise(
-    "q10", "from (H, W, C) to (C, H, W)",
+    "from (H, W, C) to (C, H, W)",
     reference=_reference_to_chw, cases=_hwc_cases,
     hints=("tensor.permute(...) takes the old position of each new dimension.",
            "The new order is (C, H, W): C was dimension 2, H was 0, W was 1."),
@@ -230,7 +231,7 @@ def _stride_cases() -> list[tuple[tuple[int, ...]]]:
 
 
 q11 = FunctionExercise(
-    "q11", "the strides of a contiguous tensor",
+    "the strides of a contiguous tensor",
     reference=_reference_contiguous_strides, cases=_stride_cases, compare=compare_equal,
     hints=("The last dimension has stride 1: its neighbours sit side by side in memory.",
            "Each stride is the product of the sizes to its right: for (2, 3, 4) that is (3*4, 4, 1) = (12, 4, 1). "
@@ -256,7 +257,7 @@ def _scale_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q12 = FunctionExercise(
-    "q12", "scale each colour channel with broadcasting",
+    "scale each colour channel with broadcasting",
     reference=_reference_scale_channels, cases=_scale_cases,
     compare_options={"check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("A (3,) tensor lines up with the last dimension (W), not with C. Give it shape (3, 1, 1).",
@@ -282,7 +283,7 @@ def _center_cases() -> list[tuple[torch.Tensor]]:
 
 
 q13 = FunctionExercise(
-    "q13", "subtract each image's channel means",
+    "subtract each image's channel means",
     reference=_reference_center_channels, cases=_center_cases,
     compare_options={"atol": 1e-5, "check_dtype": False},  # the question fixes no dtype: float64 is fine too
     hints=("The mean over the height and width of each image and channel: images.mean(dim=(2, 3)) has shape (N, C).",
@@ -306,7 +307,7 @@ def _score_cases() -> list[tuple[torch.Tensor]]:
 
 
 q14 = FunctionExercise(
-    "q14", "the predicted class of every sample",
+    "the predicted class of every sample",
     reference=_reference_predicted_classes, cases=_score_cases,
     hints=("scores has one row per sample and one column per class: reduce over the columns, dim=1.",
            "argmax gives the position of the largest value: scores.argmax(dim=1); max(dim=1) gives "
@@ -335,7 +336,7 @@ def _bias_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q15 = FunctionExercise(
-    "q15", "add a bias that came with another dtype and device",
+    "add a bias that came with another dtype and device",
     reference=_reference_add_bias, cases=_bias_cases, compare=_compare_on_device,
     hints=("h + bias needs both on one device; with two dtypes, + promotes to the wider one (float64) instead "
            "of failing. The result should keep h's dtype and device: convert the bias, not h.",
@@ -348,7 +349,7 @@ q15 = FunctionExercise(
 # ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -376,3 +377,5 @@ discuss = Discussions(
         "autograd refuses some in-place changes for the same reason (notebook 02).",
     ),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

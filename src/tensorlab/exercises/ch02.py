@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from tensorlab.checking import (ChoiceExercise, Exercise, FunctionExercise, NotAttempted, NumberExercise,
                                 WrongAnswer, compare_number, describe_type, format_number, is_placeholder)
+from tensorlab.exercises import name_exercises
 from tensorlab.dose import (BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS, DoseNet, forward, random_params, ssr,
                             ssr_gradients_by_hand, training_data)
 
@@ -24,7 +25,7 @@ def _efficacy_at_075() -> float:
 
 
 q1 = NumberExercise(
-    "q1", "a forward pass for a new dose",
+    "a forward pass for a new dose",
     expected=_efficacy_at_075, atol=1e-4, rtol=0.0,
     hints=("Follow the same steps as for the three doses: x1 = dose * w1 + b1, y1 = softplus(x1), and "
            "the same for the bottom node; then y1 * w3 + y2 * w4 + b3.",
@@ -55,7 +56,7 @@ def _hidden_layer_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 q2 = FunctionExercise(
-    "q2", "both hidden nodes for every dose at once",
+    "both hidden nodes for every dose at once",
     reference=_reference_hidden_layer, cases=_hidden_layer_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
     hints=("The result has one row per dose and one column per hidden node: shape (N, 2).",
@@ -71,7 +72,7 @@ q2 = FunctionExercise(
 # --- q3: when torch.no_grad() is needed (after gradient descent on b3) ------------------------------
 
 q3 = ChoiceExercise(
-    "q3", "when torch.no_grad() is needed",
+    "when torch.no_grad() is needed",
     choices=("a", "b", "c", "d"), expected="b",
     hints=("Autograd records every operation on a tensor that requires grad, so it can go backwards later.",
            "Only one of the four changes a leaf tensor that requires grad in place, and PyTorch refuses to "
@@ -90,7 +91,7 @@ def _w3_after_one_step() -> float:
 
 
 q4 = NumberExercise(
-    "q4", "one gradient-descent step on w3",
+    "one gradient-descent step on w3",
     expected=_w3_after_one_step, atol=1e-4, rtol=0.0,
     hints=("First the derivative: dSSR/dw3 = sum of -2 * (observed - predicted) * y1, at the starting values.",
            "Then step against the slope: new w3 = old w3 - learning rate * derivative (here -1.22 - 0.1 * ...)."),
@@ -133,7 +134,7 @@ def _relu_gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
 # tolerance fits float32 (about 7 significant digits; the gradients here are at most about 30), and
 # every wrong formula in the checker tests is off by far more.
 q5 = FunctionExercise(
-    "q5", "dSSR/dw2 by hand for the ReLU network",
+    "dSSR/dw2 by hand for the ReLU network",
     reference=_reference_d_ssr_d_w2_relu, cases=_relu_gradient_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5, "check_dtype": False},
     hints=("Same chain as for softplus: dSSR/dpredicted * dpredicted/dy2 * dy2/dx2 * dx2/dw2, summed over "
@@ -157,7 +158,7 @@ def _grad_b2_at_q6_start() -> float:
 
 
 q6 = NumberExercise(
-    "q6", "a gradient when .grad is not empty",
+    "a gradient when .grad is not empty",
     expected=_grad_b2_at_q6_start, atol=1e-4, rtol=1e-4,
     hints=("net_q6.b2.grad already holds the gradient of one backward(). Another backward() adds to it.",
            "Clear it first (net_q6.zero_grad()), then compute the SSR once, call backward() once and read "
@@ -233,7 +234,7 @@ def _compare_slope(got: Any, want: float, *, what: str, show_expected: bool = Tr
 
 
 q7 = FunctionExercise(
-    "q7", "the slope of any function by autograd",
+    "the slope of any function by autograd",
     reference=_reference_slope, cases=_slope_cases, compare=_compare_slope,
     hints=("Make x a tensor that autograd tracks: torch.tensor(x, requires_grad=True). Then call f on it, "
            "call backward() on the result, and read the gradient of x.",
@@ -262,7 +263,7 @@ def _curve_slope_cases() -> list[tuple[DoseNet, torch.Tensor]]:
 
 
 q8 = FunctionExercise(
-    "q8", "the slope of the curve at every dose",
+    "the slope of the curve at every dose",
     reference=_reference_curve_slopes, cases=_curve_slope_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
     hints=("The doses must be a tensor autograd tracks: doses.clone().requires_grad_(True). net(...) of "
@@ -305,7 +306,7 @@ class _NamesExercise(Exercise):
 
 
 q9 = _NamesExercise(
-    "q9", "which parameters a detached path leaves out",
+    "which parameters a detached path leaves out",
     hints=("Follow each parameter from the loss backwards. A path that passes through the detached tensor "
            "stops there.",
            "y2 * w4 is detached as a whole, so w4 and everything y2 depends on are cut off; y1 * w3 and b3 "
@@ -374,7 +375,7 @@ def _compare_fitted(got: Any, want: _Fitted, *, what: str, show_expected: bool =
 
 
 q10 = FunctionExercise(
-    "q10", "train only some parameters",
+    "train only some parameters",
     reference=_reference_fit_only, cases=_fit_only_cases, compare=_compare_fitted,
     hints=("Freeze every parameter whose name is not in names: parameter.requires_grad_(False), looping over "
            "net.named_parameters(). Then the usual loop: zero_grad, SSR, backward, step, num_steps times.",
@@ -388,7 +389,7 @@ q10 = FunctionExercise(
 # ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -424,3 +425,5 @@ discuss = Discussions(
         "random weights; biases may start at 0.",
     ),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

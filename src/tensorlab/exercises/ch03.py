@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from tensorlab.checking import FunctionExercise, compare_number
+from tensorlab.exercises import name_exercises
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -37,7 +38,7 @@ def _standardise_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q1 = FunctionExercise(
-    "q1", "standardise with the training rows' mean and standard deviation",
+    "standardise with the training rows' mean and standard deviation",
     reference=_reference_standardise, cases=_standardise_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
     hints=("Each column (measurement) gets its own mean and standard deviation: X_train.mean(dim=0) is a "
@@ -66,7 +67,7 @@ def _log_softmax_cases() -> list[tuple[torch.Tensor, int]]:
 
 
 q2 = FunctionExercise(
-    "q2", "log-softmax along any dimension, by hand",
+    "log-softmax along any dimension, by hand",
     reference=_reference_log_softmax, cases=_log_softmax_cases,
     # In float32 a number near 1000 is stored to within 3e-5 (its last bit is 6.1e-5), so a right answer
     # computed as z - logsumexp(z) can be off by that much where z is near 1000 and the answer near -1;
@@ -98,7 +99,7 @@ def _one_hot_cases() -> list[tuple[torch.Tensor, int]]:
 
 
 q3 = FunctionExercise(
-    "q3", "one-hot encoding, unknown labels included",
+    "one-hot encoding, unknown labels included",
     reference=_reference_one_hot, cases=_one_hot_cases,
     hints=("Start from torch.zeros(len(labels), num_classes) and put a 1 in each row whose label is known, "
            "in the column given by that label.",
@@ -130,7 +131,7 @@ def _output_weight_grad_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.
 
 
 q4 = FunctionExercise(
-    "q4", "the gradient of the output layer's weights",
+    "the gradient of the output layer's weights",
     reference=_reference_output_weight_grad, cases=_output_weight_grad_cases,
     compare_options={"atol": 1e-7, "rtol": 1e-5, "check_dtype": False},
     hints=("First the gradient with respect to the raw outputs, (softmax - one-hot) / N, shape (N, C). Then "
@@ -163,7 +164,7 @@ def _top_k_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
 
 
 q5 = FunctionExercise(
-    "q5", "top-k accuracy",
+    "top-k accuracy",
     reference=_reference_top_k_accuracy, cases=_top_k_cases,
     compare=compare_number, compare_options={"atol": 1e-6},
     hints=("logits.topk(k, dim=1).indices is an (N, k) tensor: the columns of each row's k largest raw "
@@ -190,7 +191,7 @@ def _recall_cases() -> list[tuple[torch.Tensor]]:
 
 
 q6 = FunctionExercise(
-    "q6", "recall of each species",
+    "recall of each species",
     reference=_reference_recall, cases=_recall_cases,
     hints=("Row i of the confusion matrix counts the flowers whose true species is i; the diagonal entry "
            "of that row counts those predicted right.",
@@ -203,7 +204,7 @@ q6 = FunctionExercise(
 # ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -239,3 +240,5 @@ discuss = Discussions(
         "each node its own line.",
     ),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -13,6 +13,7 @@ from torch import nn
 
 from tensorlab.checking import (FunctionExercise, NumberExercise, TensorExercise, ValueExercise, WrongAnswer,
                                 compare_equal, compare_tensor)
+from tensorlab.exercises import name_exercises
 from tensorlab.data.xo import o_image, shift_image, x_image
 
 SOBEL = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))  # the filter of exercise 3
@@ -79,7 +80,7 @@ def _shift_cases() -> list[tuple[torch.Tensor, int, int]]:
 
 
 q1 = FunctionExercise(
-    "q1", "a zero-filled shift by slicing",
+    "a zero-filled shift by slicing",
     reference=shift_image, cases=_shift_cases,
     hints=("Start from torch.zeros_like(image). Moving down by dy >= 0, output rows dy to H - 1 receive input "
            "rows 0 to H - 1 - dy; the top dy rows stay 0. Columns work the same way with dx.",
@@ -97,7 +98,7 @@ def _xo_batch() -> torch.Tensor:
 
 
 q2 = TensorExercise(
-    "q2", "a batch in the (N, C, H, W) layout",
+    "a batch in the (N, C, H, W) layout",
     expected=_xo_batch,
     hints=("torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
            "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "
@@ -124,7 +125,7 @@ def _sobel_swapped() -> float:
 
 
 q3 = KnownMistakesNumber(
-    "q3", "one output pixel of the convolution",
+    "one output pixel of the convolution",
     expected=_sobel_pixel,
     mistakes=lambda: {_sobel_pixel(flip=True): "what the filter turned by 180 degrees gives (the textbook "
                                                "convolution); PyTorch's conv2d does not flip the filter",
@@ -156,7 +157,7 @@ def _pool_cases() -> list[tuple[torch.Tensor]]:
 
 
 q4 = FunctionExercise(
-    "q4", "2 x 2 max pooling by hand",
+    "2 x 2 max pooling by hand",
     reference=_reference_max_pool, cases=_pool_cases,
     hints=("Cut the (H, W) map into 2 x 2 windows that do not overlap and keep the largest value of each. "
            "Two loops over the window positions work; so does reshape.",
@@ -179,7 +180,7 @@ def _pooled_shape() -> tuple[int, ...]:
 
 
 q5 = KnownMistakesExercise(
-    "q5", "the feature-map shape after convolution and pooling",
+    "the feature-map shape after convolution and pooling",
     expected=_pooled_shape,
     mistakes=lambda: {
         (16, 6, 27, 20): "the shape after the convolution, before the 2 x 2 max pooling halves H and W",
@@ -229,7 +230,7 @@ def _q6_mistakes() -> dict[int, str]:
 
 
 q6 = KnownMistakesExercise(
-    "q6", "the number of parameters of XONet",
+    "the number of parameters of XONet",
     expected=_parameter_count,
     mistakes=_q6_mistakes,
     hints=(f"Layer by layer: the convolution has {Q6_FILTERS} filters of 3 x 3 weights and one bias each; fc1 "
@@ -275,7 +276,7 @@ def compare_float32_or_float64(answer: Any, expected: torch.Tensor, *, what: str
 
 
 q7 = FunctionExercise(
-    "q7", "the input's gradient is a transposed convolution",
+    "the input's gradient is a transposed convolution",
     reference=_reference_input_gradient, cases=_input_gradient_cases, compare=compare_float32_or_float64,
     hints=("Output pixel (i, j) was the window image[i:i + kh, j:j + kw] times the kernel, summed. So "
            "upstream[i, j] flows back to that window's pixels, weighted by the kernel: each pixel gets "
@@ -291,7 +292,7 @@ q7 = FunctionExercise(
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own. Every number in these texts is computed again, and compared, by
 # tests/test_exercises_ch04.py.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -324,3 +325,5 @@ discuss = Discussions(
         "images right.",
     ),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -11,6 +11,7 @@ import torch
 
 from tensorlab.checking import (Exercise, FunctionExercise, NotAttempted, ValueExercise, WrongAnswer,
                                 compare_equal, describe_type, is_placeholder)
+from tensorlab.exercises import name_exercises
 
 MIB = 2 ** 20
 
@@ -117,7 +118,7 @@ def _q1_mistakes() -> dict[tuple[int, ...], str]:
 
 
 q1 = TupleExercise(
-    "q1", "the strides of a permuted tensor",
+    "the strides of a permuted tensor",
     expected=_permuted_strides, mistakes=_q1_mistakes,
     hints=("permute copies nothing: dimension i of the result is dimension order[i] of the original, and it "
            "keeps that dimension's stride.",
@@ -142,7 +143,7 @@ def _frame_cases() -> list[tuple[torch.Tensor]]:
 
 
 q2 = FunctionExercise(
-    "q2", "a decoded (H, W, C) uint8 frame to a (C, H, W) float32 frame",
+    "a decoded (H, W, C) uint8 frame to a (C, H, W) float32 frame",
     reference=_reference_frame_to_chw_float, cases=_frame_cases,
     hints=("Two steps: reorder the dimensions with permute, then convert to float and scale 0..255 to 0..1.",
            "frame.permute(2, 0, 1) gives (C, H, W); .float() / 255 gives float32 values between 0 and 1."),
@@ -172,7 +173,7 @@ def _clip_cases() -> list[tuple[list[torch.Tensor]]]:
 
 
 q3 = FunctionExercise(
-    "q3", "a list of (T, C, H, W) clips to an (N, C, T, H, W) batch",
+    "a list of (T, C, H, W) clips to an (N, C, T, H, W) batch",
     reference=_reference_clips_to_batch, cases=_clip_cases,
     hints=("torch.stack adds a new first dimension N: N clips of (T, C, H, W) become (N, T, C, H, W).",
            "Then swap dimensions 1 and 2 with .permute(0, 2, 1, 3, 4) (or .transpose(1, 2)); a reshape "
@@ -194,7 +195,7 @@ def _q4_mistakes() -> dict[int, str]:
 
 
 q4 = CountExercise(
-    "q4", "bytes of a bfloat16 video batch",
+    "bytes of a bfloat16 video batch",
     expected=lambda: math.prod(_Q4_SHAPE) * torch.bfloat16.itemsize,
     mistakes=_q4_mistakes,
     hints=("Bytes = number of values x bytes per value; the number of values is N x C x T x H x W.",
@@ -209,7 +210,7 @@ BUDGET_SHAPE = (8, 3, 16, 256, 256)
 BUDGET_BYTES = 64 * MIB
 
 q5 = DtypeBudgetExercise(
-    "q5", "the most precise dtype that fits a memory budget",
+    "the most precise dtype that fits a memory budget",
     shape=BUDGET_SHAPE, budget=BUDGET_BYTES, choices=(torch.float64, torch.float32, torch.bfloat16),
     hints=("Work out the batch's bytes in each dtype: values x bytes per value (8, 4 or 2).",
            "8 x 3 x 16 x 256 x 256 = 25,165,824 values; the most precise dtype is the one with the most "
@@ -234,7 +235,7 @@ def _budget_cases() -> list[tuple[int, tuple[int, ...], torch.dtype]]:
 
 
 q6 = FunctionExercise(
-    "q6", "how many clips fit in a memory budget",
+    "how many clips fit in a memory budget",
     reference=_reference_max_clips, cases=_budget_cases, compare=compare_equal,
     hints=("One clip takes (values in one clip) x (bytes per value); how many whole clips fit in the budget?",
            "math.prod(clip_shape) * dtype.itemsize bytes per clip (itemsize works for every dtype; "
@@ -276,7 +277,7 @@ def _q7_mistakes() -> dict[int, str]:
 
 
 q7 = CountExercise(
-    "q7", "multiply-adds of a Conv3d layer on one clip",
+    "multiply-adds of a Conv3d layer on one clip",
     expected=_conv_macs, mistakes=_q7_mistakes,
     hints=("Every output value is one sum over C_in x kT x kH x kW input values: that many multiply-adds.",
            "Output size per dimension: (size + 2 x padding - kernel) // stride + 1, so the output is "
@@ -290,7 +291,7 @@ q7 = CountExercise(
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own. Every claim and number in these texts is computed again, and compared, by
 # tests/test_exercises_ch05.py.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -322,3 +323,5 @@ discuss = Discussions(
         "allows.",
     ),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

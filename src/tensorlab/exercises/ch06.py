@@ -16,6 +16,7 @@ from torch import nn
 
 from tensorlab.checking import (ChoiceExercise, Exercise, FunctionExercise, NotAttempted, NumberExercise,
                                 ValueExercise, WrongAnswer, compare_equal, compare_tensor, describe_type)
+from tensorlab.exercises import name_exercises
 
 # ---- q1: a layer of neurons without a Python loop (section 1) -----------------------------------
 
@@ -37,7 +38,7 @@ def _layer_cases() -> list[tuple[torch.Tensor, torch.Tensor, float]]:
 
 
 q1 = FunctionExercise(
-    "q1", "a layer of neurons without a Python loop",
+    "a layer of neurons without a Python loop",
     reference=reference_relu_layer, cases=_layer_cases,
     hints=("Each row of X meets the same weights: the sums of products for all rows at once are one "
            "matrix-vector product.",
@@ -78,7 +79,7 @@ class MatmulFlopsExercise(FunctionExercise):
 
 
 q2 = MatmulFlopsExercise(
-    "q2", "the FLOPs of a matrix product",
+    "the FLOPs of a matrix product",
     reference=_reference_matmul_flops,
     # (1, 1, 1) and (5, 1, 3) tell m*k*n from 2*m*k*n - m*n; (2, 3, 4) and (128, 64, 32) are uneven.
     cases=lambda: [(2, 3, 4), (128, 64, 32), (1, 1, 1), (5, 1, 3), (1024, 1024, 1024)],
@@ -91,7 +92,7 @@ q2 = MatmulFlopsExercise(
 )
 
 q3 = NumberExercise(
-    "q3", "achieved GFLOP/s from a measured time",
+    "achieved GFLOP/s from a measured time",
     expected=2 * 1024**3 / 0.020 / 1e9,
     rtol=1e-3,  # also accepts the exact count 1024**2 * (2 * 1024 - 1), 0.05 % less
     hints=("Rate = operations / seconds. How many operations does a (1024, 1024) @ (1024, 1024) "
@@ -109,7 +110,7 @@ _PER_SAMPLE_US = 378 * (150 + 2)
 _BATCHED_US = math.ceil(378 / 32) * 150 + 378 * 2
 
 q4 = NumberExercise(
-    "q4", "what batching saves",
+    "what batching saves",
     expected=_PER_SAMPLE_US / _BATCHED_US,  # 57,456 us / 2,556 us, about 22.5
     rtol=1e-3,
     hints=("Time of an epoch = (number of calls) x 150 us + (number of images) x 2 us. Sample by sample "
@@ -139,7 +140,7 @@ class NumberedChoiceExercise(ChoiceExercise):
 
 
 q5 = NumberedChoiceExercise(
-    "q5", "the missing synchronize",
+    "the missing synchronize",
     choices=("1", "2", "3"), expected="3",
     hints=("CUDA calls return as soon as the work is queued; the GPU finishes later.",
            "The clock must be read after waiting for the GPU both before the start (earlier work) "
@@ -149,7 +150,7 @@ q5 = NumberedChoiceExercise(
 )
 
 q6 = ValueExercise(
-    "q6", "bytes moved by a copy",
+    "bytes moved by a copy",
     expected=64 * 3 * 224 * 224 * 4,
     hints=("Bytes = number of values x bytes per value.",
            "64 * 3 * 224 * 224 values, 4 bytes each in float32 (torch.tensor(0.0).element_size())."),
@@ -157,7 +158,7 @@ q6 = ValueExercise(
 )
 
 q7 = NumberExercise(
-    "q7", "how long the copy takes",
+    "how long the copy takes",
     expected=64 * 3 * 224 * 224 * 4 / 25e9 * 1e3,
     rtol=1e-3,
     hints=("Time = bytes / bytes per second; 25 GB/s is 25e9 bytes per second.",
@@ -243,7 +244,7 @@ class DeviceFunctionExercise(Exercise):
 
 
 q8 = DeviceFunctionExercise(
-    "q8", "a model and its data on a device",
+    "a model and its data on a device",
     hints=("The arithmetic runs where the tensors are: both the model (its weights and biases) and the "
            "data must be on the device: net.to(device) and X.to(device).",
            "net.to(device) moves a module in place and returns it; X.to(device) returns a new tensor. "
@@ -256,7 +257,7 @@ q8 = DeviceFunctionExercise(
 # ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -297,3 +298,5 @@ discuss = Discussions(
         "adjust the learning rate with it. On a GPU, where the fixed cost per call is larger, the balance "
         "tips further towards larger batches."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -11,6 +11,7 @@ import math
 import torch
 
 from tensorlab.checking import ChoiceExercise, FunctionExercise, NumberExercise, ValueExercise
+from tensorlab.exercises import name_exercises
 
 # ---- q1: the whole batch's gradient from slices of different sizes ----------------------------
 
@@ -37,7 +38,7 @@ def _combine_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 q1 = FunctionExercise(
-    "q1", "the whole batch's gradient from unequal slices",
+    "the whole batch's gradient from unequal slices",
     reference=reference_combine_gradients, cases=_combine_cases,
     compare_options={"check_dtype": False, "atol": 1e-6, "rtol": 1e-5},
     hints=("The whole batch's loss is the mean over all its samples; slice r's gradient is the mean over "
@@ -74,7 +75,7 @@ def _order_cases() -> list[tuple[torch.Tensor, int, int]]:
 
 
 q2 = FunctionExercise(
-    "q2", "the slice DistributedSampler gives one rank, without drop_last",
+    "the slice DistributedSampler gives one rank, without drop_last",
     reference=reference_rank_indices_padded, cases=_order_cases,
     hints=("Without drop_last nothing is dropped: the order is made longer, with its own first indices, until "
            "it splits evenly; then rank r takes every world_size-th index, starting at r.",
@@ -87,7 +88,7 @@ q2 = FunctionExercise(
 # ---- q3-q5: several GPUs, several machines -----------------------------------------------------
 
 q3 = ValueExercise(
-    "q3", "the per-process batch size",
+    "the per-process batch size",
     expected=384 // (3 * 8),
     hints=("One process per GPU: how many processes are there on 3 machines with 8 GPUs each?",
            "The global batch is shared equally by all 24 processes: 384 // 24."),
@@ -95,7 +96,7 @@ q3 = ValueExercise(
 )
 
 q4 = ChoiceExercise(
-    "q4", "the backend for NVIDIA GPUs",
+    "the backend for NVIDIA GPUs",
     choices=("gloo", "nccl", "mpi"), expected="nccl",
     hints=("One backend runs on CPUs everywhere; another is NVIDIA's own library for moving data between GPUs.",
            "NCCL (the NVIDIA Collective Communications Library) moves gradients from GPU memory to GPU memory."),
@@ -103,7 +104,7 @@ q4 = ChoiceExercise(
 )
 
 q5 = ChoiceExercise(
-    "q5", "which GPU a process takes",
+    "which GPU a process takes",
     choices=("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"), expected="LOCAL_RANK",
     hints=("On the second of two 4-GPU machines the ranks are 4 to 7, but the GPUs there are numbered 0 to 3.",
            "LOCAL_RANK is the process's number on its own machine: torch.cuda.set_device(int(os.environ['LOCAL_RANK']))."),
@@ -114,7 +115,7 @@ q5 = ChoiceExercise(
 # ---- q6-q7: communication ----------------------------------------------------------------------
 
 q6 = ValueExercise(
-    "q6", "bytes of gradient per step",
+    "bytes of gradient per step",
     expected=25_000_000 * 4,
     hints=("DDP all-reduces one gradient value per parameter, in the parameters' dtype.",
            "float32 takes 4 bytes: 25,000,000 x 4."),
@@ -123,7 +124,7 @@ q6 = ValueExercise(
 )
 
 q7 = NumberExercise(
-    "q7", "an all-reduce's time from latency and bandwidth",
+    "an all-reduce's time from latency and bandwidth",
     expected=(0.5e-3 + 25_000_000 * 4 / 10e9) * 1e3,  # 0.5 ms + 10 ms
     rtol=1e-3,
     hints=("time = latency + bytes / bandwidth, with the bytes of exercise 6 and 10 GB/s = 10e9 bytes per second.",
@@ -136,7 +137,7 @@ q7 = NumberExercise(
 # ---- open-ended questions: ex.discuss(N) prints question N's discussion; nothing is checked ------------
 # (docs/AUTHORING.md, "Open-ended questions"). Imported here, apart from the imports above, so that this
 # block grows on its own.
-from tensorlab.checking import Discussion, Discussions  # noqa: E402,F401
+from tensorlab.checking import Discussion, Discussions  # noqa: E402
 
 discuss = Discussions(
     Discussion(
@@ -173,3 +174,5 @@ discuss = Discussions(
         "sampler.set_epoch(epoch) in every process at the start of every epoch, as scripts/train_ddp.py "
         "does."),
 )
+
+name_exercises(globals())  # q1 = ... is named "q1": each name is written once

@@ -1,418 +1,303 @@
-"""The grading kernels: a *zygote* that imports the course's libraries once, and the kernels it
-forks, one per submission, which run the student's cells inside the sandbox.
+"""Running one submission's cells in a fresh sandboxed Jupyter kernel, with nbclient.
 
-Importing PyTorch and friends costs a few seconds of CPU per process; forking a process that has
-already done so costs milliseconds. So each grading worker starts one zygote
-(``python -m tensorlab.grading.kernel --zygote --fd N``, under bubblewrap when available), and for
-each submission asks it for a fresh kernel. The kernel is a forked copy of the pristine zygote:
-nothing one submission does reaches the zygote or the next submission's kernel.
-
-A kernel talks to the judge over its own pipes, never over a socket, in frames: one JSON header
-line, then ``size`` bytes of payload.
-
-1. Right after the fork it sets its limits, its working folder (the submission's scratch folder)
-   and environment, creates an IPython InteractiveShell (the engine inside a Jupyter kernel, so
-   magics and ``display`` work), installs the guard (:mod:`tensorlab.grading.guard`) and says
-   "ready".
-2. ``run``: runs one cell and replies with the error it raised, if any.
-3. ``fetch``: evaluates answer expressions in the notebook's namespace and sends each as wire
-   data (:mod:`tensorlab.grading.wire`). A function or any other object that is not plain data is
-   kept here and sent as an id.
-4. ``op``: does one thing with such an object -- calls it on arguments the judge sends, or takes
-   an attribute, an item, its length, the next item -- and sends back the result (and, after a
-   call, the arguments as the call left them).
-
-Everything the student's code can reach in a kernel -- ``torch``, ``numpy``, the check functions,
-this module -- may be patched by it; that only changes the data sent back, which the judge then
-judges with its own, untouched copies.
+nbclient runs each cell, interrupts it when its time is up and reports a kernel that died. On top of
+that, :class:`NotebookRun` only decides: a cell that will not stop after the interrupt, or that kills
+the kernel, is skipped and the notebook run again from the top in another fresh sandbox (at most
+``max_restarts`` times); and everything -- kernels, restarts, cells, the calls made while judging --
+shares one deadline. :meth:`~NotebookRun.answers` and :meth:`~NotebookRun.call` then send the kernel
+one-line cells of the grader's (:mod:`tensorlab.grading.wire`) and read back data.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import sys
-import threading
+import base64
+import logging
 import time
-import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-_read, _write = os.read, os.write  # kept before any student code could patch os
-MAX_HEADER = 1 << 20
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+import nbformat
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
 
+from tensorlab.checking import one_line
+from tensorlab.grading import wire
+from tensorlab.grading.sandbox import Plan, Sandbox, destroy_contexts
+from tensorlab.grading.status import CRASHED, OVER_LIMIT, TIMED_OUT
 
-class Pipe:
-    def __init__(self, read_fd: int, write_fd: int):
-        self.read_fd, self.write_fd = read_fd, write_fd
-        self.buffer = bytearray()
-
-    def _fill(self) -> None:
-        chunk = _read(self.read_fd, 1 << 16)
-        if not chunk:
-            raise EOFError("the grader closed the pipe")
-        self.buffer += chunk
-
-    def receive(self) -> tuple[dict, bytes]:
-        while b"\n" not in self.buffer:
-            if len(self.buffer) > MAX_HEADER:
-                raise ValueError("header too long")
-            self._fill()
-        end = self.buffer.index(b"\n")
-        header = json.loads(bytes(self.buffer[:end]))
-        del self.buffer[:end + 1]
-        size = int(header.get("size", 0))
-        while len(self.buffer) < size:
-            self._fill()
-        payload = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return header, payload
-
-    def send(self, header: dict, payload: bytes = b"") -> None:
-        data = json.dumps(dict(header, size=len(payload))).encode() + b"\n" + payload
-        view = memoryview(data)
-        # an interrupt meant for a cell must not cut a reply in half
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            while view:
-                written = _write(self.write_fd, view)
-                view = view[written:]
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+TIMEOUT = "CellTimeout"  # the error nbclient reports for a cell whose time ran out (it was interrupted)
+QUIET = logging.getLogger("tensorlab.grading.nbclient")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
-def _error(error: BaseException) -> dict:
-    try:
-        message = str(error)
-    except Exception:  # noqa: BLE001 - a __str__ that raises
-        message = ""
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    return {"type": type(error).__name__[:80], "message": first[:300]}
+class GiveUp(Exception):
+    """The notebook cannot be run (any more) in this grading; the message says why."""
 
 
-# ---------------------------------------------------------------------------------------------
-# one kernel (a forked child of the zygote)
-# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unavailable:
+    type: str  # what evaluating the answer raised (NameError ...), or WireError: unreadable
+    message: str
 
-class Kernel:
-    def __init__(self, pipe: Pipe, shell):
-        from tensorlab.grading import wire
 
-        self.pipe, self.shell, self.wire = pipe, shell, wire
-        self.objects: dict[int, object] = {}
+@dataclass
+class Cell:
+    index: int  # position in the submitted notebook
+    source: str
+    label: str  # for people: "cell 40 (the answer cell of q3)"
 
-    def register(self, value) -> int:
-        oid = len(self.objects) + 1
-        self.objects[oid] = value
-        return oid
 
-    def blob(self, value) -> bytes:
-        return self.wire.dumps(self.wire.encode(value, self.register))
+class Printed:
+    """What the notebook printed: the beginning and the end, for the instructor's log."""
 
-    def run(self, header: dict) -> None:
-        import matplotlib.pyplot as plt
+    def __init__(self, keep: int = 8192):
+        self.keep, self.head, self.tail, self.total = keep, "", "", 0
 
-        started = time.perf_counter()
-        error = None
-        try:
-            result = self.shell.run_cell(header["source"], store_history=True, silent=False)
-            failure = result.error_before_exec or result.error_in_exec
-            if failure is not None:
-                error = _error(failure)
-        except BaseException as failure:  # noqa: BLE001 - e.g. an interrupt outside the cell's code
-            error = _error(failure)
-        try:
-            plt.close("all")  # what Jupyter's inline backend does after every cell
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:  # noqa: BLE001 - the notebook may have replaced or closed them
-            pass
-        self.pipe.send({"reply": "run", "error": error, "seconds": time.perf_counter() - started})
+    def add(self, text: str) -> None:
+        room = max(self.keep - len(self.head), 0)
+        self.total, self.head, self.tail = (
+            self.total + len(text),
+            self.head + text[:room],
+            (self.tail + text[room:])[-self.keep :],
+        )
 
-    def fetch(self, header: dict) -> None:
-        blobs, errors = {}, {}
-        for key, expression in header["items"].items():
-            try:
-                value = eval(compile(expression, "<answer>", "eval"), self.shell.user_ns)  # noqa: S307
-                blobs[key] = self.blob(value)
-            except BaseException as failure:  # noqa: BLE001 - reported per answer
-                errors[key] = _error(failure)
-        self.pipe.send({"reply": "fetch", "errors": errors}, self.wire.dumps(blobs))
+    def text(self) -> str:
+        skipped = self.total - len(self.head) - len(self.tail)
+        return self.head + (f"\n[... {skipped:,} characters left out ...]\n" if skipped > 0 else "") + self.tail
 
-    def op(self, header: dict, payload: bytes) -> None:
-        """Do one thing with a kept object: call it, or take an attribute, an item, its length ..."""
-        import copy
 
-        wire = self.wire
-        try:
-            target = self.objects[header["oid"]]
-            args, kwargs = wire.from_refs(wire.loads_trusted(payload), self.objects)
-            name, after = header.get("op"), None
-            if name == "call":
-                result = target(*args, **kwargs)
-                after = wire.encode((args, kwargs), self.register, modules_as_state=True)
-            elif name == "getattr":
-                result = getattr(target, args[0])
-            elif name == "getitem":
-                result = target[args[0]]
-            elif name == "len":
-                result = len(target)
-            elif name == "iter":
-                result = iter(target)
-            elif name == "next":
-                result = next(target)
-            elif name == "bool":
-                result = bool(target)
-            elif name == "deepcopy":
-                result = copy.deepcopy(target)
-            else:
-                raise ValueError(f"unknown operation {name!r}")
-            blob = wire.dumps({"result": wire.encode(result, self.register), "after": after})
-        except BaseException as failure:  # noqa: BLE001 - the judge reports it like the checks do
-            self.pipe.send({"reply": "op", "error": _error(failure)})
-            return
-        self.pipe.send({"reply": "op", "error": None}, blob)
+class Client(NotebookClient):
+    """nbclient's client, keeping of the outputs only text for the log and the grader's own answer data:
+    a notebook that prints or draws gigabytes costs the grader nothing."""
 
-    def serve(self) -> None:
+    def output(self, outs, msg, display_id, cell_index):  # nbclient's hook for every output message
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            self.printed.add(str(content.get("text", "")))
+        elif msg["msg_type"] == "error":
+            self.printed.add(f"{content.get('ename', '')}: {content.get('evalue', '')}\n")
+        elif self.reading and wire.MIME in content.get("data", {}):
+            outs.append(content["data"][wire.MIME])
+
+
+@dataclass(eq=False)  # hashed by identity: the grader keeps a set of the running ones
+class NotebookRun:
+    cells: list[Cell]
+    plan: Plan
+    root: Path  # where the sandboxes' private folders go
+    deadline: float  # time.monotonic() by which all must be done
+    events: list[tuple[str, str]] = field(default_factory=list)  # (status, what happened)
+    cell_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # index -> (type, message)
+    interrupted: set[int] = field(default_factory=set)
+    skip: set[int] = field(default_factory=set)
+    stopped_early: str = ""  # why later cells did not run
+    printed: Printed = field(default_factory=Printed)
+    log: list[str] = field(default_factory=list)
+    peak_memory: int = 0
+    survivors: list[int] = field(default_factory=list)  # processes that outlived their sandbox
+    kernels: int = 0
+    sandbox: Sandbox | None = None
+    client: Client | None = None
+
+    def run(self) -> None:
+        """Run every cell, restarting without a cell that kills the kernel or will not stop."""
         while True:
-            try:
-                header, payload = self.pipe.receive()
-            except KeyboardInterrupt:  # an interrupt that arrived just after a cell ended
-                continue
-            except EOFError:
+            self._start()
+            skip = self._run_cells()
+            if skip is None:
                 return
-            command = header.get("cmd")
+            self.skip.add(skip)
+            self.close()
+            if self.kernels > self.plan.limits.max_restarts:
+                raise GiveUp(f"gave up after {self.kernels} kernels")
+
+    def _start(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining < 1:
+            self.events.append((TIMED_OUT, "the time for this notebook ran out before a kernel started"))
+            raise GiveUp("ran out of time")
+        self.sandbox, self.kernels = Sandbox(self.plan, self.root), self.kernels + 1
+        self.client = Client(
+            nbformat.v4.new_notebook(),
+            km=self.sandbox.manager,
+            allow_errors=True,
+            startup_timeout=int(min(self.plan.limits.startup_seconds, remaining)),
+            timeout_func=self._timeout,
+            interrupt_on_timeout=True,
+            iopub_timeout=2,
+            log=QUIET,
+            error_on_timeout={"ename": TIMEOUT, "evalue": "", "traceback": []},
+        )
+        self.client.printed, self.client.reading, self.client.on_cell_executed = self.printed, False, self._record
+        try:
+            self.client.start_new_kernel(**self.sandbox.start_arguments())
+            self.sandbox.started()
+            self.client.start_new_kernel_client()
+        except Exception as error:
+            self.log.append(
+                f"kernel {self.kernels} did not start: {type(error).__name__}: {one_line(error)}; "
+                f"it said: {self.sandbox.stderr_tail()[-600:]!r}"
+            )
+            self.close()
+            raise GiveUp("could not start a kernel") from None
+        self.log.append(
+            f"kernel {self.kernels} started ({'trusted: no sandbox' if self.plan.trusted else 'bubblewrap'})"
+        )
+
+    def close(self) -> None:
+        if self.client is not None:
+            kc, km = self.client.kc, self.client.km
             try:
-                if command == "run":
-                    self.run(header)
-                elif command == "fetch":
-                    self.fetch(header)
-                elif command == "op":
-                    self.op(header, payload)
-                elif command == "exit":
-                    return
-            except KeyboardInterrupt:
-                self.pipe.send({"reply": command, "error": {"type": "KeyboardInterrupt", "message": ""}})
+                if kc is not None:
+                    kc.stop_channels()
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception as error:  # the sandbox below is killed whole anyway
+                self.log.append(f"shutting the kernel down: {type(error).__name__}: {one_line(error)}")
+            finally:
+                destroy_contexts(*[c.context for c in (kc, km) if c is not None])
+        if self.sandbox is not None:
+            self.peak_memory = max(self.peak_memory, self.sandbox.watchdog.peak if self.sandbox.watchdog else 0)
+            self.survivors += self.sandbox.stop()
+        self.client = self.sandbox = None
 
+    def _timeout(self, cell) -> int:
+        return max(1, int(min(self.plan.limits.cell_seconds, self.deadline - time.monotonic())))
 
-def _vm_data() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    def _record(self, cell, cell_index, execute_reply) -> None:  # nbclient's hook after every cell
+        content = (execute_reply or {}).get("content", {})
+        if content.get("status") == "error":
+            cell.metadata["error"] = (str(content.get("ename", "")), str(content.get("evalue", "")))
 
+    def _why_dead(self) -> tuple[str, str]:
+        reason = self.sandbox.watchdog.reason if self.sandbox.watchdog else ""
+        return (OVER_LIMIT, reason) if reason else (CRASHED, self.sandbox.exit_status())
 
-def _set_limits(settings: dict) -> None:
-    import resource
+    def _execute(self, source: str, store_history: bool = True) -> nbformat.NotebookNode:
+        """Run one cell; its metadata["error"] says what it raised, or that its time ran out."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.client.nb.cells.append(cell)
+        self.client.execute_cell(cell, len(self.client.nb.cells) - 1, store_history=store_history)
+        return cell
 
-    def limit(kind: int, value: int | None) -> None:
-        if value:
-            _, hard = resource.getrlimit(kind)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(kind, (value, value))
-
-    # RLIMIT_DATA counts what the process already has (the zygote's imports): the notebook gets
-    # memory_bytes on top of that.
-    if settings.get("memory_bytes"):
-        limit(resource.RLIMIT_DATA, settings["memory_bytes"] + _vm_data())
-    limit(resource.RLIMIT_FSIZE, settings.get("file_bytes"))
-    if settings.get("cpu_seconds"):
-        used = int(sum(os.times()[:2]))
-        limit(resource.RLIMIT_CPU, settings["cpu_seconds"] + used)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file write fails instead of killing
-
-
-def _make_shell():
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    class GradingShell(InteractiveShell):
-        """IPython without a GUI: ``%matplotlib inline`` (or any backend) keeps the Agg backend,
-        which draws nothing; figures are closed after every cell as the inline backend does."""
-
-        def enable_gui(self, gui=None):
-            return None
-
-        def enable_matplotlib(self, gui=None):
-            return gui, "agg"
-
-    config = Config()
-    config.HistoryManager.enabled = False
-    config.InteractiveShell.colors = "NoColor"
-    config.InteractiveShell.xmode = "Plain"
-    return GradingShell.instance(config=config)
-
-
-def _kernel_main(settings: dict, fds: list[int], zygote_cwd: str, prctl) -> None:
-    """In the forked child: become the submission's kernel, serve the judge, never return."""
-    code = 0
-    try:
-        cmd_read, reply_write, out_write = fds
-        os.setpgid(0, 0)  # its own process group: the judge can stop it and all it started at once
-        if prctl is not None:
-            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_write, 1)
-        os.dup2(out_write, 2)
-        for fd in (null, out_write):
-            os.close(fd)
-        pipe = Pipe(cmd_read, reply_write)
+    def _stopped(self) -> bool:
+        """After an interrupt: did the kernel stop and answer within the grace period?"""
+        grace = self.plan.limits.interrupt_grace
+        self.client.timeout_func = lambda cell: max(1, int(min(grace, self.deadline - time.monotonic())))
         try:
-            scratch = settings["scratch"]
-            os.chdir(scratch)
-            os.environ.clear()
-            os.environ.update(settings["env"])
-            import tempfile
+            return self._execute("pass", store_history=False).metadata.get("error", ("",))[0] != TIMEOUT
+        finally:
+            self.client.timeout_func = self._timeout
 
-            tempfile.tempdir = None  # recomputed from $TMPDIR (the scratch folder)
-            sys.path[:] = [scratch if p in ("", zygote_cwd) else p for p in sys.path]
-            _set_limits(settings)
-            shell = _make_shell()
-            from tensorlab.grading import guard
-
-            guard.install(guard.Policy.from_dict(settings["policy"]))
-        except BaseException:  # noqa: BLE001 - tell the judge why the kernel could not start
-            pipe.send({"reply": "ready", "error": traceback.format_exc()[-2000:]})
-            code = 1
-            return
-        pipe.send({"reply": "ready", "error": None})
-        Kernel(pipe, shell).serve()
-    except BaseException:  # noqa: BLE001
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:  # noqa: BLE001
-            pass
-        os._exit(code)  # never back into the zygote's loop; do not wait for the notebook's threads
-
-
-# ---------------------------------------------------------------------------------------------
-# the zygote
-# ---------------------------------------------------------------------------------------------
-
-def _libc_prctl():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    def _run_cells(self) -> int | None:
+        """Run the cells; None when done, or the index of a cell to skip in a fresh kernel."""
+        self.cell_errors, self.stopped_early = {}, ""
+        for cell in [c for c in self.cells if c.index not in self.skip]:
+            if self.deadline - time.monotonic() < 1:
+                self.stopped_early = "the time for this notebook ran out"
+                self.events.append((TIMED_OUT, f"{self.stopped_early} before {cell.label}"))
+                return None
+            try:
+                error = self._execute(cell.source).metadata.get("error")
+                if error and error[0] == TIMEOUT:
+                    self.interrupted.add(cell.index)
+                    if not self._stopped():
+                        self.events.append(
+                            (
+                                TIMED_OUT,
+                                f"{cell.label} ran too long, did not stop when interrupted, "
+                                "and was skipped in a fresh kernel",
+                            )
+                        )
+                        return cell.index
+                    self.events.append((TIMED_OUT, f"{cell.label} ran too long and was interrupted"))
+                elif error:
+                    self.cell_errors[cell.index] = error
+            except DeadKernelError:
+                status, reason = self._why_dead()
+                self.events.append(
+                    (status, f"the kernel {reason} in {cell.label}; that cell was skipped in a fresh kernel")
+                )
+                return cell.index
         return None
 
-
-def _preload(modules: list[str], statements: list[str]) -> list[str]:
-    """Import what the notebooks will import, and warm up what is slow the first time."""
-    import importlib
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    problems = []
-    for name in ["torch", "numpy", "matplotlib.pyplot", "PIL.Image", "IPython",
-                 "IPython.core.interactiveshell", "traitlets.config", "tensorlab",
-                 "tensorlab.grading.wire", "tensorlab.grading.guard", *modules]:
+    def _ask(self, source: str) -> Any:
+        """Run a grader cell that publishes wire data; return it as the safe unpickler read it."""
+        if self.client is None or self.deadline - time.monotonic() < 1:
+            raise (
+                GiveUp("the kernel is gone")
+                if self.client is None
+                else TimeoutError("the time for this notebook ran out")
+            )
+        self.client.reading, self.client.iopub_timeout = True, 30  # the data comes on iopub: wait for it
         try:
-            importlib.import_module(name)
-        except Exception as error:  # noqa: BLE001 - the notebook will meet the same error itself
-            problems.append(f"import {name}: {type(error).__name__}: {error}")
-    for statement in statements:  # the course notebooks' own top-level imports (instructor code)
+            cell = self._execute(source, store_history=False)
+        except DeadKernelError:
+            status, reason = self._why_dead()
+            self.events.append((status, f"the kernel {reason} while the grader read the answers"))
+            self.close()
+            raise GiveUp(f"the kernel {reason}") from None
+        finally:
+            if self.client is not None:
+                self.client.reading, self.client.iopub_timeout = False, 2
+        error = cell.metadata.get("error")
+        if error and error[0] == TIMEOUT:
+            if not self._stopped():
+                self.close()
+            raise TimeoutError(f"it ran longer than {self._timeout(None)} s")
+        if not cell.outputs or len(cell.outputs[-1]) > (self.plan.limits.answer_mb << 20) * 4 // 3 + 4:
+            raise wire.WireError(
+                f"it is more than {self.plan.limits.answer_mb} MB of data"
+                if cell.outputs
+                else f"nothing came back ({error[0] if error else 'no data'})"
+            )
+        return wire.loads(base64.b64decode(cell.outputs[-1]))
+
+    def answers(self, expressions: dict[str, str]) -> dict[str, Any]:
+        """key -> the value of each expression in the notebook's namespace, as data, or Unavailable."""
         try:
-            exec(statement, {})  # noqa: S102
-        except Exception as error:  # noqa: BLE001
-            problems.append(f"{statement}: {type(error).__name__}: {error}")
-    try:
-        import matplotlib.pyplot as plt
-        import torch
+            reply = self._ask(f"__import__('tensorlab.grading.wire').grading.wire.send_answers({expressions!r})")
+        except (TimeoutError, wire.WireError) as error:
+            self.log.append(f"the answers could not be read: {type(error).__name__}: {one_line(error)}")
+            raise GiveUp("its answers could not be read") from None
+        items = dict(i for i in reply if type(i) is tuple and len(i) == 2) if type(reply) is list else {}
+        values: dict[str, Any] = {}
+        for key in expressions:
+            try:  # each answer read on its own: an unreadable one costs only itself
+                item = wire.loads(items[key]) if type(items.get(key)) is bytes else None
+                if type(item) is tuple and len(item) == 2 and item[0] == "value":
+                    values[key] = wire.decode(item[1], self.call)
+                elif type(item) is tuple and len(item) == 3 and item[0] == "error":
+                    values[key] = Unavailable(str(item[1]), str(item[2]))
+                else:
+                    values[key] = Unavailable("WireError", "the answer did not come back")
+            except Exception as error:
+                values[key] = Unavailable(
+                    "WireError",
+                    str(error) if isinstance(error, wire.WireError) else "it is not data the grader can read",
+                )
+        return values
 
-        torch.testing.assert_close(torch.zeros(2), torch.zeros(2))  # imports a lot the first time
-        torch.nn.Linear(2, 3)(torch.ones(2))
-        figure, axes = plt.subplots()
-        axes.plot([0, 1])
-        figure.canvas.draw()
-        plt.close("all")
-    except Exception as error:  # noqa: BLE001
-        problems.append(f"warm-up: {type(error).__name__}: {error}")
-    return problems
-
-
-def _send_json(sock: socket.socket, message: dict) -> None:
-    sock.send(json.dumps(message).encode())  # a SOCK_SEQPACKET socket: one message per send
-
-
-def zygote_main(fd: int) -> int:
-    sock = socket.socket(fileno=fd)
-    settings = json.loads(sock.recv(MAX_HEADER))
-    prctl = _libc_prctl()
-    if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # die with the judge
-        prctl(PR_SET_CHILD_SUBREAPER, 1)             # orphans of kernels stay in reach
-        prctl(PR_SET_DUMPABLE, 0)                    # other processes of the user cannot trace us
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    statuses: dict[int, str] = {}
-
-    def reap(*_):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            statuses[pid] = (f"was killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
-                             else f"exited with code {os.WEXITSTATUS(status)}")
-
-    signal.signal(signal.SIGCHLD, reap)
-    started = time.perf_counter()
-    problems = _preload(settings.get("preload", []), settings.get("statements", []))
-    threads = len(os.listdir("/proc/self/task"))
-    _send_json(sock, {"reply": "ready", "pid": os.getpid(), "seconds": time.perf_counter() - started,
-                      "problems": problems, "threads": threads})
-    zygote_cwd = os.getcwd()
-    while True:
+    def call(self, oid: int, args: tuple, kwargs: dict) -> Any:
+        """Run the student's kept object ``oid`` in the kernel on the grader's arguments; the result as data."""
         try:
-            message, fds, _, _ = socket.recv_fds(sock, MAX_HEADER, 3)
-        except (ConnectionError, OSError):
-            return 0
-        if not message:
-            return 0
-        header = json.loads(message)
-        if header.get("cmd") == "spawn":
-            if len(fds) != 3:
-                for fd in fds:
-                    os.close(fd)
-                _send_json(sock, {"reply": "spawn", "error": "expected three pipes"})
-                continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                sock.close()
-                _kernel_main(header, fds, zygote_cwd, prctl)
-            for fd in fds:
-                os.close(fd)
-            _send_json(sock, {"reply": "spawn", "pid": pid, "threads": threading.active_count()})
-        elif header.get("cmd") == "status":
-            reap()
-            _send_json(sock, {"reply": "status", "status": statuses.pop(int(header.get("pid", -1)), None)})
-        elif header.get("cmd") == "exit":
-            return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 3 or argv[0] != "--zygote" or argv[1] != "--fd":
-        print("usage: python -m tensorlab.grading.kernel --zygote --fd N", file=sys.stderr)
-        return 2
-    return zygote_main(int(argv[2]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            reply = self._ask(
+                f"__import__('tensorlab.grading.wire').grading.wire.send_call("
+                f"{oid!r}, {wire.dumps_arguments(args, kwargs)!r})"
+            )
+        except GiveUp as error:
+            raise RuntimeError(f"the kernel stopped while running it ({error})") from None
+        if type(reply) is tuple and len(reply) == 3 and reply[0] == "error":
+            raise wire.remote_exception(str(reply[1]), str(reply[2]))
+        if type(reply) is not tuple or len(reply) != 3 or reply[0] != "value":
+            raise wire.WireError("its result did not come back")
+        try:
+            result, after = wire.decode(reply[1], self.call), wire.decode(reply[2], self.call)
+        except Exception as error:
+            raise wire.WireError(
+                str(error) if isinstance(error, wire.WireError) else "its result is not data"
+            ) from None
+        wire.sync([list(args), dict(kwargs)], after)
+        return result

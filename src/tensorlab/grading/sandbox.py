@@ -1,540 +1,366 @@
-"""Starting, feeding, watching and stopping the grading kernels (the judge's side).
+"""Where a kernel runs: a fresh bubblewrap sandbox per kernel, and limits that hold.
 
-Each grading worker starts one *zygote* (:mod:`tensorlab.grading.kernel`), a process that imports
-the course's libraries once and then forks a fresh kernel for every submission. A kernel runs:
-
-- in its own process group, in a session without a terminal (nothing to type into), with an
-  environment built from scratch (no tokens or paths of the instructor's shell), its working
-  folder, ``$HOME`` and ``$TMPDIR`` in the submission's fresh scratch folder;
-- with resource limits it sets on itself before any student code runs (``RLIMIT_DATA`` for
-  memory: unlike ``RLIMIT_AS`` it does not count the large address-space reservations PyTorch and
-  CUDA make; ``RLIMIT_FSIZE`` for file size; ``RLIMIT_CPU`` as a backstop), plus a watchdog here
-  that kills it if its resident memory grows past the limit anyway (shared memory is not data);
-- under bubblewrap when it is installed and works (``sandbox="auto"``): then the zygote and its
-  kernels see a read-only file system made of the system, the Python installation and the course
-  repository with solutions/, tests/, .git/, the submissions and the results covered by empty
-  folders (and no home folder), a private /tmp in which the worker's scratch folders are the only
-  writable place, no network but their own loopback, their own process list, and no
-  capabilities. Leftover processes are killed after every submission, and each scratch folder is
-  emptied before the next one uses it;
-- and always behind the in-kernel guard (:mod:`tensorlab.grading.guard`).
-
-The judge talks to it over two pipes with deadlines on every wait; a cell that runs too long is
-interrupted (SIGINT, as Jupyter's "interrupt kernel" does) and, if that does not stop it, killed.
+The kernelspec's command is ``[systemd-run --user --scope] bwrap ... prlimit ... python -m
+ipykernel_launcher``: a cgroup where systemd offers one; the repository and Python read-only with the
+solutions, tests, .git, submissions, results and the grader's folder hidden; no network; its own
+process namespace, torn down whole with the kernel; capped tmpfs for its home, /tmp and /dev/shm;
+data-memory, file-size and CPU limits. It talks to the grader over Unix sockets in ``<private>/ipc``,
+the one host folder it may write. Each kernel gets a new private folder with a random name. A
+:class:`Watchdog` stops the sandbox when its memory, process count or socket folder passes a limit.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
-import time
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import zmq
+import zmq.asyncio
+from jupyter_client import AsyncKernelClient, AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from traitlets import DottedObjectName, default
 
-MAX_REPLY_HEADER = 1 << 20
+HOME = "/home/student"  # the kernel's working folder, inside the sandbox
+WRITABLE = (HOME, "/tmp", "/dev/shm")  # its only writable places: a capped tmpfs each
+LIBRARIES_MB = 1024  # what Python, PyTorch & co take before a notebook runs
+MAX_MESSAGE = 256 << 20  # no message from a kernel is read if larger
+INSTALL_HINT = (
+    "bubblewrap is needed to grade work you do not trust: install it (Debian/Ubuntu: sudo apt "
+    "install bubblewrap; Fedora: sudo dnf install bubblewrap), or pass --trusted "
+    "(make grade ... GRADE_ARGS=--trusted) to grade your own files without it"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_seconds: float = 120.0  # one cell, or one call of a student's function
+    submission_seconds: float = 600.0  # everything for one file: kernels, restarts, cells, judging
+    memory_mb: int = 3072  # on top of the libraries: processes, shared memory, tmpfs, memfd
+    disk_mb: int = 512  # each writable folder (in memory, so counted there too)
+    processes: int = 128  # processes in the sandbox at once
+    answer_mb: int = 64  # the answers' data, as sent
+    max_restarts: int = 3  # fresh kernels after a crash or a cell that will not stop
+    interrupt_grace: float = 5.0  # how long an interrupted cell gets to stop
+    startup_seconds: float = 120.0  # starting a kernel
+
+
+def _runs(command: list[str]) -> bool:
+    try:
+        return (
+            bool(shutil.which(command[0])) and subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    return _runs(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"])
+
+
+@functools.cache
+def systemd_scope_works() -> bool:
+    return _runs(["systemd-run", "--user", "--scope", "--quiet", "true"])
 
 
 @dataclass
-class Limits:
-    cell_seconds: float = 120.0      # one cell (or one call of a student's function)
-    notebook_seconds: float = 600.0  # all the cells of one run, together
-    memory_mb: int = 3072            # data memory of the kernel
-    file_mb: int = 256               # largest file the notebook may write
-    answer_mb: int = 256             # largest answer data the judge will read
-    startup_seconds: float = 180.0   # starting the kernel and importing torch (not the student's time)
-    interrupt_grace: float = 3.0     # how long an interrupted cell gets to stop before it is killed
-    max_restarts: int = 3            # fresh kernels after a crash or a kill, per submission
+class Plan:
+    """How every kernel of one grading run is sandboxed."""
+
+    limits: Limits
+    trusted: bool  # no bubblewrap: for the instructor's own files
+    readable: list[str]  # shown read-only inside the sandbox ...
+    hidden: list[str]  # ... except these, covered by empty folders
+    env: dict[str, str]
+    font_cache: str | None = None  # matplotlib's font list, so that no kernel rebuilds it
+    warm: tuple[str, ...] = ()  # imported while the kernel starts, not in the first cell's time
+    cgroup: bool = field(default_factory=systemd_scope_works)
+
+    def kernel_command(self, private: Path, program: list[str] | None = None) -> list[str]:
+        """The kernelspec's argv for a kernel whose sockets live in ``private`` (``program``: for tests)."""
+        limits, total_mb = self.limits, self.limits.memory_mb + LIBRARIES_MB
+        warm = f"import importlib as _i; [_i.import_module(m) for m in {self.warm!r}]; del _i"
+        command = program or [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            f"--IPKernelApp.exec_lines={warm}",
+        ]
+        if shutil.which("prlimit"):
+            command = [
+                "prlimit",
+                f"--data={total_mb << 20}",
+                f"--fsize={limits.disk_mb << 20}",
+                f"--cpu={int(2 * limits.submission_seconds) + 60}",
+                "--core=0",
+                "--",
+                *command,
+            ]
+        if self.trusted:
+            return command
+        wrap = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+            *[a for k, v in self.env.items() for a in ("--setenv", k, v)],
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+        ]
+        for folder in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            wrap += (
+                ["--symlink", os.readlink(folder), folder]
+                if os.path.islink(folder)
+                else ["--ro-bind", folder, folder]
+                if os.path.isdir(folder)
+                else []
+            )
+        for path in (
+            "/etc/ld.so.cache",
+            "/etc/ld.so.conf",
+            "/etc/ld.so.conf.d",
+            "/etc/localtime",
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/nsswitch.conf",
+            "/etc/fonts",
+            "/etc/alternatives",
+            "/etc/hosts",
+        ):
+            wrap += ["--ro-bind-try", path, path]  # hosts: "localhost", where torchrun's processes meet
+        bound: list[str] = []
+        for path in sorted(set(p for p in self.readable if not p.startswith("/usr/")), key=len):
+            if not any(_inside(path, b) for b in bound):
+                bound.append(path)
+                wrap += ["--ro-bind", path, path]
+        wrap += [
+            a for h in self.hidden if os.path.isdir(h) and any(_inside(h, b) for b in bound) for a in ("--tmpfs", h)
+        ]
+        wrap += [a for w in WRITABLE for a in ("--size", str(limits.disk_mb << 20), "--tmpfs", w)]
+        if self.font_cache:
+            wrap += ["--ro-bind", self.font_cache, f"{HOME}/.config/matplotlib/{Path(self.font_cache).name}"]
+        connection, ipc = str(private / "connection.json"), str(private / "ipc")
+        wrap += ["--ro-bind", connection, connection, "--bind", ipc, ipc, "--chdir", HOME, "--", *command]
+        if self.cgroup:
+            wrap = [
+                "systemd-run",
+                "--user",
+                "--scope",
+                "--quiet",
+                "--collect",
+                "-p",
+                "MemorySwapMax=0",
+                "-p",
+                f"MemoryMax={(total_mb + len(WRITABLE) * limits.disk_mb) << 20}",
+                "-p",
+                f"TasksMax={limits.processes}",
+                "--",
+                *wrap,
+            ]
+        return wrap
 
 
-class KernelDied(Exception):
-    """The kernel process is gone (it exited, crashed, or was killed)."""
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-class KernelTimeout(Exception):
-    """No reply before the deadline."""
+CONTEXTS: set[zmq.asyncio.Context] = set()  # destroyed by NotebookRun.close, never by the garbage collector
 
 
-class ProtocolError(Exception):
-    """The kernel's reply was not what the protocol allows (something wrote into the pipe)."""
+def _context(owner) -> zmq.asyncio.Context:
+    """ZeroMQ for one kernel: no message over MAX_MESSAGE is read; closing never waits for a message to a
+    kernel that is gone (LINGER 0). The grader destroys it itself (``destroy_contexts``): pyzmq's own
+    clean-up, run by the garbage collector in whatever thread, can block for ever."""
+    context, owner._created_context = zmq.asyncio.Context(), False
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+    context.setsockopt(zmq.LINGER, 0)
+    CONTEXTS.add(context)
+    return context
 
 
-# ---------------------------------------------------------------------------------------------
-# bubblewrap
-# ---------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def bwrap_works() -> bool:
-    """True if bubblewrap is installed and can make the sandbox here (user namespaces allowed)."""
-    exe = shutil.which("bwrap")
-    if not exe:
-        return False
-    try:
-        done = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent",
-                               "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "true"],
-                              capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+def destroy_contexts(*contexts: zmq.asyncio.Context) -> None:
+    for context in contexts:
+        if context in CONTEXTS:
+            CONTEXTS.discard(context)
+            context.destroy(linger=0)
 
 
-def resolve_mode(requested: str) -> str:
-    if requested == "auto":
-        return "bwrap" if bwrap_works() else "none"
-    if requested == "bwrap" and not bwrap_works():
-        raise RuntimeError("--sandbox bwrap was asked for, but bubblewrap is not installed or cannot "
-                           "create namespaces here (install the `bubblewrap` package)")
-    if requested not in ("bwrap", "none"):
-        raise ValueError(f"unknown sandbox {requested!r}: use auto, bwrap or none")
-    return requested
+class CappedKernelClient(AsyncKernelClient):
+    _context_default = default("context")(_context)
 
 
-_SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
-_ETC_FILES = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-              "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/fonts", "/etc/alternatives",
-              "/etc/hosts", "/etc/host.conf", "/etc/gai.conf"]  # hosts: "localhost" (torchrun meets there)
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernelspec is made for one sandbox rather than read from disk."""
+
+    spec: KernelSpec | None = None
+    client_class = DottedObjectName("tensorlab.grading.sandbox.CappedKernelClient")
+    _context_default = default("context")(_context)
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        return self.spec
 
 
-def _outermost(paths: list[str]) -> list[str]:
-    chosen: list[str] = []
-    for path in sorted(set(paths), key=len):
-        if not any(path == c or path.startswith(c.rstrip("/") + "/") for c in chosen):
-            chosen.append(path)
-    return chosen
+class Sandbox:
+    """One kernel's private folder (created by the grader, random name), its manager, its watchdog."""
 
+    def __init__(self, plan: Plan, root: Path):
+        self.plan, self.watchdog = plan, None
+        self.private = Path(tempfile.mkdtemp(prefix="kernel-", dir=root))
+        (self.private / "ipc").mkdir()
+        (self.private / "connection.json").touch()  # jupyter_client fills it in before the kernel starts
+        self.stderr = tempfile.TemporaryFile(dir=self.private)  # what the kernel prints outside Jupyter
+        self.manager = SandboxedKernelManager(
+            transport="ipc",
+            ip=str(self.private / "ipc" / "kernel"),
+            connection_file=str(self.private / "connection.json"),
+        )
+        self.manager.spec = KernelSpec(
+            argv=plan.kernel_command(self.private),
+            display_name="graded notebook",
+            language="python",
+            interrupt_mode="message",
+            env={},
+        )
 
-def bwrap_command(command: list[str], writable: Path, readable: list[str], hidden: list[str]) -> list[str]:
-    """bubblewrap around ``command``: the system, ``readable`` (read-only) minus ``hidden`` (each
-    covered by an empty folder), ``writable`` read-write, a private /tmp, /proc and /dev, no
-    network but its own loopback, its own process list, no capabilities."""
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for directory in _SYSTEM_DIRS:
-        if os.path.islink(directory):
-            args += ["--symlink", os.readlink(directory), directory]
-        elif os.path.isdir(directory):
-            args += ["--ro-bind", directory, directory]
-    for path in _ETC_FILES:
-        args += ["--ro-bind-try", path, path]
-    bound = _outermost([p for p in readable if not p.startswith("/usr/")])
-    for path in bound:
-        args += ["--ro-bind", path, path]
-    for path in hidden:
-        if any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound) and os.path.isdir(path):
-            args += ["--tmpfs", path]
-    args += ["--bind", str(writable), str(writable), "--chdir", str(writable), "--", *command]
-    return args
+    def start_arguments(self) -> dict:
+        env = dict(self.plan.env)
+        if self.plan.trusted:  # no tmpfs home: a folder of the grader's, private to this kernel
+            env["HOME"] = str(self.private / "home")
+            os.mkdir(env["HOME"])
+        return {
+            "env": env,
+            "stdout": subprocess.DEVNULL,
+            "stderr": self.stderr,
+            "cwd": env["HOME"] if self.plan.trusted else str(self.private),
+        }
 
+    def started(self) -> None:
+        process = self.manager.provisioner.process if self.manager.provisioner else None
+        if process is not None:
+            self.watchdog = Watchdog(process.pid, self.private / "ipc", self.plan.limits, not self.plan.trusted)
 
-# ---------------------------------------------------------------------------------------------
-# the kernel process
-# ---------------------------------------------------------------------------------------------
+    def exit_status(self) -> str:
+        process = self.manager.provisioner.process if self.manager.provisioner else None
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "stopped"
+        number = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap exits with 128 + signal
+        return f"was killed by signal {number}" if number else f"exited with code {code}"
 
-class OutputTrap:
-    """Reads everything the kernel prints (so a flood of output never blocks it) and keeps only
-    the beginning and the end, for the instructor's log."""
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()[-1500:].decode("utf-8", "replace")
 
-    def __init__(self, fd: int, keep: int = 8192):
-        self.fd, self.keep = fd, keep
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.total += len(chunk)
-            room = self.keep - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self.tail += chunk
-                del self.tail[:-self.keep]
-        os.close(self.fd)
-
-    def text(self) -> str:
-        self.thread.join(timeout=2)
-        head = self.head.decode("utf-8", "replace")
-        if not self.tail:
-            return head
-        skipped = self.total - len(self.head) - len(self.tail)
-        gap = f"\n[... {skipped:,} bytes of output left out ...]\n" if skipped > 0 else ""
-        return head + gap + self.tail.decode("utf-8", "replace")
-
-
-class KernelProcess:
-    """One submission's kernel (forked by a :class:`Zygote`). Every wait has a deadline; every
-    failure becomes an exception."""
-
-    def __init__(self, *, zygote: "Zygote", ns_pid: int, pid: int, cmd_write: int, reply_read: int,
-                 out_read: int, limits: Limits):
-        self.zygote, self.ns_pid, self.pid, self.limits = zygote, ns_pid, pid, limits
-        self.cmd_write, self.reply_read = cmd_write, reply_read
-        os.set_blocking(self.cmd_write, False)
-        os.set_blocking(self.reply_read, False)
-        self.output = OutputTrap(out_read)
-        self.buffer = bytearray()
-        self.dead_reason: str | None = None
-        self.memory_limit = limits.memory_mb * 2**20
-        self.peak_rss = 0
-        # resident memory counts what the kernel shares with the zygote: the limit comes on top. RLIMIT_DATA
-        # is the limit for ordinary data (a MemoryError in the cell, the kernel lives on); this watchdog is
-        # the backstop for memory it does not count (shared memory), with headroom, so that it never
-        # fires first on ordinary data: pages allocated before the start and touched later count here but
-        # not against the data limit, and once made the watchdog win the race (a flaky test, 2026-12-02).
-        self.rss_limit = self.memory() + self.memory_limit + self.memory_limit // 2
-
-    # -- life ------------------------------------------------------------------------------------
-    def _exists(self) -> bool:
+    def stop(self) -> list[int]:
+        """Stop the kernel and all it started, remove the private folder (``shutil.rmtree`` works on
+        file descriptors and never follows a link); return the pids that survived (none, we check)."""
+        survivors = self.watchdog.kill() if self.watchdog is not None else []
+        process = self.manager.provisioner.process if self.manager.provisioner else None
         try:
-            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+            process and process.wait(timeout=10)  # reap bubblewrap: no zombie left behind
+        except subprocess.TimeoutExpired:
+            survivors.append(process.pid)
+        self.stderr.close()
+        shutil.rmtree(self.private, ignore_errors=True)
+        return survivors
+
+
+class Watchdog(threading.Thread):
+    """Twice a second: the sandbox's memory (proportional set size of its processes, their memfd files,
+    its tmpfs folders), its process count and its socket folder's size; over a limit, it kills the
+    sandbox: bubblewrap's process group, which takes the process namespace and all in it."""
+
+    def __init__(self, pid: int, sockets: Path, limits: Limits, tmpfs: bool):
+        super().__init__(daemon=True)
+        self.pid, self.sockets, self.limits, self.tmpfs = pid, sockets, limits, tmpfs
+        self.reason, self.peak = "", 0  # why it stopped the kernel, if it did; memory high-water mark
+        self.seen: dict[int, psutil.Process] = {}  # every process of the sandbox (a pid with its start time)
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                processes = [psutil.Process(self.pid), *psutil.Process(self.pid).children(recursive=True)]
+            except psutil.Error:
+                return
+            self.seen.update((p.pid, p) for p in processes)
+            if len(processes) > self.limits.processes:  # counted first: it is cheap, and a fork bomb is fast
+                self.kill(f"started more than {self.limits.processes} processes")
+                return
+            self.peak = max(self.peak, memory := _memory(processes, self.tmpfs))
+            sockets = sum(e.stat(follow_symlinks=False).st_blocks * 512 for e in os.scandir(self.sockets))
+            if memory > (self.limits.memory_mb + LIBRARIES_MB) << 20:
+                self.kill(
+                    f"used more than {self.limits.memory_mb + LIBRARIES_MB:,} MB of memory "
+                    f"({self.limits.memory_mb:,} MB on top of the libraries)"
+                )
+            elif sockets > self.limits.disk_mb << 20:
+                self.kill(f"wrote more than {self.limits.disk_mb} MB into the grader's socket folder")
+
+    def kill(self, reason: str = "") -> list[int]:
+        """Kill the whole sandbox; return the pids of its processes still alive after. A psutil.Process
+        never signals a pid that the system has meanwhile given to another process."""
+        self.reason = self.reason or reason
+        self.done.set()
+        try:
+            self.seen.update((p.pid, p) for p in psutil.Process(self.pid).children(recursive=True))
         except psutil.Error:
-            return False
-
-    def alive(self) -> bool:
-        return self.dead_reason is None and self._exists()
-
-    def kill(self, reason: str) -> None:
-        if self.dead_reason is None:
-            self.dead_reason = reason
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for fd in (self.cmd_write, self.reply_read):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.cmd_write = self.reply_read = -1
-
-    def close(self) -> None:
-        if self.alive():
-            try:
-                self.send({"cmd": "exit"}, deadline=time.monotonic() + 2)
-                deadline = time.monotonic() + 2
-                while self._exists() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-            except (KernelDied, KernelTimeout, OSError):
-                pass
-        self.kill("closed")
-
-    def interrupt(self) -> None:
+            pass
         try:
-            os.kill(self.pid, signal.SIGINT)
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-    def memory(self) -> int:
-        try:
-            root = psutil.Process(self.pid)
-            total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-        except psutil.Error:
-            return 0
-        self.peak_rss = max(self.peak_rss, total)
-        return total
-
-    def _died(self) -> str:
-        status = self.zygote.status(self.ns_pid)
-        return status or "stopped"
-
-    def _watch(self) -> None:
-        if not self._exists():
-            self.kill(self._died())
-            raise KernelDied(self.dead_reason)
-        if self.memory() > self.rss_limit:
-            self.kill(f"used more than {self.limits.memory_mb:,} MB of memory and was stopped")
-            raise KernelDied(self.dead_reason)
-
-    # -- messages ----------------------------------------------------------------------------------
-    def send(self, header: dict, payload: bytes = b"", *, deadline: float) -> None:
-        if self.dead_reason is not None:
-            raise KernelDied(self.dead_reason)
-        data = memoryview(json.dumps(dict(header, size=len(payload))).encode() + b"\n" + payload)
-        while data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise KernelTimeout()
-            _, writable, _ = select.select([], [self.cmd_write], [], min(remaining, 0.25))
-            if writable:
-                try:
-                    written = os.write(self.cmd_write, data)
-                except BrokenPipeError:
-                    self.kill(self._died())
-                    raise KernelDied(self.dead_reason) from None
-                data = data[written:]
-            else:
-                self._watch()
-
-    def receive(self, *, deadline: float, max_payload: int) -> tuple[dict, bytes]:
-        header, size = None, 0
-        while True:
-            if header is None and b"\n" in self.buffer:
-                end = self.buffer.index(b"\n")
-                line = bytes(self.buffer[:end])
-                del self.buffer[:end + 1]
-                try:
-                    header = json.loads(line)
-                    size = int(header.get("size", 0))
-                except (ValueError, TypeError, AttributeError):
-                    self.kill("sent a garbled reply")
-                    raise ProtocolError("the kernel's reply was garbled") from None
-                if size < 0 or size > max_payload:
-                    self.kill("sent a reply larger than the grader accepts")
-                    raise ProtocolError(f"a reply of {size:,} bytes is more than the grader reads")
-            if header is not None and len(self.buffer) >= size:
-                payload = bytes(self.buffer[:size])
-                del self.buffer[:size]
-                return header, payload
-            if header is None and len(self.buffer) > MAX_REPLY_HEADER:
-                self.kill("sent a garbled reply")
-                raise ProtocolError("the kernel's reply was garbled")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise KernelTimeout()
-            readable, _, _ = select.select([self.reply_read], [], [], min(remaining, 0.25))
-            if readable:
-                try:
-                    chunk = os.read(self.reply_read, 1 << 20)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    wait_until = time.monotonic() + 5
-                    while self._exists() and time.monotonic() < wait_until:
-                        time.sleep(0.02)
-                    self.kill(self._died() if not self._exists() else "closed its reply pipe")
-                    raise KernelDied(self.dead_reason)
-                self.buffer += chunk
-            else:
-                self._watch()
-
-    def request(self, header: dict, payload: bytes = b"", *, timeout: float,
-                interruptible: bool = True, max_payload: int | None = None) -> tuple[dict, bytes, bool]:
-        """Send a command and wait for its reply. Returns (reply, payload, interrupted).
-
-        If no reply comes within ``timeout`` s, the kernel is interrupted (when ``interruptible``)
-        and gets ``interrupt_grace`` s to reply; otherwise it is killed and KernelTimeout raised.
-        """
-        max_payload = max_payload if max_payload is not None else self.limits.answer_mb * 2**20
-        deadline = time.monotonic() + timeout
-        self.send(header, payload, deadline=deadline)
-        try:
-            reply, data = self.receive(deadline=deadline, max_payload=max_payload)
-            self.memory()  # for the log's peak, even when no wait was long enough to watch
-            return reply, data, False
-        except KernelTimeout:
-            if not interruptible:
-                self.kill("did not reply in time")
-                raise
-        self.interrupt()
-        try:
-            reply, data = self.receive(deadline=time.monotonic() + self.limits.interrupt_grace,
-                                       max_payload=max_payload)
-            return reply, data, True
-        except KernelTimeout:
-            self.kill("did not stop when interrupted and was killed")
-            raise
-
-
-class ZygoteError(RuntimeError):
-    """The worker's zygote could not start or stopped answering."""
-
-
-class Zygote:
-    """One per grading worker: imports the libraries once, forks a kernel per submission."""
-
-    def __init__(self, *, mode: str, root: Path, readable: list[str], hidden: list[str], env: dict,
-                 limits: Limits, preload: list[str], statements: list[str]):
-        self.mode, self.root, self.readable, self.hidden = mode, root, readable, hidden
-        self.env, self.limits = env, limits
-        self.preload, self.statements = preload, statements
-        self.process: subprocess.Popen | None = None
-        self.sock: socket.socket | None = None
-        self.output: OutputTrap | None = None
-        self.ns_pid = 0
-        self.pid = 0
-        self.info: dict = {}
-        self.closed = False  # closed on purpose (the end, or Ctrl-C): no restart
-
-    def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        out_read, out_write = os.pipe()
-        command = [sys.executable, "-s", "-m", "tensorlab.grading.kernel", "--zygote",
-                   "--fd", str(theirs.fileno())]
-        if self.mode == "bwrap":
-            command = bwrap_command(command, self.root, self.readable, self.hidden)
-        try:
-            self.process = subprocess.Popen(
-                command, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL, stdout=out_write,
-                stderr=out_write, pass_fds=(theirs.fileno(),), start_new_session=True)
-        finally:
-            theirs.close()
-            os.close(out_write)
-        self.sock = ours
-        self.output = OutputTrap(out_read)
-        self.sock.settimeout(self.limits.startup_seconds)
-        try:
-            self.sock.send(json.dumps({"preload": self.preload, "statements": self.statements}).encode())
-            ready = self._receive()
-        except (OSError, ValueError, ZygoteError) as error:
-            self._shutdown()
-            raise ZygoteError(f"the grading kernel could not start ({error}): "
-                              f"{self.output.text()[-1500:] if self.output else ''}") from None
-        self.info = ready
-        self.ns_pid = int(ready["pid"])
-        self.pid = self._outer_pid(self.ns_pid) or self.process.pid
-
-    def _receive(self) -> dict:
-        data = self.sock.recv(1 << 20)
-        if not data:
-            raise ZygoteError("the zygote closed its socket")
-        return json.loads(data)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def _descendants(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-
-    def _outer_pid(self, ns_pid: int) -> int | None:
-        """The host's pid of a process the zygote knows by its pid inside the sandbox."""
-        if self.mode != "bwrap":
-            return ns_pid
-        for _ in range(50):
-            for process in self._descendants():
-                try:
-                    with open(f"/proc/{process.pid}/status") as status:
-                        for line in status:
-                            if line.startswith("NSpid:"):
-                                if int(line.split()[-1]) == ns_pid:
-                                    return process.pid
-                except (OSError, ValueError):
-                    continue
-            time.sleep(0.01)
-        return None
-
-    def spawn(self, settings: dict) -> KernelProcess:
-        """A fresh kernel, ready to run cells (or ZygoteError)."""
-        if self.closed:
-            raise ZygoteError("grading was stopped")
-        if not self.alive():  # something killed the zygote: start a new one
-            self._shutdown()
-            self.start()
-        cmd_read, cmd_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        out_read, out_write = os.pipe()
-        try:
-            self.sock.settimeout(30)
-            socket.send_fds(self.sock, [json.dumps(dict(settings, cmd="spawn")).encode()],
-                            [cmd_read, reply_write, out_write])
-            reply = self._receive()
-        except (OSError, ValueError, ZygoteError) as error:
-            for fd in (cmd_write, reply_read, out_read):
-                os.close(fd)
-            self._shutdown()
-            raise ZygoteError(f"the grading kernel could not be forked ({error})") from None
-        finally:
-            for fd in (cmd_read, reply_write, out_write):
-                os.close(fd)
-        if reply.get("error"):
-            for fd in (cmd_write, reply_read, out_read):
-                os.close(fd)
-            raise ZygoteError(str(reply["error"]))
-        ns_pid = int(reply["pid"])
-        pid = self._outer_pid(ns_pid)
-        if pid is None:
-            for fd in (cmd_write, reply_read, out_read):
-                os.close(fd)
-            raise ZygoteError("the forked kernel could not be found")
-        return KernelProcess(zygote=self, ns_pid=ns_pid, pid=pid, cmd_write=cmd_write,
-                             reply_read=reply_read, out_read=out_read, limits=self.limits)
-
-    def status(self, ns_pid: int) -> str | None:
-        """How a kernel ended (its exit code or signal), as far as the zygote saw it."""
-        if not self.alive():
-            return None
-        try:
-            self.sock.settimeout(5)
-            for _ in range(20):
-                self.sock.send(json.dumps({"cmd": "status", "pid": ns_pid}).encode())
-                status = self._receive().get("status")
-                if status:
-                    return status
-                time.sleep(0.05)
-        except (OSError, ValueError, ZygoteError):
-            return None
-        return None
-
-    def kill_strays(self) -> int:
-        """Kill every process in the worker's sandbox except the zygote (and bubblewrap itself)."""
-        keep = {self.process.pid, self.pid}
-        try:
-            keep.update(p.pid for p in psutil.Process(self.pid).parents())
-        except psutil.Error:
-            pass
-        killed = 0
-        for process in self._descendants():
-            if process.pid not in keep:
-                try:
-                    process.kill()
-                    killed += 1
-                except psutil.Error:
-                    pass
-        return killed
-
-    def close(self) -> None:
-        self.closed = True
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        if self.process is not None:
-            self.kill_strays()  # kernels first: once the zygote is gone they are out of reach
-        if self.sock is not None:
+        for process in self.seen.values():
             try:
-                self.sock.settimeout(2)
-                self.sock.send(json.dumps({"cmd": "exit"}).encode())
-            except OSError:
+                process.kill()
+            except psutil.Error:
                 pass
-            self.sock.close()
-            self.sock = None
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                pass
-            for process in self._descendants():
-                try:
-                    process.kill()
-                except psutil.Error:
-                    pass
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+        _, alive = psutil.wait_procs(list(self.seen.values()), timeout=30)  # exiting takes a while under load
+        return [p.pid for p in alive if _running(p)]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _memory(processes: list[psutil.Process], tmpfs: bool) -> int:
+    """Proportional memory of the processes, plus their memfd files and the sandbox's tmpfs folders."""
+    total, files = 0, set()
+    for process in processes:
+        try:
+            with open(f"/proc/{process.pid}/smaps_rollup") as rollup:
+                total += sum(int(line.split()[1]) << 10 for line in rollup if line.startswith("Pss:"))
+            for fd in os.listdir(f"/proc/{process.pid}/fd"):
+                if os.readlink(f"/proc/{process.pid}/fd/{fd}").startswith("/memfd:"):
+                    st = os.stat(f"/proc/{process.pid}/fd/{fd}")
+                    files.add((st.st_dev, st.st_ino, st.st_blocks * 512))
+        except OSError:  # it ended meanwhile
+            continue
+    for folder in WRITABLE if tmpfs and len(processes) > 1 else ():  # seen through a process inside
+        try:
+            stat = os.statvfs(f"/proc/{processes[1].pid}/root{folder}")
+            total += (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+        except OSError:
+            continue
+    return total + sum(size for _, _, size in files)

@@ -1,302 +1,321 @@
-"""What crosses between the student's kernel and the judge.
+"""What crosses between the student's kernel and the grader: plain data, never code.
 
-**Kernel to judge: plain data, never code.** The kernel turns each value with :func:`encode` into
-tensors, numbers, strings, ``None``, lists, tuples, ``torch.Size`` / ``torch.device`` /
-``torch.dtype``, and small tagged dictionaries for the rest: the ``...`` placeholder, a NumPy array,
-and a *reference* to any other object (a function, a model, a dataset ...), which stays in the
-kernel under an id. :func:`dumps` writes that with ``torch.save``; the judge reads it with
-:func:`loads`, i.e. ``torch.load(..., weights_only=True)``: PyTorch's restricted unpickler builds
-tensors and plain containers and refuses every other class, so nothing from the student's process
-ever runs in the judge. :func:`decode` rebuilds the tagged values; a reference becomes a
-:class:`RemoteObject`, whose calls, attributes, items, length and iteration are forwarded to the
-kernel and come back as data again.
-
-**Judge to kernel: the judge's own values** (test cases, which may hold a model), pickled as they
-are: the kernel trusts the judge, not the other way round. A :class:`RemoteObject` among them
-travels as a :class:`Ref` and is swapped back for the kernel's object.
-
-After a call, the kernel also sends back the arguments as the function left them (a model as its
-parameters and buffers), and :func:`sync` copies that into the judge's arguments, so a check that
-looks at an argument after the call (``net.to(device)`` moves a model in place) sees what the
-student's function did to it.
+In the kernel, :func:`send_answers` and :func:`send_call` (run by one-line cells of the grader's)
+:func:`encode` values into tensors, numbers, strings, lists, tuples, sizes, dtypes, devices and small
+tagged dicts (``...``, NumPy values, dicts, sets, a model's parameters, a dataset's items, and a
+*kept object* -- a function, say -- that stays in the kernel under a number), ``torch.save`` them and
+publish them as display data. The grader reads them with ``torch.load(weights_only=True)``, which
+refuses every class but tensors and plain containers, and :func:`decode` rebuilds them within caps.
+A kept object becomes a :class:`KernelObject` (a model a :class:`KernelModule`): calling it runs the
+student's code in the kernel, and the result comes back as data. A student may patch all that runs
+in the kernel; it only changes the data sent, which the grader judges on its merits.
 """
 
 from __future__ import annotations
 
+import base64
+import builtins
 import io
 import keyword
-import pickle
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
+MIME = "application/vnd.tensorlab.wire+base64"
 TAG = "__tensorlab_wire__"
 MAX_DEPTH = 32
-MAX_ITEMS = 100_000
-MAX_ELEMENTS = 2**26  # a tensor the judge will compare (an expanded view can claim any size)
+MAX_ITEMS = 1_000_000  # items (and thousands of tensor elements) in one answer, counted on both sides
+MAX_SEQUENCE = 1_000  # a dataset travels as its items up to this length
+MAX_ELEMENTS = 2**26  # a tensor the grader will compare (an expanded view can claim any size; meta: no data)
 
 
 class WireError(ValueError):
-    """Data that cannot be read (too large, too deep, or not what the protocol allows)."""
+    """Data that cannot be read: too large, too deep, or not what the protocol allows."""
 
 
 @dataclass(frozen=True)
 class Ref:
-    """A judge-side stand-in for an object that lives in the kernel (see :class:`RemoteObject`)."""
-
-    oid: int
+    oid: int  # a kept object, in the arguments the grader sends into the kernel
 
 
-class RemoteObject:
-    """An object that lives in the student's kernel. ``session(self, op, args, kwargs)`` is set by
-    the judge's session and performs the operation in the kernel."""
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_ITEMS
 
-    def __init__(self, oid: int, type_name: str, text: str, is_callable: bool, name: str | None = None,
-                 session: Callable[..., Any] | None = None):
-        self._oid, self._type_name, self._text = oid, type_name, text
-        self._callable, self._session = is_callable, session
-        self.key, self.generation = None, 0
-        self.__name__ = self.__qualname__ = name or type_name
-
-    def _do(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        if self._session is None:
-            raise RuntimeError(f"{self.__name__} lives in a kernel that is gone")
-        return self._session(self, op, args, kwargs)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._callable:
-            raise TypeError(f"'{self._type_name}' object is not callable")
-        return self._do("call", *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        return self._do("getattr", name)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._do("getitem", key)
-
-    def __len__(self) -> int:
-        value = self._do("len")
-        if type(value) is not int:
-            raise TypeError("len() of the student's object did not give an int")
-        return value
-
-    def __iter__(self):
-        iterator = self._do("iter")
-        while True:
-            try:
-                yield iterator._do("next") if isinstance(iterator, RemoteObject) else next(iterator)
-            except StopIteration:
-                return
-
-    def __bool__(self) -> bool:
-        return bool(self._do("bool")) if not self._callable else True
-
-    def __deepcopy__(self, memo: dict) -> Any:
-        return self._do("deepcopy")
-
-    def __copy__(self) -> Any:
-        return self._do("deepcopy")
-
-    def __repr__(self) -> str:
-        return self._text or f"<a {self._type_name} object>"
-
-
-def remote_class(type_name: str) -> type:
-    """A RemoteObject subclass named like the student's type, so that ``type(value).__name__``
-    reads in a check's sentence as it would in the notebook ("it is a Linear")."""
-    name = type_name if type_name.isidentifier() and not keyword.iskeyword(type_name) else "object"
-    return type(name, (RemoteObject,), {})
+    def spend(self, count: int = 1) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise WireError(f"it holds more than {MAX_ITEMS:,} items")
 
 
 # ---------------------------------------------------------------------------------------------
-# encode (in the kernel, on the student's values)
+# in the kernel
 # ---------------------------------------------------------------------------------------------
 
-def _tagged(kind: str, **fields: Any) -> dict:
-    return {TAG: kind, **fields}
+_KEPT: dict[int, Any] = {}
 
 
-def _plain_tensor(value: torch.Tensor, with_grad: bool = False) -> Any:
-    tensor = value.detach()
-    if type(tensor) is not torch.Tensor:
-        tensor = tensor.as_subclass(torch.Tensor)
+def _keep(value: Any) -> int:
+    _KEPT[len(_KEPT) + 1] = value
+    return len(_KEPT)
+
+
+def _tensor(value: torch.Tensor, with_grad: bool = True) -> Any:
+    tensor = value.detach().as_subclass(torch.Tensor)
     if value.requires_grad and (tensor.is_floating_point() or tensor.is_complex()):
         tensor = tensor.clone().requires_grad_(True)
     if with_grad and value.is_leaf and value.grad is not None:  # a parameter after backward()
-        return _tagged("tensor", data=tensor, grad=_plain_tensor(value.grad))
+        return {TAG: "grad", "data": tensor, "grad": _tensor(value.grad, False)}
     return tensor
 
 
-def encode(value: Any, register: Callable[[Any], int] | None = None, _depth: int = 0, *,
-           modules_as_state: bool = False) -> Any:
-    """Turn ``value`` into wire data. ``register(obj)`` keeps an object in the kernel and returns
-    its id; without it, such objects are only described."""
-    if _depth > MAX_DEPTH:
-        return _tagged("object", oid=None, type="deeply nested value", text="", callable=False)
-    if value is None or type(value) in (bool, int, float, complex, str, bytes):
+def encode(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """``value`` as plain data; what is not data is kept here and sent as its number."""
+    budget = budget or _Budget()
+    budget.spend()
+    if depth > MAX_DEPTH:
+        raise WireError("it is nested too deeply")
+    if value is None or type(value) in (bool, int, float, complex, str, bytes, torch.device, torch.dtype):
         return value
     if value is Ellipsis:
-        return _tagged("ellipsis")
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, bytes):
-        return bytes(value)
+        return {TAG: "ellipsis"}
     if isinstance(value, torch.Tensor):
-        return _plain_tensor(value, with_grad=True)
+        budget.spend(0 if value.is_meta else value.numel() >> 10)
+        return _tensor(value)
     if isinstance(value, torch.Size):
         return torch.Size(int(v) for v in value)
-    if isinstance(value, (torch.device, torch.dtype)):
-        return value
-    numpy_value = _encode_numpy(value)
-    if numpy_value is not None:
-        return numpy_value
-    if isinstance(value, int):  # an int subclass (an IntEnum ...) travels as the int it is
-        return int.__index__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    if modules_as_state and isinstance(value, torch.nn.Module):
-        state = {name: _plain_tensor(t) for name, t in
-                 [*value.named_parameters(recurse=True), *value.named_buffers(recurse=True)] if t is not None}
-        return _tagged("module_state", state=state)
+    if type(value).__module__ == "numpy" and getattr(getattr(value, "dtype", None), "kind", "") in tuple("biufc"):
+        budget.spend(value.size >> 10)
+        if type(value).__name__ != "ndarray":
+            return {TAG: "npscalar", "dtype": str(value.dtype), "value": value.item()}
+        try:
+            return {TAG: "ndarray", "data": torch.from_numpy(value.astype(value.dtype.newbyteorder("=")))}
+        except TypeError:  # a dtype torch lacks: kept like any object
+            pass
+    for plain in (bool, int, float, str, bytes):  # subclasses (an IntEnum ...) travel as what they are
+        if isinstance(value, plain):
+            return int.__index__(value) if plain is int else plain(value)
+    if isinstance(value, torch.nn.Module):
+        return {
+            TAG: "module",
+            "oid": _keep(value),
+            "type": type(value).__name__[:80],
+            "parameters": {k: _tensor(t) for k, t in value.named_parameters()},
+            "buffers": {k: _tensor(t, False) for k, t in value.named_buffers()},
+        }
     if isinstance(value, (list, tuple)):  # subclasses (a namedtuple ...) travel as plain ones
-        if len(value) > MAX_ITEMS:
-            return _reference(value, register)
-        items = [encode(v, register, _depth + 1, modules_as_state=modules_as_state) for v in value]
+        items = [encode(v, budget, depth + 1) for v in value]
         return items if isinstance(value, list) else tuple(items)
-    if type(value) is dict:
-        if len(value) > MAX_ITEMS:
-            return _reference(value, register)
-        return _tagged("dict", items=[(encode(k, register, _depth + 1), encode(v, register, _depth + 1,
-                                                                              modules_as_state=modules_as_state))
-                                      for k, v in value.items()])
-    if type(value) in (set, frozenset):
-        return _tagged("set", frozen=isinstance(value, frozenset),
-                       items=[encode(v, register, _depth + 1) for v in value])
-    return _reference(value, register)
-
-
-def _reference(value: Any, register: Callable[[Any], int] | None) -> dict:
+    if type(value) in (dict, set, frozenset):
+        pairs = value.items() if type(value) is dict else ((v, None) for v in value)
+        return {
+            TAG: type(value).__name__,
+            "items": [(encode(k, budget, depth + 1), encode(v, budget, depth + 1)) for k, v in pairs],
+        }
+    if not callable(value) and hasattr(value, "__len__") and hasattr(value, "__getitem__"):
+        try:  # a dataset: its items, as hidden tests index and batch it
+            if len(value) <= MAX_SEQUENCE:
+                return {TAG: "list", "items": [encode(value[i], budget, depth + 1) for i in range(len(value))]}
+        except WireError:
+            raise
+        except Exception:  # not a sequence after all: kept like any object
+            pass
     try:
         text = repr(value)[:200]
-    except Exception:  # noqa: BLE001 - a repr that raises is the student's problem, not ours
+    except Exception:  # a repr that raises is the student's problem
         text = ""
     name = getattr(value, "__name__", None)
-    return _tagged("object", oid=register(value) if register is not None else None,
-                   type=type(value).__name__[:80], text=text, callable=callable(value),
-                   name=name[:80] if isinstance(name, str) else None)
+    return {
+        TAG: "object",
+        "oid": _keep(value),
+        "type": type(value).__name__[:80],
+        "text": text,
+        "name": name[:80] if isinstance(name, str) else None,
+    }
 
 
-def _encode_numpy(value: Any) -> Any:
-    module = type(value).__module__ or ""
-    if not module.startswith("numpy"):
-        return None
-    import numpy as np
+def _saved(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biufc" and value.dtype.byteorder in "=|<":
-            try:
-                return _tagged("ndarray", data=torch.from_numpy(np.ascontiguousarray(value).copy()))
-            except TypeError:  # a dtype torch lacks: fall back to a list
-                pass
-        if value.dtype.kind in "biufcUS" and value.size <= MAX_ITEMS:
-            return _tagged("ndarray_list", data=value.tolist(), dtype=str(value.dtype))
-        return None
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        return _tagged("npscalar", dtype=str(value.dtype), value=value.item())
-    return None
+
+def _publish(reply: Any) -> None:
+    from IPython.display import publish_display_data
+
+    publish_display_data({MIME: base64.b64encode(_saved(reply)).decode("ascii")})
+
+
+def _error(error: BaseException) -> tuple[str, str, str]:
+    from tensorlab.checking import one_line
+
+    try:
+        return "error", type(error).__name__[:80], one_line(error)[:300]
+    except Exception:  # a __str__ that raises
+        return "error", type(error).__name__[:80], ""
+
+
+def send_answers(expressions: dict[str, str]) -> None:
+    """Publish [(key, bytes of ("value", data) or ("error", type, message)), ...]: each answer saved
+    on its own, so that one the grader cannot read costs only itself."""
+    from IPython import get_ipython
+
+    namespace, reply = get_ipython().user_ns, []
+    for key, expression in expressions.items():
+        try:
+            answer = ("value", encode(eval(expression, namespace)))  # the solution's expression
+        except BaseException as error:
+            answer = _error(error)
+        reply.append((key, _saved(answer)))
+    _publish(reply)
+
+
+def send_call(oid: int, arguments: str) -> None:
+    """Call kept object ``oid`` on the grader's arguments; publish ("value", result, the arguments
+    as the call left them) -- a model moved with ``net.to(device)`` -- or ("error", type, message)."""
+    args, kwargs = _from_refs(torch.load(io.BytesIO(base64.b64decode(arguments)), weights_only=False))
+    try:
+        result = _KEPT[oid](*args, **kwargs)
+        _publish(("value", encode(result), encode((args, kwargs))))
+    except BaseException as error:
+        _publish(_error(error))
+
+
+def _swap(value: Any, swap: Callable[[Any], Any]) -> Any:
+    """``value`` with ``swap`` applied to every item of its lists, tuples and dicts (kept objects <-> Refs)."""
+    if type(value) in (list, tuple):
+        return type(value)(_swap(v, swap) for v in value)
+    return {k: _swap(v, swap) for k, v in value.items()} if type(value) is dict else swap(value)
+
+
+def _from_refs(value: Any) -> Any:
+    return _swap(value, lambda v: _KEPT[v.oid] if isinstance(v, Ref) else v)
 
 
 # ---------------------------------------------------------------------------------------------
-# decode (in the judge, on what torch.load(weights_only=True) produced)
+# in the grader
 # ---------------------------------------------------------------------------------------------
 
-def decode(data: Any, make_object: Callable[[dict], Any] | None = None, _depth: int = 0) -> Any:
-    """Rebuild a value from wire data; anything unexpected raises :class:`WireError`.
-    ``make_object(tag)`` builds the judge's stand-in for a kernel object."""
-    if _depth > MAX_DEPTH + 2:
-        raise WireError("the value is nested too deeply")
-    if data is None or type(data) in (bool, int, float, complex, str, bytes):
+
+class KernelObject:
+    """A function (or other object) of the student's that stays in the kernel; ``call(oid, args,
+    kwargs)`` runs it there and returns data."""
+
+    def __init__(self, call: Callable | None, oid: int, text: str, name: str):
+        self._call, self._oid, self._text, self.__name__ = call, oid, text, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._call is None:
+            raise TypeError("it cannot be run from here")
+        return self._call(self._oid, args, kwargs)
+
+    def __repr__(self) -> str:
+        return self._text or f"<a {type(self).__name__} object>"
+
+
+class KernelModule(torch.nn.Module):
+    """A model of the student's: its parameters and buffers as data (``net.conv.weight.grad`` works
+    here); calling it runs it in the kernel."""
+
+    def __init__(self, call: Callable | None, oid: int, parameters: dict, buffers: dict):
+        super().__init__()
+        self._call, self._oid = call, oid
+        for name, tensor in [*parameters.items(), *buffers.items()]:
+            owner, (*path, leaf) = self, name.split(".")
+            for part in path:
+                if part not in owner._modules:
+                    owner.add_module(part, torch.nn.Module())
+                owner = owner._modules[part]
+            if name in buffers:
+                owner.register_buffer(leaf, tensor)
+            else:
+                owner.register_parameter(leaf, torch.nn.Parameter(tensor.detach(), tensor.requires_grad))
+                owner._parameters[leaf].grad = tensor.grad
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return KernelObject.__call__(self, *args, **kwargs)
+
+
+def _named_like(base: type, name: str) -> type:
+    """A subclass named like the student's type, so that a check says "it is a Linear"."""
+    return type(name if name.isidentifier() and not keyword.iskeyword(name) else base.__name__, (base,), {})
+
+
+def loads(blob: bytes) -> Any:
+    """Read wire bytes with PyTorch's restricted unpickler (``weights_only=True``)."""
+    try:
+        return torch.load(io.BytesIO(blob), weights_only=True)
+    except RecursionError:
+        raise WireError("it is nested too deeply") from None
+    except Exception as error:  # anything the safe unpickler refuses
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))
+        raise WireError(
+            f"it holds an object of class {found.group(1).rsplit('.', 1)[-1]}, which is not plain data "
+            "(a tensor, a number, a string, a list ...)"
+            if found
+            else "it is not plain data the grader can read safely"
+        ) from None
+
+
+def decode(data: Any, call: Callable | None = None, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """Rebuild a value from wire data within the caps; anything unexpected raises WireError."""
+    budget = budget or _Budget()
+    budget.spend()
+    if depth > MAX_DEPTH + 2:
+        raise WireError("it is nested too deeply")
+    if data is None or type(data) in (bool, int, float, complex, str, bytes, torch.device, torch.dtype, torch.Size):
         return data
     if type(data) in (torch.Tensor, torch.nn.Parameter):
-        return _checked(data).detach().requires_grad_(data.requires_grad) if data.requires_grad else _checked(data)
-    if isinstance(data, torch.Size) or type(data) in (torch.device, torch.dtype):
+        if data.numel() > MAX_ELEMENTS and not data.is_meta:
+            raise WireError(
+                f"a tensor of {data.numel():,} elements is more than the grader compares ({MAX_ELEMENTS:,})"
+            )
+        budget.spend(0 if data.is_meta else data.numel() >> 10)
         return data
-    if type(data) is list:
-        return [decode(v, make_object, _depth + 1) for v in data]
-    if type(data) is tuple:
-        return tuple(decode(v, make_object, _depth + 1) for v in data)
-    if type(data) is dict and isinstance(data.get(TAG), str):
-        return _decode_tagged(data, make_object, _depth)
-    raise WireError(f"unexpected {type(data).__name__} in the data")
-
-
-@dataclass
-class ModuleState:
-    """A model's parameters and buffers, as a kernel sent them back after a call."""
-
-    state: dict
-
-
-def _checked(tensor: torch.Tensor) -> torch.Tensor:
-    if tensor.numel() > MAX_ELEMENTS:
-        raise WireError(f"a tensor of {tensor.numel():,} elements is more than the grader compares "
-                        f"({MAX_ELEMENTS:,})")
-    return tensor
-
-
-def _decode_tagged(data: dict, make_object, depth: int) -> Any:
-    kind = data[TAG]
+    if type(data) in (list, tuple):
+        return type(data)(decode(v, call, budget, depth + 1) for v in data)
+    kind = data.get(TAG) if type(data) is dict else None
+    inner = lambda value: decode(value, call, budget, depth + 1)  # noqa: E731 - one line's helper
     if kind == "ellipsis":
         return Ellipsis
-    if kind == "dict":
-        return {_hashable(decode(k, make_object, depth + 1)): decode(v, make_object, depth + 1)
-                for k, v in data["items"]}
-    if kind == "set":
-        items = [_hashable(decode(v, make_object, depth + 1)) for v in data["items"]]
-        return frozenset(items) if data.get("frozen") else set(items)
-    if kind == "ndarray":
-        tensor = data["data"]
-        if type(tensor) is not torch.Tensor:
-            raise WireError("an array without its data")
-        return _checked(tensor).numpy()
-    if kind == "ndarray_list":
+    if kind in ("dict", "set", "frozenset", "list") and type(data.get("items")) is list:
+        pairs = [(inner(k), inner(v)) for k, v in data["items"]] if kind != "list" else []
+        if kind == "dict":
+            return {_hashable(k): v for k, v in pairs}
+        return (
+            [inner(v) for v in data["items"]]
+            if kind == "list"
+            else (set if kind == "set" else frozenset)(_hashable(k) for k, _ in pairs)
+        )
+    if kind == "ndarray" and type(data.get("data")) is torch.Tensor:
+        return inner(data["data"]).numpy()
+    if kind == "npscalar" and type(data.get("value")) in (bool, int, float, complex):
         import numpy as np
 
-        return np.array(decode(data["data"], None, depth + 1), dtype=np.dtype(str(data["dtype"])))
-    if kind == "npscalar":
-        import numpy as np
-
-        value = data["value"]
-        if type(value) not in (bool, int, float, complex):
-            raise WireError("a NumPy scalar without a number")
-        return np.dtype(str(data["dtype"])).type(value)
-    if kind == "tensor":
-        tensor, grad = data.get("data"), data.get("grad")
-        if type(tensor) is not torch.Tensor or type(grad) is not torch.Tensor:
-            raise WireError("a tensor with a gradient that is not a tensor")
-        tensor = _checked(tensor).detach().requires_grad_(True)
-        tensor.grad = _checked(grad)
+        return np.dtype(str(data.get("dtype"))).type(data["value"])
+    if kind == "grad":
+        tensor, grad = inner(data.get("data")), inner(data.get("grad"))
+        if not (isinstance(tensor, torch.Tensor) and isinstance(grad, torch.Tensor)):
+            raise WireError("a gradient that is not a tensor")
+        tensor = tensor.detach().requires_grad_(True)
+        tensor.grad = grad
         return tensor
-    if kind == "module_state":
-        state = data.get("state")
-        if type(state) is not dict or not all(type(k) is str and type(v) in (torch.Tensor, torch.nn.Parameter)
-                                              for k, v in state.items()):
-            raise WireError("a model's state that is not a dict of tensors")
-        return ModuleState({k: _checked(v) for k, v in state.items()})
-    if kind == "object":
-        tag = {"oid": data.get("oid"), "type": str(data.get("type", "object"))[:80],
-               "text": str(data.get("text", ""))[:200], "callable": bool(data.get("callable")),
-               "name": str(data["name"])[:80] if isinstance(data.get("name"), str) else None}
-        if tag["oid"] is not None and type(tag["oid"]) is not int:
-            raise WireError("an object reference without an id")
-        if make_object is not None:
-            return make_object(tag)
-        return remote_class(tag["type"])(tag["oid"] or 0, tag["type"], tag["text"], tag["callable"], tag["name"])
-    raise WireError(f"unknown kind of value {kind!r}")
+    if kind in ("module", "object") and type(data.get("oid")) is int:
+        name = str(data.get("type", "object"))[:80]
+        if kind == "object":
+            shown = data.get("name") if isinstance(data.get("name"), str) else name
+            return _named_like(KernelObject, name)(call, data["oid"], str(data.get("text", ""))[:200], shown[:80])
+        parts = [
+            {k: inner(v) for k, v in data[p].items()} if type(data.get(p)) is dict else None
+            for p in ("parameters", "buffers")
+        ]
+        if None not in parts and all(
+            type(k) is str and isinstance(t, torch.Tensor) for part in parts for k, t in part.items()
+        ):
+            return _named_like(KernelModule, name)(call, data["oid"], *parts)
+    raise WireError(f"unexpected {kind or type(data).__name__} in the data")
 
 
 def _hashable(value: Any) -> Any:
@@ -307,126 +326,41 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------------------------------
-# judge -> kernel
-# ---------------------------------------------------------------------------------------------
+def dumps_arguments(args: tuple, kwargs: dict) -> str:
+    """The grader's arguments for a call in the kernel (kept objects travel as their numbers)."""
 
-def to_refs(value: Any, _depth: int = 0) -> Any:
-    """The judge's arguments with every RemoteObject replaced by its Ref (lists, tuples, dicts)."""
-    if isinstance(value, RemoteObject):
-        return Ref(value._oid)
-    if _depth > MAX_DEPTH:
-        return value
-    if type(value) in (list, tuple):
-        return type(value)(to_refs(v, _depth + 1) for v in value)
-    if type(value) is dict:
-        return {k: to_refs(v, _depth + 1) for k, v in value.items()}
-    return value
+    refs = _swap(
+        (tuple(args), dict(kwargs)), lambda v: Ref(v._oid) if isinstance(v, (KernelObject, KernelModule)) else v
+    )
+    return base64.b64encode(_saved(refs)).decode("ascii")
 
 
-def from_refs(value: Any, objects: dict[int, Any], _depth: int = 0) -> Any:
-    """In the kernel: swap each Ref back for the object it names."""
-    if isinstance(value, Ref):
-        if value.oid not in objects:
-            raise LookupError("the grader referred to an object this kernel does not have")
-        return objects[value.oid]
-    if _depth > MAX_DEPTH:
-        return value
-    if type(value) in (list, tuple):
-        return type(value)(from_refs(v, objects, _depth + 1) for v in value)
-    if type(value) is dict:
-        return {k: from_refs(v, objects, _depth + 1) for k, v in value.items()}
-    return value
+def remote_exception(type_name: str, message: str) -> Exception:
+    """Stands for an exception raised in the kernel: a built-in one keeps its class (a check reads
+    NotImplementedError as "not attempted"), any other gets a look-alike of that name."""
+    builtin = getattr(builtins, type_name, None)
+    try:
+        if isinstance(builtin, type) and issubclass(builtin, Exception):
+            return builtin(message)
+    except TypeError:  # one that wants other arguments (UnicodeDecodeError ...)
+        pass
+    return type(type_name if type_name.isidentifier() else "Exception", (Exception,), {})(message)
 
 
-def dumps_trusted(value: Any) -> bytes:
-    """The judge's own values, pickled in full (only the kernel reads this)."""
-    buffer = io.BytesIO()
-    torch.save(value, buffer, pickle_protocol=pickle.HIGHEST_PROTOCOL)
-    return buffer.getvalue()
-
-
-def loads_trusted(blob: bytes) -> Any:
-    """In the kernel: the judge's values (the judge is trusted, so a full unpickle is fine)."""
-    return torch.load(io.BytesIO(blob), weights_only=False)
-
-
-def sync(original: Any, after: Any, _depth: int = 0) -> None:
-    """Copy what the kernel's function did to its arguments into the judge's own arguments."""
-    if _depth > MAX_DEPTH:
-        return
-    if isinstance(original, torch.nn.Module) and isinstance(after, ModuleState):
-        for name, tensor in after.state.items():
-            _sync_module_tensor(original, name, tensor)
-        return
-    if isinstance(original, torch.Tensor) and isinstance(after, torch.Tensor):
-        _sync_tensor(original, after)
-        return
-    if isinstance(original, (list, tuple)) and isinstance(after, (list, tuple)) and len(original) == len(after):
+def sync(original: Any, after: Any, depth: int = 0) -> None:
+    """Copy into the grader's own arguments what the student's function did to a model among them
+    in the kernel (``net.to(device)`` moves it in place)."""
+    if isinstance(original, torch.nn.Module) and isinstance(after, KernelModule):
+        for name, value in after.state_dict(keep_vars=True).items():
+            owner_name, _, leaf = name.rpartition(".")
+            owner = original.get_submodule(owner_name) if owner_name else original
+            if owner._parameters.get(leaf) is not None:
+                owner._parameters[leaf] = torch.nn.Parameter(value.detach(), owner._parameters[leaf].requires_grad)
+            elif owner._buffers.get(leaf) is not None:
+                owner._buffers[leaf] = value.detach()
+    elif type(original) in (list, tuple) and type(after) in (list, tuple) and depth < MAX_DEPTH:
         for a, b in zip(original, after):
-            sync(a, b, _depth + 1)
-        return
-    if isinstance(original, dict) and isinstance(after, dict):
+            sync(a, b, depth + 1)
+    elif type(original) is dict and type(after) is dict and depth < MAX_DEPTH:
         for key in original.keys() & after.keys():
-            sync(original[key], after[key], _depth + 1)
-
-
-def _sync_module_tensor(module: torch.nn.Module, name: str, value: torch.Tensor) -> None:
-    owner_name, _, leaf = name.rpartition(".")
-    try:
-        owner = module.get_submodule(owner_name) if owner_name else module
-    except AttributeError:
-        return
-    if leaf in owner._parameters and owner._parameters[leaf] is not None:
-        old = owner._parameters[leaf]
-        if (old.shape, old.dtype, old.device) == (value.shape, value.dtype, value.device):
-            _sync_tensor(old, value)
-        else:  # moved (net.to(device)) or converted (net.double()): the module holds a new parameter
-            owner._parameters[leaf] = torch.nn.Parameter(value.detach(), requires_grad=old.requires_grad)
-    elif leaf in owner._buffers and owner._buffers[leaf] is not None:
-        old = owner._buffers[leaf]
-        if (old.shape, old.dtype, old.device) == (value.shape, value.dtype, value.device):
-            _sync_tensor(old, value)
-        else:
-            owner._buffers[leaf] = value.detach()
-
-
-def _sync_tensor(target: torch.Tensor, value: torch.Tensor) -> None:
-    try:
-        if target.shape == value.shape and target.dtype == value.dtype and target.device == value.device:
-            if target.device.type != "meta":
-                with torch.no_grad():
-                    target.copy_(value)
-        else:
-            target.data = value.detach()
-    except RuntimeError:
-        pass  # a change the judge cannot mirror (e.g. a new dtype of a plain tensor)
-
-
-# ---------------------------------------------------------------------------------------------
-# bytes
-# ---------------------------------------------------------------------------------------------
-
-def dumps(data: Any) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(data, buffer)
-    return buffer.getvalue()
-
-
-def loads(blob: bytes) -> Any:
-    """Read wire bytes with PyTorch's restricted unpickler (``weights_only=True``)."""
-    try:
-        return torch.load(io.BytesIO(blob), weights_only=True)
-    except RecursionError:
-        raise WireError("the value is nested too deeply") from None
-    except Exception as error:  # noqa: BLE001 - anything the safe unpickler refuses
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        if found:
-            name = found.group(1).rsplit(".", 1)[-1]
-            raise WireError(f"it holds an object of class {name}, which is not plain data "
-                            "(a tensor, a number, a string, a list ...)") from None
-        raise WireError("it is not plain data the grader can read safely") from None
-
-
-__all__ = ["encode", "decode", "dumps", "loads", "dumps_trusted", "loads_trusted", "to_refs", "from_refs",
-           "sync", "Ref", "RemoteObject", "ModuleState", "WireError"]
+            sync(original[key], after[key], depth + 1)

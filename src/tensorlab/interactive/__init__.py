@@ -15,5 +15,16 @@ from tensorlab.interactive.convolution import ConvModel, FilterExplorer, filter_
 from tensorlab.interactive.dose import DoseModel, DoseNetworkExplorer, dose_network_explorer
 from tensorlab.interactive.layout import LayoutExplorer, LayoutModel, layout_explorer
 
-__all__ = ["Explorer", "strip_widget_views", "DoseModel", "DoseNetworkExplorer", "dose_network_explorer",
-           "ConvModel", "FilterExplorer", "filter_explorer", "LayoutModel", "LayoutExplorer", "layout_explorer"]
+__all__ = [
+    "Explorer",
+    "strip_widget_views",
+    "DoseModel",
+    "DoseNetworkExplorer",
+    "dose_network_explorer",
+    "ConvModel",
+    "FilterExplorer",
+    "filter_explorer",
+    "LayoutModel",
+    "LayoutExplorer",
+    "layout_explorer",
+]

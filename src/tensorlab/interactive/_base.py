@@ -36,8 +36,8 @@ from typing import Any, Hashable, Iterator
 
 import numpy as np
 import PIL.Image
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -176,8 +176,9 @@ class Explorer:
         if self._background is None or key != self._background_key:
             canvas.draw()  # everything that is not animated
             self._background = canvas.copy_from_bbox(self.figure.bbox)
-            self._panel_backgrounds = {name: canvas.copy_from_bbox(panel.region())
-                                       for name, panel in self.panels.items()}
+            self._panel_backgrounds = {
+                name: canvas.copy_from_bbox(panel.region()) for name, panel in self.panels.items()
+            }
             self._background_key = key
             self._drawn_state = {}
             self.full_redraw_count += 1
@@ -231,8 +232,7 @@ class Explorer:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = {"text/plain": self.summary()}
         if self.widget is not None:
-            bundle[WIDGET_VIEW_MIMETYPE] = {"version_major": 2, "version_minor": 0,
-                                            "model_id": self.widget.model_id}
+            bundle[WIDGET_VIEW_MIMETYPE] = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
         # The PNG is for readers without a kernel; Colab always has one (see the module docstring).
         if self.widget is None or not in_colab():
             bundle["image/png"] = base64.b64encode(self.png()).decode("ascii")

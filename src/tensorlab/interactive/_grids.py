@@ -46,12 +46,22 @@ class TextSprites:
             if rows.size == 0:
                 self.cache[key] = np.zeros((0, 0, 4), np.float32)
             else:
-                ink = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+                ink = rgba[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
                 self.cache[key] = ink.astype(np.float32) / 255
         return self.cache[key]
 
-    def paste(self, frame: np.ndarray, text: str, x: float, y: float, *, color: str = "black",
-              fontsize: float = 9, ha: str = "center", va: str = "center") -> None:
+    def paste(
+        self,
+        frame: np.ndarray,
+        text: str,
+        x: float,
+        y: float,
+        *,
+        color: str = "black",
+        fontsize: float = 9,
+        ha: str = "center",
+        va: str = "center",
+    ) -> None:
         """Composite ``text`` into ``frame`` (H, W, 3) at display point (x, y) (origin bottom-left)."""
         sprite = self.get(text, color, fontsize)
         if sprite.size == 0:
@@ -60,7 +70,7 @@ class TextSprites:
         row = frame.shape[0] - y  # rows count from the top
         top = int(round(row - h / 2 if va == "center" else row if va == "top" else row - h))
         left = int(round(x - w / 2 if ha == "center" else x if ha == "left" else x - w))
-        target = frame[top:top + h, left:left + w]
+        target = frame[top : top + h, left : left + w]
         if top < 0 or left < 0 or target.shape[:2] != (h, w):  # (partly) outside the frame: not drawn
             return
         alpha = sprite[..., 3:]
@@ -71,8 +81,19 @@ class Caption:
     """A text at a fixed place of an axes (``transform``: ``"axes"`` or ``"data"`` coordinates),
     pasted by :class:`TextSprites`; set ``text`` (and ``x``, ``ha``, ``color``) and it follows."""
 
-    def __init__(self, ax: Axes, x: float, y: float, text: str = "", *, transform: str = "axes",
-                 fontsize: float = 9, color: str = "black", ha: str = "center", va: str = "top") -> None:
+    def __init__(
+        self,
+        ax: Axes,
+        x: float,
+        y: float,
+        text: str = "",
+        *,
+        transform: str = "axes",
+        fontsize: float = 9,
+        color: str = "black",
+        ha: str = "center",
+        va: str = "top",
+    ) -> None:
         self.ax, self.x, self.y, self.text = ax, x, y, text
         self.transform, self.fontsize, self.color, self.ha, self.va = transform, fontsize, color, ha, va
 
@@ -92,8 +113,16 @@ class ValueGrid:
     both; cells where ``shown`` is False are left blank.
     """
 
-    def __init__(self, ax: Axes, height: int, width: int, cmap: str = "RdBu_r", decimals: int = 1,
-                 fontsize: float = 9, numbers: bool = True) -> None:
+    def __init__(
+        self,
+        ax: Axes,
+        height: int,
+        width: int,
+        cmap: str = "RdBu_r",
+        decimals: int = 1,
+        fontsize: float = 9,
+        numbers: bool = True,
+    ) -> None:
         self.ax, self.decimals, self.fontsize, self.numbers = ax, decimals, fontsize, numbers
         self.image = ax.imshow(np.zeros((height, width)), cmap=cmap, vmin=-1, vmax=1)
         self.cells = np.array([(col, row) for row in range(height) for col in range(width)], dtype=float)
@@ -104,8 +133,7 @@ class ValueGrid:
     def artists(self) -> list:
         return [self.image]
 
-    def update(self, values: torch.Tensor, vmin: float, vmax: float,
-               shown: torch.Tensor | None = None) -> None:
+    def update(self, values: torch.Tensor, vmin: float, vmax: float, shown: torch.Tensor | None = None) -> None:
         grid = values.detach().cpu().to(torch.float64).numpy()
         hidden = np.zeros(grid.shape, dtype=bool) if shown is None else ~shown.cpu().numpy()
         self.image.set_data(np.ma.masked_array(grid, mask=hidden))

@@ -22,8 +22,8 @@ from tensorlab.interactive._base import Explorer, Panel, new_figure
 from tensorlab.interactive._grids import Caption, TextSprites, ValueGrid, symmetric_limit
 
 IMAGE_SIZE, KERNEL_SIZE = 6, 3
-MAP_SIZE = IMAGE_SIZE - KERNEL_SIZE + 1   # 4: positions down and across
-NUM_POSITIONS = MAP_SIZE * MAP_SIZE       # 16
+MAP_SIZE = IMAGE_SIZE - KERNEL_SIZE + 1  # 4: positions down and across
+NUM_POSITIONS = MAP_SIZE * MAP_SIZE  # 16
 #: notebook 04's hand-made network: the bias added to the feature map, and the fully connected layer
 #: (row 0 scores O: the anti-diagonal corners of the pooled map; row 1 scores X: the diagonal ones)
 HAND_BIAS = -2.0
@@ -69,10 +69,10 @@ class ConvModel:
         self.images = example_images()
         self.filters = example_filters()
         self.image_name = image
-        self.kernel = next(iter(self.filters.values())).clone()   # (3, 3): the lecture's diagonal
+        self.kernel = next(iter(self.filters.values())).clone()  # (3, 3): the lecture's diagonal
         self.bias = HAND_BIAS
-        self.fc_weight = torch.tensor(HAND_FC_WEIGHT)              # (2, 4)
-        self.fc_bias = torch.tensor(HAND_FC_BIAS)                  # (2,)
+        self.fc_weight = torch.tensor(HAND_FC_WEIGHT)  # (2, 4)
+        self.fc_bias = torch.tensor(HAND_FC_BIAS)  # (2,)
         self.position = position
 
     @property
@@ -111,7 +111,7 @@ class ConvModel:
 
     def patch(self) -> torch.Tensor:
         row, col = self.window()
-        return self.image[row:row + KERNEL_SIZE, col:col + KERNEL_SIZE]  # (3, 3)
+        return self.image[row : row + KERNEL_SIZE, col : col + KERNEL_SIZE]  # (3, 3)
 
     def products(self) -> torch.Tensor:
         return self.patch() * self.kernel  # (3, 3): element-wise
@@ -128,15 +128,15 @@ class ConvModel:
         thread pool, and on a busy machine waking those threads costs more than the arithmetic.
         """
         image = self.image
-        windows = image.unfold(0, KERNEL_SIZE, 1).unfold(1, KERNEL_SIZE, 1)                   # (4, 4, 3, 3)
-        steps = {"image": image}                                                              # (6, 6)
-        steps["conv"] = (windows * self.kernel).sum(dim=(-2, -1))                             # (4, 4)
-        steps["+ bias"] = steps["conv"] + self.bias                                           # (4, 4)
-        steps["ReLU"] = steps["+ bias"].clamp_min(0)                                          # (4, 4)
+        windows = image.unfold(0, KERNEL_SIZE, 1).unfold(1, KERNEL_SIZE, 1)  # (4, 4, 3, 3)
+        steps = {"image": image}  # (6, 6)
+        steps["conv"] = (windows * self.kernel).sum(dim=(-2, -1))  # (4, 4)
+        steps["+ bias"] = steps["conv"] + self.bias  # (4, 4)
+        steps["ReLU"] = steps["+ bias"].clamp_min(0)  # (4, 4)
         steps["max pool"] = steps["ReLU"].unfold(0, 2, 2).unfold(1, 2, 2).amax(dim=(-2, -1))  # (2, 2)
-        steps["flatten"] = steps["max pool"].flatten()                                        # (4,)
-        steps["scores (O, X)"] = self.fc_weight @ steps["flatten"] + self.fc_bias             # (2,)
-        steps["softmax (O, X)"] = torch.softmax(steps["scores (O, X)"], dim=0)                # (2,)
+        steps["flatten"] = steps["max pool"].flatten()  # (4,)
+        steps["scores (O, X)"] = self.fc_weight @ steps["flatten"] + self.fc_bias  # (2,)
+        steps["softmax (O, X)"] = torch.softmax(steps["scores (O, X)"], dim=0)  # (2,)
         return steps
 
     def filled(self) -> torch.Tensor:
@@ -149,15 +149,18 @@ class ConvModel:
     def summary(self) -> str:
         row, col = self.window()
         kernel = [[round(v, 2) + 0.0 for v in r] for r in self.kernel.tolist()]
-        return (f"image {self.image_name!r}, filter {kernel}, bias {self.bias:g}, window at ({row}, {col}): "
-                f"cell = {self.cell_value():.2f}; P(X) = {self.p_x():.3f}")
+        return (
+            f"image {self.image_name!r}, filter {kernel}, bias {self.bias:g}, window at ({row}, {col}): "
+            f"cell = {self.cell_value():.2f}; P(X) = {self.p_x():.3f}"
+        )
 
 
 class FilterExplorer(Explorer):
     """The sliding filter: position slider and play button, image and filter choice, the figure."""
 
-    def __init__(self, image: str = "X", position: int = 5, *, interactive: bool = True,
-                 play_interval_ms: int = 700) -> None:
+    def __init__(
+        self, image: str = "X", position: int = 5, *, interactive: bool = True, play_interval_ms: int = 700
+    ) -> None:
         self.model = ConvModel(image, position)
         self.play_interval_ms = play_interval_ms
         self._build_figure()
@@ -167,21 +170,29 @@ class FilterExplorer(Explorer):
     def _build_figure(self) -> None:
         fig = self.figure = new_figure(9.2, 5.0)
         axes = fig.subplots(2, 4)
-        titles = ("1. the image, the window", "2. the patch under it", "3. × the filter", "4. the products",
-                  "5. feature map", "6. after ReLU", "7. after 2 × 2 max pool", "8. the two outputs")
+        titles = (
+            "1. the image, the window",
+            "2. the patch under it",
+            "3. × the filter",
+            "4. the products",
+            "5. feature map",
+            "6. after ReLU",
+            "7. after 2 × 2 max pool",
+            "8. the two outputs",
+        )
         for ax, title in zip(axes.flat, titles):
             ax.set_title(title, fontsize=9.5)
         image_ax, patch_ax, kernel_ax, products_ax = axes[0]
         map_ax, relu_ax, pool_ax, out_ax = axes[1]
         self.image_grid = ValueGrid(image_ax, IMAGE_SIZE, IMAGE_SIZE, cmap="gray_r", numbers=False)
-        self.window_box = image_ax.add_patch(Rectangle((-0.5, -0.5), KERNEL_SIZE, KERNEL_SIZE, fill=False,
-                                                       edgecolor="tab:red", linewidth=2.5))
+        self.window_box = image_ax.add_patch(
+            Rectangle((-0.5, -0.5), KERNEL_SIZE, KERNEL_SIZE, fill=False, edgecolor="tab:red", linewidth=2.5)
+        )
         self.patch_grid = ValueGrid(patch_ax, 3, 3, cmap="gray_r", decimals=0, fontsize=10)
         self.kernel_grid = ValueGrid(kernel_ax, 3, 3, decimals=1, fontsize=10)
         self.products_grid = ValueGrid(products_ax, 3, 3, decimals=1, fontsize=10)
         self.map_grid = ValueGrid(map_ax, MAP_SIZE, MAP_SIZE, decimals=1, fontsize=9)
-        self.cell_box = map_ax.add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:red",
-                                                   linewidth=2.5))
+        self.cell_box = map_ax.add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="tab:red", linewidth=2.5))
         self.relu_grid = ValueGrid(relu_ax, MAP_SIZE, MAP_SIZE, cmap="Greens", decimals=1, fontsize=9)
         self.pool_grid = ValueGrid(pool_ax, 2, 2, cmap="Greens", decimals=1, fontsize=10)
         self.bars = out_ax.barh([0, 1], [0.5, 0.5], color=["tab:blue", "tab:red"], height=0.6)
@@ -195,8 +206,9 @@ class FilterExplorer(Explorer):
         self.window_text = Caption(image_ax, 0.5, -0.05)
         self.sum_text = Caption(products_ax, 0.5, -0.05)
         self.map_text = Caption(map_ax, 0.5, -0.05)
-        pool_ax.text(0.5, -0.05, "flattened: the 4 inputs", transform=pool_ax.transAxes, fontsize=9,
-                     ha="center", va="top")
+        pool_ax.text(
+            0.5, -0.05, "flattened: the 4 inputs", transform=pool_ax.transAxes, fontsize=9, ha="center", va="top"
+        )
         self.out_text = Caption(out_ax, 0.5, -0.15)
         fig.tight_layout(h_pad=2.5, w_pad=1.0, rect=(0, 0.05, 1, 1))  # room for the bottom captions
         gap = (patch_ax.bbox.x0 - image_ax.bbox.x1) / 2 - 1  # half the space between two axes, in pixels
@@ -211,8 +223,15 @@ class FilterExplorer(Explorer):
             "out": Panel(out_ax, list(self.bars), 0, 0),
         }
         self.animated = [artist for panel in self.panels.values() for artist in panel.artists]
-        self.grids = [self.image_grid, self.patch_grid, self.kernel_grid, self.products_grid, self.map_grid,
-                      self.relu_grid, self.pool_grid]
+        self.grids = [
+            self.image_grid,
+            self.patch_grid,
+            self.kernel_grid,
+            self.products_grid,
+            self.map_grid,
+            self.relu_grid,
+            self.pool_grid,
+        ]
         self.captions = [self.window_text, self.sum_text, self.map_text, self.out_text, *self.bar_texts]
         self.sprites = TextSprites(fig.dpi)
 
@@ -272,35 +291,52 @@ class FilterExplorer(Explorer):
     # ---- controls ---------------------------------------------------------------------------
     def build_controls(self, widgets):
         model = self.model
-        self.position_slider = widgets.IntSlider(value=model.position, min=0, max=NUM_POSITIONS - 1,
-                                                 description="position", continuous_update=True,
-                                                 layout=widgets.Layout(width="330px"))
+        self.position_slider = widgets.IntSlider(
+            value=model.position,
+            min=0,
+            max=NUM_POSITIONS - 1,
+            description="position",
+            continuous_update=True,
+            layout=widgets.Layout(width="330px"),
+        )
         self.position_slider.add_class("tensorlab-position")
-        self.play = widgets.Play(value=model.position, min=0, max=NUM_POSITIONS - 1,
-                                 interval=self.play_interval_ms, description="slide")
+        self.play = widgets.Play(
+            value=model.position, min=0, max=NUM_POSITIONS - 1, interval=self.play_interval_ms, description="slide"
+        )
         self._link = widgets.jslink((self.play, "value"), (self.position_slider, "value"))
         self.position_slider.observe(self._on_position, names="value")
-        self.image_choice = widgets.Dropdown(options=list(model.images), value=model.image_name,
-                                             description="image", layout=widgets.Layout(width="330px"))
+        self.image_choice = widgets.Dropdown(
+            options=list(model.images),
+            value=model.image_name,
+            description="image",
+            layout=widgets.Layout(width="330px"),
+        )
         self.image_choice.observe(self._on_image, names="value")
-        self.filter_choice = widgets.Dropdown(options=list(model.filters), value=next(iter(model.filters)),
-                                              description="filter", layout=widgets.Layout(width="330px"))
+        self.filter_choice = widgets.Dropdown(
+            options=list(model.filters),
+            value=next(iter(model.filters)),
+            description="filter",
+            layout=widgets.Layout(width="330px"),
+        )
         self.filter_choice.observe(self._on_filter, names="value")
         self.weight_boxes = []
         for index, value in enumerate(model.kernel.flatten().tolist()):
             box = widgets.FloatText(value=value, step=0.5, layout=widgets.Layout(width="4.5em"))
             box.observe(lambda change, i=index: self._on_weight(i, change.new), names="value")
             self.weight_boxes.append(box)
-        self.bias_box = widgets.FloatText(value=model.bias, step=0.5, description="bias",
-                                          layout=widgets.Layout(width="10em"))
+        self.bias_box = widgets.FloatText(
+            value=model.bias, step=0.5, description="bias", layout=widgets.Layout(width="10em")
+        )
         self.bias_box.observe(self._on_bias, names="value")
-        weights = widgets.GridBox(self.weight_boxes, layout=widgets.Layout(
-            grid_template_columns="repeat(3, 4.8em)", grid_gap="2px"))
+        weights = widgets.GridBox(
+            self.weight_boxes, layout=widgets.Layout(grid_template_columns="repeat(3, 4.8em)", grid_gap="2px")
+        )
         self.readout = widgets.HTML()
         self.readout.add_class("tensorlab-readout")
         self.update_text()
-        left = widgets.VBox([widgets.HBox([self.play, self.position_slider]), self.image_choice,
-                             self.filter_choice, self.readout])
+        left = widgets.VBox(
+            [widgets.HBox([self.play, self.position_slider]), self.image_choice, self.filter_choice, self.readout]
+        )
         right = widgets.VBox([widgets.HTML("filter weights (edit them):"), weights, self.bias_box])
         return widgets.VBox([widgets.HBox([left, right]), self.image])
 
@@ -309,10 +345,12 @@ class FilterExplorer(Explorer):
             return
         model = self.model
         row, col = model.window()
-        self.readout.value = (f"<b>window at row {row}, column {col}</b>: products sum to "
-                              f"{model.products().sum().item():.2f}; + bias ({model.bias:g}) = "
-                              f"<b>{model.cell_value():.2f}</b> -> feature-map cell ({row}, {col})<br>"
-                              f"P(X) = {model.p_x():.3f}")
+        self.readout.value = (
+            f"<b>window at row {row}, column {col}</b>: products sum to "
+            f"{model.products().sum().item():.2f}; + bias ({model.bias:g}) = "
+            f"<b>{model.cell_value():.2f}</b> -> feature-map cell ({row}, {col})<br>"
+            f"P(X) = {model.p_x():.3f}"
+        )
 
     def _on_position(self, change) -> None:
         self.model.position = change.new

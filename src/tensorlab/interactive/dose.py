@@ -19,8 +19,15 @@ from typing import Iterator, Mapping
 import torch
 import torch.nn.functional as F
 
-from tensorlab.dose import (BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS, forward, ssr,
-                            ssr_gradients_by_hand, training_data)
+from tensorlab.dose import (
+    BACKPROP_PARAMS,
+    PARAM_NAMES,
+    TRAINED_PARAMS,
+    forward,
+    ssr,
+    ssr_gradients_by_hand,
+    training_data,
+)
 from tensorlab.interactive._base import Explorer, new_figure
 
 #: The two sets of values from the lecture the explorer can start from (the dropdown's choices).
@@ -30,14 +37,19 @@ STARTS: dict[str, dict[str, float]] = {
 }
 #: Slider ranges; w1 reaches the lecture's -34.4. A value set from code outside them widens them.
 SLIDER_RANGES: dict[str, tuple[float, float]] = {
-    "w1": (-40.0, 40.0), "b1": (-5.0, 5.0), "w2": (-10.0, 10.0), "b2": (-5.0, 5.0),
-    "w3": (-5.0, 5.0), "w4": (-5.0, 5.0), "b3": (-3.0, 4.0),
+    "w1": (-40.0, 40.0),
+    "b1": (-5.0, 5.0),
+    "w2": (-10.0, 10.0),
+    "b2": (-5.0, 5.0),
+    "w3": (-5.0, 5.0),
+    "w4": (-5.0, 5.0),
+    "b3": (-3.0, 4.0),
 }
 SLIDER_STEP = 0.01
 #: y-axis limits of the three panels, wide enough for both starts (they widen when a curve leaves them)
 DEFAULT_LIMITS = ((-0.1, 3.0), (-3.5, 4.0), (-3.0, 1.5))
-LEARNING_RATE = 0.1      # notebook 02's gradient descent on b3
-MIN_STEP_SIZE = 0.0001   # ... stops when a step is smaller than this
+LEARNING_RATE = 0.1  # notebook 02's gradient descent on b3
+MIN_STEP_SIZE = 0.0001  # ... stops when a step is smaller than this
 MAX_STEPS = 1000
 
 
@@ -62,8 +74,8 @@ class DoseModel:
     def __init__(self, params: Mapping[str, float] = TRAINED_PARAMS, num_points: int = 201) -> None:
         self.start = {name: float(params[name]) for name in PARAM_NAMES}
         self.params = dict(self.start)
-        self.doses, self.observed = training_data(torch.float64)                  # (3,), (3,)
-        self.sweep = torch.linspace(0, 1, num_points, dtype=torch.float64)        # (num_points,)
+        self.doses, self.observed = training_data(torch.float64)  # (3,), (3,)
+        self.sweep = torch.linspace(0, 1, num_points, dtype=torch.float64)  # (num_points,)
 
     def set(self, **values: float) -> None:
         for name, value in values.items():
@@ -84,11 +96,10 @@ class DoseModel:
         """
         d = self.sweep if doses is None else doses
         p = self.params
-        y1 = F.softplus(d * p["w1"] + p["b1"])   # (N,): the top node after softplus
-        y2 = F.softplus(d * p["w2"] + p["b2"])   # (N,): the bottom node
+        y1 = F.softplus(d * p["w1"] + p["b1"])  # (N,): the top node after softplus
+        y2 = F.softplus(d * p["w2"] + p["b2"])  # (N,): the bottom node
         top, bottom = y1 * p["w3"], y2 * p["w4"]  # (N,), (N,): scaled by w3 and w4
-        return {"y1": y1, "y2": y2, "top": top, "bottom": bottom, "sum": top + bottom,
-                "output": top + bottom + p["b3"]}
+        return {"y1": y1, "y2": y2, "top": top, "bottom": bottom, "sum": top + bottom, "output": top + bottom + p["b3"]}
 
     def predictions(self) -> torch.Tensor:
         """The network's output at the three training doses, (3,)."""
@@ -97,8 +108,9 @@ class DoseModel:
     def ssr(self) -> float:
         return ssr(self.predictions(), self.observed).item()
 
-    def b3_descent(self, lr: float = LEARNING_RATE, min_step_size: float = MIN_STEP_SIZE,
-                   max_steps: int = MAX_STEPS) -> Iterator[DescentStep]:
+    def b3_descent(
+        self, lr: float = LEARNING_RATE, min_step_size: float = MIN_STEP_SIZE, max_steps: int = MAX_STEPS
+    ) -> Iterator[DescentStep]:
         """Gradient descent on b3 alone, the other six fixed: notebook 02's loop, one step per item.
 
         The derivative is the chain rule's (``tensorlab.dose.ssr_gradients_by_hand``), not autograd's.
@@ -106,11 +118,12 @@ class DoseModel:
         ``min_step_size`` (that step is still taken), or after ``max_steps``.
         """
         for step in range(1, max_steps + 1):
-            predicted = self.predictions()                                             # (3,)
+            predicted = self.predictions()  # (3,)
             derivative = ssr_gradients_by_hand(self.doses, self.observed, self.params)["b3"]  # ()
             step_size = derivative.item() * lr
-            yield DescentStep(step, self.params["b3"], derivative.item(), step_size,
-                              ssr(predicted, self.observed).item())
+            yield DescentStep(
+                step, self.params["b3"], derivative.item(), step_size, ssr(predicted, self.observed).item()
+            )
             self.params["b3"] = self.params["b3"] - step_size
             if abs(step_size) < min_step_size:
                 return
@@ -127,23 +140,33 @@ class DoseModel:
 def _outward(value: float, up: bool) -> float:
     """``value`` rounded away from the data to a coarse grid, so that limits change in rare jumps."""
     magnitude = abs(value)
-    unit = 0.5 if magnitude <= 5 else 2.0 if magnitude <= 20 else 10.0 if magnitude <= 100 else \
-        10.0 ** math.ceil(math.log10(magnitude)) / 10
+    unit = (
+        0.5
+        if magnitude <= 5
+        else 2.0
+        if magnitude <= 20
+        else 10.0
+        if magnitude <= 100
+        else 10.0 ** math.ceil(math.log10(magnitude)) / 10
+    )
     return (math.ceil(value / unit) if up else math.floor(value / unit)) * unit
 
 
 def _expand(low: float, high: float, values: torch.Tensor, pad: float = 0.1) -> tuple[float, float]:
     """Axis limits: the usual (low, high), widened in coarse steps only when the values leave them."""
     smallest, largest = values.min().item() - pad, values.max().item() + pad
-    return (low if smallest >= low else _outward(smallest, up=False),
-            high if largest <= high else _outward(largest, up=True))
+    return (
+        low if smallest >= low else _outward(smallest, up=False),
+        high if largest <= high else _outward(largest, up=True),
+    )
 
 
 class DoseNetworkExplorer(Explorer):
     """Sliders for the seven parameters, the three-panel figure, the SSR, "fit b3 only" and "reset"."""
 
-    def __init__(self, params: Mapping[str, float] = TRAINED_PARAMS, *, interactive: bool = True,
-                 frame_delay: float = 0.25) -> None:
+    def __init__(
+        self, params: Mapping[str, float] = TRAINED_PARAMS, *, interactive: bool = True, frame_delay: float = 0.25
+    ) -> None:
         self.model = DoseModel(params)
         self.frame_delay = frame_delay
         self.status = ""
@@ -171,19 +194,29 @@ class DoseNetworkExplorer(Explorer):
             "predicted": output.plot(doses, doses, "o", color="tab:green", markersize=5, zorder=3)[0],
         }
         self.residuals = [output.plot([d, d], [0, 0], "--", color="tab:red", linewidth=1.2)[0] for d in doses]
-        output.plot(doses, self.model.observed.numpy(), "o", color="black", markersize=7, zorder=4,
-                    label="observed")
+        output.plot(doses, self.model.observed.numpy(), "o", color="black", markersize=7, zorder=4, label="observed")
         scaled.axhline(0, color="0.75", linewidth=0.8)
-        titles = ("1. hidden nodes after softplus", "2. scaled by w3, w4, and added",
-                  "3. + b3: the output and the data")
+        titles = (
+            "1. hidden nodes after softplus",
+            "2. scaled by w3, w4, and added",
+            "3. + b3: the output and the data",
+        )
         for ax, title in zip(self.axes, titles):
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("dose")
             ax.set_xlim(-0.03, 1.03)
             ax.legend(loc="upper right", fontsize=7.5, framealpha=0.8)
-        self.ssr_text = output.text(0.03, 0.96, "", transform=output.transAxes, fontsize=10, va="top",
-                                    color="tab:red", fontweight="bold",
-                                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+        self.ssr_text = output.text(
+            0.03,
+            0.96,
+            "",
+            transform=output.transAxes,
+            fontsize=10,
+            va="top",
+            color="tab:red",
+            fontweight="bold",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        )
         fig.tight_layout()
         self.animated = [*self.lines.values(), *self.points.values(), *self.residuals, self.ssr_text]
         self.limits = {}
@@ -226,18 +259,27 @@ class DoseNetworkExplorer(Explorer):
         self.sliders = {}
         for name in PARAM_NAMES:
             low, high = SLIDER_RANGES[name]
-            slider = widgets.FloatSlider(value=self.model.params[name], min=low, max=high, step=SLIDER_STEP,
-                                         description=name, readout_format=".2f", continuous_update=True,
-                                         layout=widgets.Layout(width="300px"))
+            slider = widgets.FloatSlider(
+                value=self.model.params[name],
+                min=low,
+                max=high,
+                step=SLIDER_STEP,
+                description=name,
+                readout_format=".2f",
+                continuous_update=True,
+                layout=widgets.Layout(width="300px"),
+            )
             slider.add_class(f"tensorlab-slider-{name}")
             slider.observe(self._on_slider, names="value")
             self.sliders[name] = slider
         start_name = next((label for label, values in STARTS.items() if values == self.model.start), None)
-        self.start_choice = widgets.Dropdown(options=list(STARTS), value=start_name, description="start",
-                                             layout=widgets.Layout(width="300px"))
+        self.start_choice = widgets.Dropdown(
+            options=list(STARTS), value=start_name, description="start", layout=widgets.Layout(width="300px")
+        )
         self.start_choice.observe(self._on_start, names="value")
-        self.fit_button = widgets.Button(description="fit b3 only", icon="play",
-                                         tooltip="gradient descent on b3, learning rate 0.1")
+        self.fit_button = widgets.Button(
+            description="fit b3 only", icon="play", tooltip="gradient descent on b3, learning rate 0.1"
+        )
         self.reset_button = widgets.Button(description="reset", icon="undo")
         self.fit_button.on_click(lambda _: self.fit_b3())
         self.reset_button.on_click(lambda _: self.reset())
@@ -246,20 +288,27 @@ class DoseNetworkExplorer(Explorer):
         self.status_label = widgets.HTML()
         self.status_label.add_class("tensorlab-status")
         self.update_text()
-        columns = widgets.HBox([
-            widgets.VBox([self.sliders[n] for n in ("w1", "b1", "w2", "b2")]),
-            widgets.VBox([self.sliders[n] for n in ("w3", "w4", "b3")]),
-            widgets.VBox([self.start_choice, widgets.HBox([self.fit_button, self.reset_button]),
-                          self.ssr_label, self.status_label]),
-        ])
+        columns = widgets.HBox(
+            [
+                widgets.VBox([self.sliders[n] for n in ("w1", "b1", "w2", "b2")]),
+                widgets.VBox([self.sliders[n] for n in ("w3", "w4", "b3")]),
+                widgets.VBox(
+                    [
+                        self.start_choice,
+                        widgets.HBox([self.fit_button, self.reset_button]),
+                        self.ssr_label,
+                        self.status_label,
+                    ]
+                ),
+            ]
+        )
         return widgets.VBox([columns, self.image])
 
     def update_text(self) -> None:
         if self.image is None:
             return
         predicted = ", ".join(f"{v:.3f}" for v in self.model.predictions().tolist())
-        self.ssr_label.value = (f"<b>SSR = {self.model.ssr():.4f}</b><br>"
-                                f"predicted: {predicted}<br>observed: 0, 1, 0")
+        self.ssr_label.value = f"<b>SSR = {self.model.ssr():.4f}</b><br>" f"predicted: {predicted}<br>observed: 0, 1, 0"
         self.status_label.value = self.status
 
     def _on_slider(self, change) -> None:
@@ -301,14 +350,18 @@ class DoseNetworkExplorer(Explorer):
         for step in self.model.b3_descent():
             steps.append(step)
             with self.batch():
-                self.status = (f"step {step.step}: b3 = {step.b3:.4f}, dSSR/db3 = {step.derivative:.4f}, "
-                               f"step size = {step.step_size:.5f}")
+                self.status = (
+                    f"step {step.step}: b3 = {step.b3:.4f}, dSSR/db3 = {step.derivative:.4f}, "
+                    f"step size = {step.step_size:.5f}"
+                )
                 self._show_params()
             self.pause()
         with self.batch():
             self._show_params()
-            self.status = (f"stopped after {len(steps)} steps: <b>b3 = {self.model.params['b3']:.4f}</b>"
-                           f" (step size under {MIN_STEP_SIZE})")
+            self.status = (
+                f"stopped after {len(steps)} steps: <b>b3 = {self.model.params['b3']:.4f}</b>"
+                f" (step size under {MIN_STEP_SIZE})"
+            )
         return steps
 
 

@@ -38,7 +38,7 @@ class Example:
     tensor: torch.Tensor
     layout: str
     channel_dim: int
-    counted: str                      # what the origin map of dimension 0 (or rows, for the image) shows
+    counted: str  # what the origin map of dimension 0 (or rows, for the image) shows
     defaults: dict[str, tuple[int, ...]]
 
 
@@ -48,15 +48,40 @@ def example_tensors() -> dict[str, Example]:
     # importing tensorlab.interactive for their own explorers, do not need.
     from tensorlab.data.video import make_video
 
-    picture = make_color_image()                                # (3, 256, 256) uint8: C, H, W
-    frames = make_video(num_frames=32, size=64)                 # (32, 3, 64, 64) uint8: T, C, H, W
+    picture = make_color_image()  # (3, 256, 256) uint8: C, H, W
+    frames = make_video(num_frames=32, size=64)  # (32, 3, 64, 64) uint8: T, C, H, W
     return {
-        "image (C, H, W)": Example(picture, "(C, H, W)", 0, "row", {
-            "reshape": (256, 256, 3), "permute": (1, 2, 0), "transpose": (0, 2), "unsqueeze": (0,)}),
-        "batch (N, C, H, W)": Example(frames[::8].clone(), "(N, C, H, W)", 1, "image", {   # (4, 3, 64, 64)
-            "reshape": (4, 64, 64, 3), "permute": (0, 2, 3, 1), "transpose": (1, 3), "unsqueeze": (2,)}),
-        "clip (T, C, H, W)": Example(frames[:8].clone(), "(T, C, H, W)", 1, "frame", {     # (8, 3, 64, 64)
-            "reshape": (3, 8, 64, 64), "permute": (1, 0, 2, 3), "transpose": (0, 1), "unsqueeze": (0,)}),
+        "image (C, H, W)": Example(
+            picture,
+            "(C, H, W)",
+            0,
+            "row",
+            {"reshape": (256, 256, 3), "permute": (1, 2, 0), "transpose": (0, 2), "unsqueeze": (0,)},
+        ),
+        "batch (N, C, H, W)": Example(
+            frames[::8].clone(),
+            "(N, C, H, W)",
+            1,
+            "image",
+            {  # (4, 3, 64, 64)
+                "reshape": (4, 64, 64, 3),
+                "permute": (0, 2, 3, 1),
+                "transpose": (1, 3),
+                "unsqueeze": (2,),
+            },
+        ),
+        "clip (T, C, H, W)": Example(
+            frames[:8].clone(),
+            "(T, C, H, W)",
+            1,
+            "frame",
+            {  # (8, 3, 64, 64)
+                "reshape": (3, 8, 64, 64),
+                "permute": (1, 0, 2, 3),
+                "transpose": (0, 1),
+                "unsqueeze": (0,),
+            },
+        ),
     }
 
 
@@ -109,13 +134,15 @@ def as_pictures(tensor: torch.Tensor) -> tuple[torch.Tensor, str]:
 class LayoutModel:
     """The chosen tensor, operation and arguments; the result and where each of its values came from."""
 
-    def __init__(self, tensor: str = "image (C, H, W)", operation: str = "reshape",
-                 args: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self, tensor: str = "image (C, H, W)", operation: str = "reshape", args: tuple[int, ...] | None = None
+    ) -> None:
         self.examples = example_tensors()
         self.choose(tensor, operation, args)
 
-    def choose(self, tensor: str | None = None, operation: str | None = None,
-               args: tuple[int, ...] | None = None) -> None:
+    def choose(
+        self, tensor: str | None = None, operation: str | None = None, args: tuple[int, ...] | None = None
+    ) -> None:
         """Change any of the three; a new tensor or operation without ``args`` takes its default arguments."""
         tensor = tensor or self.tensor_name
         operation = operation or self.operation
@@ -170,9 +197,11 @@ class LayoutModel:
             return f"{self.tensor_name} {source}: {self.call()} -> {error}"
         result = self.result()
         shares = result.data_ptr() == self.source.data_ptr()
-        return (f"{self.tensor_name} {source}: {self.call()} -> {tuple(result.shape)}, strides "
-                f"{result.stride()}, contiguous: {'yes' if result.is_contiguous() else 'no'}, "
-                f"{'a view of the same memory' if shares else 'a copy'}")
+        return (
+            f"{self.tensor_name} {source}: {self.call()} -> {tuple(result.shape)}, strides "
+            f"{result.stride()}, contiguous: {'yes' if result.is_contiguous() else 'no'}, "
+            f"{'a view of the same memory' if shares else 'a copy'}"
+        )
 
 
 def in_place_picture(channels: torch.Tensor) -> torch.Tensor:
@@ -189,18 +218,22 @@ class LayoutExplorer(Explorer):
 
     ROW_TITLES = ("x", "result", "channels", "counted")
 
-    def __init__(self, tensor: str = "image (C, H, W)", operation: str = "reshape",
-                 args: tuple[int, ...] | None = None, *, interactive: bool = True) -> None:
+    def __init__(
+        self,
+        tensor: str = "image (C, H, W)",
+        operation: str = "reshape",
+        args: tuple[int, ...] | None = None,
+        *,
+        interactive: bool = True,
+    ) -> None:
         self.model = LayoutModel(tensor, operation, args)
         fig = self.figure = new_figure(8.0, 7.6)
-        grid = fig.add_gridspec(4, MAX_PICTURES, left=0.02, right=0.98, top=0.95, bottom=0.05,
-                                hspace=0.35, wspace=0.08)
+        grid = fig.add_gridspec(4, MAX_PICTURES, left=0.02, right=0.98, top=0.95, bottom=0.05, hspace=0.35, wspace=0.08)
         self.axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(MAX_PICTURES)] for r in range(4)])
         for ax in self.axes.flat:
             ax.set_xticks([])
             ax.set_yticks([])
-        self.titles = [fig.text(0.02, 0.955 - r * (0.9 / 4 + 0.0), "", fontsize=9.5, va="bottom")
-                       for r in range(4)]
+        self.titles = [fig.text(0.02, 0.955 - r * (0.9 / 4 + 0.0), "", fontsize=9.5, va="bottom") for r in range(4)]
         for row, title in zip(self.axes, self.titles):  # just above each row of pictures
             title.set_y(row[0].get_position().y1 + 0.005)
         self.error_text = fig.text(0.5, 0.5, "", ha="center", va="center", fontsize=10, color="tab:red")
@@ -227,16 +260,20 @@ class LayoutExplorer(Explorer):
         self._row(1, pictures, f"{model.call()}: shape {tuple(result.shape)}, read as pictures")
         channels = as_pictures(model.channel_origin())[0]
         counted = as_pictures(model.origin(model.counted_dim()))[0]
-        if channels.ndim == 4:   # colour pictures: the source channel of each pixel's R, G and B
+        if channels.ndim == 4:  # colour pictures: the source channel of each pixel's R, G and B
             channels, counted = in_place_picture(channels), counted[..., 0]
             channel_title = "each pixel's R, G, B lit where it came from that channel (white: a true pixel)"
-        else:                    # grey values: each value's own channel
+        else:  # grey values: each value's own channel
             channels = CHANNEL_COLORS[channels]
             channel_title = "which channel each value came from (red, green, blue)"
         self._row(2, channels, channel_title)
         last = max(1, model.source.shape[model.counted_dim()] - 1)
-        self._row(3, counted.float() / last, f"which {model.example.counted} of x each pixel's first value "
-                  "came from (dark: first, yellow: last)", cmap="viridis")
+        self._row(
+            3,
+            counted.float() / last,
+            f"which {model.example.counted} of x each pixel's first value " "came from (dark: first, yellow: last)",
+            cmap="viridis",
+        )
         self.footer.set_text(f"read with {how}")
 
     def _row(self, row: int, pictures: torch.Tensor | None, title: str, cmap: str = "gray") -> None:
@@ -254,8 +291,12 @@ class LayoutExplorer(Explorer):
                 picture = picture.float() / max(1.0, float(picture.max()))
             kwargs = {} if picture.ndim == 3 else {"cmap": cmap, "vmin": 0, "vmax": 1}
             tall_or_wide = max(picture.shape[0], picture.shape[1]) > 4 * min(picture.shape[0], picture.shape[1])
-            ax.imshow(picture.clamp(0, 1).numpy(), aspect="auto" if tall_or_wide else "equal",
-                      interpolation="nearest", **kwargs)
+            ax.imshow(
+                picture.clamp(0, 1).numpy(),
+                aspect="auto" if tall_or_wide else "equal",
+                interpolation="nearest",
+                **kwargs,
+            )
         more = f" (the first {MAX_PICTURES} of {count})" if count > MAX_PICTURES else ""
         self.titles[row].set_text(title + more)
 
@@ -265,21 +306,24 @@ class LayoutExplorer(Explorer):
     # ---- controls ---------------------------------------------------------------------------
     def build_controls(self, widgets):
         model = self.model
-        self.tensor_choice = widgets.Dropdown(options=list(model.examples), value=model.tensor_name,
-                                              description="tensor x")
-        self.operation_choice = widgets.ToggleButtons(options=list(OPERATIONS), value=model.operation,
-                                                      description="operation")
-        self.args_text = widgets.Text(value=", ".join(map(str, model.args)), description="arguments",
-                                      continuous_update=False)
+        self.tensor_choice = widgets.Dropdown(
+            options=list(model.examples), value=model.tensor_name, description="tensor x"
+        )
+        self.operation_choice = widgets.ToggleButtons(
+            options=list(OPERATIONS), value=model.operation, description="operation"
+        )
+        self.args_text = widgets.Text(
+            value=", ".join(map(str, model.args)), description="arguments", continuous_update=False
+        )
         self.tensor_choice.observe(lambda change: self._quiet or self.choose(tensor=change.new), names="value")
-        self.operation_choice.observe(lambda change: self._quiet or self.choose(operation=change.new),
-                                      names="value")
+        self.operation_choice.observe(lambda change: self._quiet or self.choose(operation=change.new), names="value")
         self.args_text.observe(self._on_args, names="value")
         self.readout = widgets.HTML()
         self.readout.add_class("tensorlab-readout")
         self.update_text()
-        return widgets.VBox([widgets.HBox([self.tensor_choice, self.args_text]), self.operation_choice,
-                             self.readout, self.image])
+        return widgets.VBox(
+            [widgets.HBox([self.tensor_choice, self.args_text]), self.operation_choice, self.readout, self.image]
+        )
 
     def update_text(self) -> None:
         if self.image is not None:
@@ -296,8 +340,9 @@ class LayoutExplorer(Explorer):
         self.model.choose(args=args)
         self.refresh()
 
-    def choose(self, tensor: str | None = None, operation: str | None = None,
-               args: tuple[int, ...] | None = None) -> None:
+    def choose(
+        self, tensor: str | None = None, operation: str | None = None, args: tuple[int, ...] | None = None
+    ) -> None:
         """Pick a tensor, an operation and arguments (the controls follow); one redraw."""
         with self.batch():
             self.model.choose(tensor, operation, args)
@@ -307,8 +352,9 @@ class LayoutExplorer(Explorer):
                 self.args_text.value = ", ".join(map(str, self.model.args))
 
 
-def layout_explorer(tensor: str = "image (C, H, W)", operation: str = "reshape",
-                    args: tuple[int, ...] | None = None, **options) -> LayoutExplorer:
+def layout_explorer(
+    tensor: str = "image (C, H, W)", operation: str = "reshape", args: tuple[int, ...] | None = None, **options
+) -> LayoutExplorer:
     """Notebook 05: reshape, permute, transpose or unsqueeze a picture, a batch or a clip, and see
     where every value went (see the module docstring). Starts with the picture's ``reshape(256, 256, 3)``.
     """
