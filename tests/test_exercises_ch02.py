@@ -9,14 +9,24 @@ import torch
 import torch.nn.functional as F
 
 from tensorlab.checking import NOT_ATTEMPTED
-from tensorlab.dose import (BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS, DoseNet, forward, random_params, ssr,
-                            ssr_gradients_by_hand, training_data)
+from tensorlab.dose import (
+    BACKPROP_PARAMS,
+    PARAM_NAMES,
+    TRAINED_PARAMS,
+    DoseNet,
+    forward,
+    random_params,
+    ssr,
+    ssr_gradients_by_hand,
+    training_data,
+)
 from tensorlab.exercises import ch02, exercises_of
 
 F64 = torch.float64
 
 
 # --- right answers, written the way a learner would ---------------------------------------------
+
 
 def efficacy_075_right() -> torch.Tensor:
     p = TRAINED_PARAMS
@@ -116,8 +126,10 @@ def curve_slopes_by_grad_of_sum(net, doses):
 def curve_slopes_softplus_formula(net, doses):
     """The chain rule for softplus written out: right for softplus networks, wrong for ReLU ones."""
     p = net.param_dict()
-    return (p["w3"] * torch.sigmoid(doses * p["w1"] + p["b1"]) * p["w1"]
-            + p["w4"] * torch.sigmoid(doses * p["w2"] + p["b2"]) * p["w2"]).detach()
+    return (
+        p["w3"] * torch.sigmoid(doses * p["w1"] + p["b1"]) * p["w1"]
+        + p["w4"] * torch.sigmoid(doses * p["w2"] + p["b2"]) * p["w2"]
+    ).detach()
 
 
 def curve_slopes_of_the_mean(net, doses):
@@ -184,71 +196,125 @@ def fit_only_returning_values(net, names, doses, observed, num_steps):
 
 # --- every exercise: right passes, wrong fails with its sentence ----------------------------------
 
-@pytest.mark.parametrize("exercise, right, wrong, words", [
-    (ch02.q1, efficacy_075_right(), efficacy_075_right() - TRAINED_PARAMS["b3"], "which is off by 0.58"),
-    (ch02.q1, efficacy_075_right(), efficacy_075_right().tolist(), None),  # a float is fine too
-    (ch02.q1, efficacy_075_right(), torch.tensor([0.4, 0.5]), "should be a single number"),
-    (ch02.q1, efficacy_075_right(), "0.4175", "should be a number, but it is a str"),
-    # q2: the dose-by-node table
-    (ch02.q2, hidden_layer_right, hidden_layer_by_stacking, None),
-    (ch02.q2, hidden_layer_right, lambda d, w, b: F.softplus(d * w + b), "raised RuntimeError"),
-    (ch02.q2, hidden_layer_right, lambda d, w, b: d[:, None] * w + b, "element(s) differ"),
-    (ch02.q2, hidden_layer_right, lambda d, w, b: F.softplus(d[None, :] * w[:, None] + b[:, None]),
-     "should have shape (3, 2), but it has shape (2, 3)"),
-    # softplus written as ln(1 + e^x) is right on the notebook's doses and inf where dose * w + b is 110
-    (ch02.q2, hidden_layer_right, lambda d, w, b: softplus_by_hand(d[:, None] * w + b),
-     "at index [3, 0] expected 110, got inf"),
-    (ch02.q3, "b", "a", "'a' is not the right choice"),
-    (ch02.q3, "B", "e", "'e' is not one of the choices"),
-    (ch02.q4, new_w3_right(), 2 * BACKPROP_PARAMS["w3"] - new_w3_right(), "which is off by 3.222"),  # + instead of -
-    # q5: float32 and float64 answers both pass (the question fixes no dtype)
-    (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_float32_params, None),
-    (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_in_float32, None),
-    (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_in_float64, None),
-    (ch02.q5, d_ssr_d_w2_relu_right,  # the softplus derivative (sigmoid) where ReLU's step belongs
-     lambda d, o, p: (-2 * (o - forward(d, p, F.relu)) * p["w4"] * torch.sigmoid(d * p["w2"] + p["b2"]) * d).sum(),
-     "element(s) differ"),
-    (ch02.q5, d_ssr_d_w2_relu_right,  # forgot dx2/dw2 = dose
-     lambda d, o, p: (-2 * (o - forward(d, p, F.relu)) * p["w4"] * (d * p["w2"] + p["b2"] > 0)).sum(),
-     "element(s) differ"),
-    (ch02.q5, d_ssr_d_w2_relu_right, lambda d, o, p: 0.0, "should be a torch.Tensor, but it is a float"),
-    (ch02.q5, d_ssr_d_w2_relu_right, lambda d, o, p: None, "returned None; did you forget the return statement?"),
-    # q6: the gradient already in .grad, plus a new one
-    (ch02.q6, grad_b2_right(), grad_b2_without_zeroing(), "is 6.118, which is off by 3.059"),
-    (ch02.q6, grad_b2_right(), ssr_gradients_by_hand(*training_data(F64), random_params(7))["w2"].item(),
-     "which is off by"),  # the neighbouring parameter's gradient
-    # q7: any slope by autograd
-    (ch02.q7, slope_by_autograd, slope_by_autograd_grad, None),
-    (ch02.q7, slope_by_autograd, lambda f, x: f(torch.tensor(x)).item(),
-     "(double_until_past_one, 0.3) gave 1.2, but 4 was expected"),
-    # a finite difference is right on smooth stretches and wrong where the loop runs once less
-    (ch02.q7, slope_by_autograd, slope_by_finite_difference,
-     "slope_by_finite_difference(double_until_past_one, 0.4995) gave -496.5, but 4 was expected"),
-    (ch02.q7, slope_by_autograd, lambda f, x: f(torch.tensor(x)).backward(),
-     "raised RuntimeError: element 0 of tensors does not require grad"),
-    # q8: every slope at once
-    (ch02.q8, curve_slopes_right, curve_slopes_by_grad_of_sum, None),
-    (ch02.q8, curve_slopes_right, lambda net, d: net(d), "5 of 5 element(s) differ"),
-    (ch02.q8, curve_slopes_right, curve_slopes_softplus_formula,  # right for softplus, wrong for ReLU
-     "curve_slopes_softplus_formula(DoseNet(activation='relu'), tensor([0.1, 0.37, 0.62, 0.93]))"),
-    (ch02.q8, curve_slopes_right, curve_slopes_of_the_mean, "element(s) differ"),
-    # q9: which parameters a detached path leaves out
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, ["b3", "w3", "b1", "w1"], None),  # a list, in any order
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, ("w1", "b1", "w3", "b3"), None),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w2", "b2", "w3", "w4", "b3"},  # the worked example's answer
-     "names w2, b2, w4, but they get no gradient"),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "w3", "w4", "b3"}, "names w4, but it gets no gradient"),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "b3"}, "leaves out 1 parameter(s) that do get a gradient"),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, set(PARAM_NAMES), "names w2, b2, w4, but they get no gradient"),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "w3", "bias3"}, "'bias3' is not one of the seven"),
-    (ch02.q9, {"w1", "b1", "w3", "b3"}, "w1, b1, w3, b3", "should be a set or list of names"),
-    # q10: train only some parameters
-    (ch02.q10, fit_only_right, fit_only_by_choosing_parameters, None),
-    (ch02.q10, fit_only_right, fit_everything, "changed w1 from 3.34 to 2.613, but only b3 should be trained"),
-    (ch02.q10, fit_only_right, fit_only_without_zero_grad, "gave b3 = 5.068, but 2.609 was expected"),
-    (ch02.q10, fit_only_right, fit_only_with_the_mean, "gave b3 = "),
-    (ch02.q10, fit_only_right, fit_only_returning_values, "should return the trained DoseNet, but it returned a dict"),
-])
+
+@pytest.mark.parametrize(
+    "exercise, right, wrong, words",
+    [
+        (ch02.q1, efficacy_075_right(), efficacy_075_right() - TRAINED_PARAMS["b3"], "which is off by 0.58"),
+        (ch02.q1, efficacy_075_right(), efficacy_075_right().tolist(), None),  # a float is fine too
+        (ch02.q1, efficacy_075_right(), torch.tensor([0.4, 0.5]), "should be a single number"),
+        (ch02.q1, efficacy_075_right(), "0.4175", "should be a number, but it is a str"),
+        # q2: the dose-by-node table
+        (ch02.q2, hidden_layer_right, hidden_layer_by_stacking, None),
+        (ch02.q2, hidden_layer_right, lambda d, w, b: F.softplus(d * w + b), "raised RuntimeError"),
+        (ch02.q2, hidden_layer_right, lambda d, w, b: d[:, None] * w + b, "element(s) differ"),
+        (
+            ch02.q2,
+            hidden_layer_right,
+            lambda d, w, b: F.softplus(d[None, :] * w[:, None] + b[:, None]),
+            "should have shape (3, 2), but it has shape (2, 3)",
+        ),
+        # softplus written as ln(1 + e^x) is right on the notebook's doses and inf where dose * w + b is 110
+        (
+            ch02.q2,
+            hidden_layer_right,
+            lambda d, w, b: softplus_by_hand(d[:, None] * w + b),
+            "at index [3, 0] expected 110, got inf",
+        ),
+        (ch02.q3, "b", "a", "'a' is not the right choice"),
+        (ch02.q3, "B", "e", "'e' is not one of the choices"),
+        (
+            ch02.q4,
+            new_w3_right(),
+            2 * BACKPROP_PARAMS["w3"] - new_w3_right(),
+            "which is off by 3.222",
+        ),  # + instead of -
+        # q5: float32 and float64 answers both pass (the question fixes no dtype)
+        (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_float32_params, None),
+        (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_in_float32, None),
+        (ch02.q5, d_ssr_d_w2_relu_right, d_ssr_d_w2_relu_in_float64, None),
+        (
+            ch02.q5,
+            d_ssr_d_w2_relu_right,  # the softplus derivative (sigmoid) where ReLU's step belongs
+            lambda d, o, p: (
+                -2 * (o - forward(d, p, F.relu)) * p["w4"] * torch.sigmoid(d * p["w2"] + p["b2"]) * d
+            ).sum(),
+            "element(s) differ",
+        ),
+        (
+            ch02.q5,
+            d_ssr_d_w2_relu_right,  # forgot dx2/dw2 = dose
+            lambda d, o, p: (-2 * (o - forward(d, p, F.relu)) * p["w4"] * (d * p["w2"] + p["b2"] > 0)).sum(),
+            "element(s) differ",
+        ),
+        (ch02.q5, d_ssr_d_w2_relu_right, lambda d, o, p: 0.0, "should be a torch.Tensor, but it is a float"),
+        (ch02.q5, d_ssr_d_w2_relu_right, lambda d, o, p: None, "returned None; did you forget the return statement?"),
+        # q6: the gradient already in .grad, plus a new one
+        (ch02.q6, grad_b2_right(), grad_b2_without_zeroing(), "is 6.118, which is off by 3.059"),
+        (
+            ch02.q6,
+            grad_b2_right(),
+            ssr_gradients_by_hand(*training_data(F64), random_params(7))["w2"].item(),
+            "which is off by",
+        ),  # the neighbouring parameter's gradient
+        # q7: any slope by autograd
+        (ch02.q7, slope_by_autograd, slope_by_autograd_grad, None),
+        (
+            ch02.q7,
+            slope_by_autograd,
+            lambda f, x: f(torch.tensor(x)).item(),
+            "(double_until_past_one, 0.3) gave 1.2, but 4 was expected",
+        ),
+        # a finite difference is right on smooth stretches and wrong where the loop runs once less
+        (
+            ch02.q7,
+            slope_by_autograd,
+            slope_by_finite_difference,
+            "slope_by_finite_difference(double_until_past_one, 0.4995) gave -496.5, but 4 was expected",
+        ),
+        (
+            ch02.q7,
+            slope_by_autograd,
+            lambda f, x: f(torch.tensor(x)).backward(),
+            "raised RuntimeError: element 0 of tensors does not require grad",
+        ),
+        # q8: every slope at once
+        (ch02.q8, curve_slopes_right, curve_slopes_by_grad_of_sum, None),
+        (ch02.q8, curve_slopes_right, lambda net, d: net(d), "5 of 5 element(s) differ"),
+        (
+            ch02.q8,
+            curve_slopes_right,
+            curve_slopes_softplus_formula,  # right for softplus, wrong for ReLU
+            "curve_slopes_softplus_formula(DoseNet(activation='relu'), tensor([0.1, 0.37, 0.62, 0.93]))",
+        ),
+        (ch02.q8, curve_slopes_right, curve_slopes_of_the_mean, "element(s) differ"),
+        # q9: which parameters a detached path leaves out
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, ["b3", "w3", "b1", "w1"], None),  # a list, in any order
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, ("w1", "b1", "w3", "b3"), None),
+        (
+            ch02.q9,
+            {"w1", "b1", "w3", "b3"},
+            {"w2", "b2", "w3", "w4", "b3"},  # the worked example's answer
+            "names w2, b2, w4, but they get no gradient",
+        ),
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "w3", "w4", "b3"}, "names w4, but it gets no gradient"),
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "b3"}, "leaves out 1 parameter(s) that do get a gradient"),
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, set(PARAM_NAMES), "names w2, b2, w4, but they get no gradient"),
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, {"w1", "b1", "w3", "bias3"}, "'bias3' is not one of the seven"),
+        (ch02.q9, {"w1", "b1", "w3", "b3"}, "w1, b1, w3, b3", "should be a set or list of names"),
+        # q10: train only some parameters
+        (ch02.q10, fit_only_right, fit_only_by_choosing_parameters, None),
+        (ch02.q10, fit_only_right, fit_everything, "changed w1 from 3.34 to 2.613, but only b3 should be trained"),
+        (ch02.q10, fit_only_right, fit_only_without_zero_grad, "gave b3 = 5.068, but 2.609 was expected"),
+        (ch02.q10, fit_only_right, fit_only_with_the_mean, "gave b3 = "),
+        (
+            ch02.q10,
+            fit_only_right,
+            fit_only_returning_values,
+            "should return the trained DoseNet, but it returned a dict",
+        ),
+    ],
+)
 def test_ch02_checks(exercise, right, wrong, words):
     assert exercise.evaluate(right).passed, exercise.evaluate(right).message
     result = exercise.evaluate(wrong)
@@ -276,7 +342,9 @@ def test_function_exercises_read_not_implemented_as_not_attempted():
 
 
 def test_q2_cases_include_a_square_result_and_an_overflowing_exponential():
-    shapes = [tuple(_reference.shape) for _reference in (ch02._reference_hidden_layer(*c) for c in ch02._hidden_layer_cases())]
+    shapes = [
+        tuple(_reference.shape) for _reference in (ch02._reference_hidden_layer(*c) for c in ch02._hidden_layer_cases())
+    ]
     assert (2, 2) in shapes
     # the square case tells rows from columns: its transpose is not the answer
     doses, weights, biases = ch02._hidden_layer_cases()[2]
@@ -292,8 +360,9 @@ def test_q5_reference_is_autograd_of_the_relu_network():
     for doses, observed, params in ch02._relu_gradient_cases():
         leaves = {n: torch.tensor(params[n], dtype=F64, requires_grad=True) for n in PARAM_NAMES}
         ssr(forward(doses.double(), leaves, F.relu), observed.double()).backward()
-        torch.testing.assert_close(ch02._reference_d_ssr_d_w2_relu(doses, observed, params).double(),
-                                   leaves["w2"].grad, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            ch02._reference_d_ssr_d_w2_relu(doses, observed, params).double(), leaves["w2"].grad, rtol=1e-6, atol=1e-6
+        )
     # the cases tell ReLU's step from softplus' sigmoid, and include a point where the step is 0 at every dose
     values = [ch02._reference_d_ssr_d_w2_relu(*case).item() for case in ch02._relu_gradient_cases()]
     assert values[0] == 0.0 and all(abs(v) > 0.1 for v in values[1:])
@@ -311,8 +380,10 @@ def test_q7_and_q8_references_are_the_slopes_they_claim():
     # the curve's slope, by the chain rule written out, in float64
     p = TRAINED_PARAMS
     dose = torch.tensor(0.3, dtype=F64)
-    by_hand = (p["w3"] * torch.sigmoid(dose * p["w1"] + p["b1"]) * p["w1"]
-               + p["w4"] * torch.sigmoid(dose * p["w2"] + p["b2"]) * p["w2"]).item()
+    by_hand = (
+        p["w3"] * torch.sigmoid(dose * p["w1"] + p["b1"]) * p["w1"]
+        + p["w4"] * torch.sigmoid(dose * p["w2"] + p["b2"]) * p["w2"]
+    ).item()
     assert ch02._reference_slope(*ch02._slope_cases()[4]) == pytest.approx(by_hand, rel=1e-12)
     net, doses = ch02._curve_slope_cases()[0]
     torch.testing.assert_close(ch02._reference_curve_slopes(net, doses), curve_slopes_softplus_formula(net, doses))
@@ -346,6 +417,7 @@ def test_q1_q4_q6_expect_the_numbers_the_notebook_prints():
 
 
 # --- the discussions say what PyTorch does --------------------------------------------------------
+
 
 def test_discussion_1_backward_twice():
     net = DoseNet(BACKPROP_PARAMS)

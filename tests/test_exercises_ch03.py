@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from tensorlab.checking import NOT_ATTEMPTED
 from tensorlab.exercises import ch03
 
-
 # --- right answers, written differently from the references -------------------------------------
+
 
 def standardise(X, X_train):
     return (X - X_train.mean(dim=0)) / X_train.std(dim=0)
@@ -19,7 +19,7 @@ def standardise(X, X_train):
 
 def standardise_by_variance(X, X_train):
     centred = X_train - X_train.mean(dim=0)
-    variance = (centred ** 2).sum(dim=0) / (len(X_train) - 1)
+    variance = (centred**2).sum(dim=0) / (len(X_train) - 1)
     return (X - X_train.mean(dim=0)) / variance.sqrt()
 
 
@@ -99,66 +99,102 @@ def top_k_accuracy(logits, labels, k):
 
 def top_k_by_rank(logits, labels, k):
     # the label's rank: how many outputs of its row are larger than the label's own
-    own = logits.gather(1, labels[:, None])                 # (N, 1)
-    rank = (logits > own).sum(dim=1)                        # (N,)
-    return (rank < k).double().mean()                       # a 0-D tensor is accepted
+    own = logits.gather(1, labels[:, None])  # (N, 1)
+    rank = (logits > own).sum(dim=1)  # (N,)
+    return (rank < k).double().mean()  # a 0-D tensor is accepted
 
 
 def recall(confusion):
     return confusion.diagonal().float() / confusion.sum(dim=1).float()
 
 
-@pytest.mark.parametrize("exercise, answer", [
-    (ch03.q1, standardise), (ch03.q1, standardise_by_variance),
-    (ch03.q2, log_softmax_shifted), (ch03.q2, log_softmax_via_logsumexp),
-    (ch03.q3, one_hot_by_comparison), (ch03.q3, one_hot_by_indexing),
-    (ch03.q4, weight_grad_by_formula), (ch03.q4, weight_grad_by_einsum), (ch03.q4, weight_grad_by_autograd),
-    (ch03.q4, weight_grad_in_float32),  # the question fixes no dtype
-    (ch03.q5, top_k_accuracy), (ch03.q5, top_k_by_rank),
-    (ch03.q6, recall),
-])
+@pytest.mark.parametrize(
+    "exercise, answer",
+    [
+        (ch03.q1, standardise),
+        (ch03.q1, standardise_by_variance),
+        (ch03.q2, log_softmax_shifted),
+        (ch03.q2, log_softmax_via_logsumexp),
+        (ch03.q3, one_hot_by_comparison),
+        (ch03.q3, one_hot_by_indexing),
+        (ch03.q4, weight_grad_by_formula),
+        (ch03.q4, weight_grad_by_einsum),
+        (ch03.q4, weight_grad_by_autograd),
+        (ch03.q4, weight_grad_in_float32),  # the question fixes no dtype
+        (ch03.q5, top_k_accuracy),
+        (ch03.q5, top_k_by_rank),
+        (ch03.q6, recall),
+    ],
+)
 def test_right_answers_pass(exercise, answer):
     result = exercise.evaluate(answer)
     assert result.passed, result.message
 
 
-@pytest.mark.parametrize("exercise, wrong, words", [
-    # q1: the notebook's min-max copied; the rows' own statistics; dividing by N; all numbers at once
-    (ch03.q1, min_max, "element(s) differ"),
-    (ch03.q1, lambda X, Xt: standardise(X, X), "element(s) differ"),
-    (ch03.q1, lambda X, Xt: (X - Xt.mean(0)) / Xt.std(0, unbiased=False), "element(s) differ"),
-    (ch03.q1, lambda X, Xt: (X - Xt.mean()) / Xt.std(), "element(s) differ"),
-    # q2: the log of softmax; no shift; the notebook's rows whatever dim; no keepdim; softmax itself
-    (ch03.q2, log_of_softmax, "got -inf"),
-    (ch03.q2, log_softmax_naive, "at index [0, 0] expected -1.408, got -inf"),
-    (ch03.q2, log_softmax_rows_only, "log_softmax_rows_only(<tensor (3, 5) float64>, 0) has the right shape and dtype, "
-     "but 15 of 15 element(s) differ"),
-    (ch03.q2, log_softmax_without_keepdim, "raised RuntimeError"),
-    (ch03.q2, lambda z, dim: torch.softmax(z, dim=dim), "element(s) differ"),
-    # q3: F.one_hot (int64, and it refuses -1); -1 taken as the last class; a fixed number of columns
-    (ch03.q3, lambda labels, c: F.one_hot(labels, c), "dtype torch.float32, but it has dtype torch.int64"),
-    (ch03.q3, lambda labels, c: F.one_hot(labels, c).float(), "tensor([2, -1, 0, -1, 1]), 3) raised RuntimeError"),
-    (ch03.q3, one_hot_naive_indexing, "at index [1, 2] expected 0.0, got 1"),
-    (ch03.q3, lambda labels, c: labels.float(), "should have shape (4, 3), but it has shape (4,)"),
-    (ch03.q3, lambda labels, c: one_hot_by_comparison(labels, 3), "should have shape (3, 4), but it has shape (3, 3)"),
-    # q4: the raw outputs' gradient itself; hidden.T @ ... (H, C); not divided by N; one-hot minus softmax
-    (ch03.q4, lambda h, z, y: (torch.softmax(z, 1) - F.one_hot(y, z.shape[1])) / len(y),
-     "should have shape (3, 2), but it has shape (1, 3)"),
-    (ch03.q4, lambda h, z, y: h.T @ ((torch.softmax(z, 1) - F.one_hot(y, z.shape[1])) / len(y)),
-     "should have shape (3, 2), but it has shape (2, 3)"),
-    (ch03.q4, lambda h, z, y: (torch.softmax(z, 1) - F.one_hot(y, z.shape[1])).T @ h, "element(s) differ"),
-    (ch03.q4, lambda h, z, y: (F.one_hot(y, z.shape[1]) - torch.softmax(z, 1)).T @ h / len(y), "element(s) differ"),
-    # q5: the usual accuracy whatever k; the k smallest; over the wrong dimension; a count
-    (ch03.q5, lambda z, y, k: (z.argmax(dim=1) == y).float().mean().item(),
-     "<lambda>(<tensor (3, 3) float32>, tensor([1, 0, 2]), 2) gave 0.0, but 1 was expected"),
-    (ch03.q5, lambda z, y, k: (z.topk(k, dim=1, largest=False).indices == y[:, None]).any(1).float().mean().item(),
-     "but 0.6667 was expected"),
-    (ch03.q5, lambda z, y, k: (z.argmax(dim=0) == y).float().mean().item(), "gave 0.3333, but 0.6667 was expected"),
-    (ch03.q5, lambda z, y, k: int((z.topk(k, dim=1).indices == y[:, None]).any(1).sum()), "gave 2, but 0.6667 was expected"),
-    # q6: columns (that is precision); integer division
-    (ch03.q6, lambda c: c.diagonal().float() / c.sum(dim=0).float(), "element(s) differ"),
-    (ch03.q6, lambda c: c.diagonal() // c.sum(dim=1), "dtype torch.float32, but it has dtype torch.int64"),
-])
+@pytest.mark.parametrize(
+    "exercise, wrong, words",
+    [
+        # q1: the notebook's min-max copied; the rows' own statistics; dividing by N; all numbers at once
+        (ch03.q1, min_max, "element(s) differ"),
+        (ch03.q1, lambda X, Xt: standardise(X, X), "element(s) differ"),
+        (ch03.q1, lambda X, Xt: (X - Xt.mean(0)) / Xt.std(0, unbiased=False), "element(s) differ"),
+        (ch03.q1, lambda X, Xt: (X - Xt.mean()) / Xt.std(), "element(s) differ"),
+        # q2: the log of softmax; no shift; the notebook's rows whatever dim; no keepdim; softmax itself
+        (ch03.q2, log_of_softmax, "got -inf"),
+        (ch03.q2, log_softmax_naive, "at index [0, 0] expected -1.408, got -inf"),
+        (
+            ch03.q2,
+            log_softmax_rows_only,
+            "log_softmax_rows_only(<tensor (3, 5) float64>, 0) has the right shape and dtype, "
+            "but 15 of 15 element(s) differ",
+        ),
+        (ch03.q2, log_softmax_without_keepdim, "raised RuntimeError"),
+        (ch03.q2, lambda z, dim: torch.softmax(z, dim=dim), "element(s) differ"),
+        # q3: F.one_hot (int64, and it refuses -1); -1 taken as the last class; a fixed number of columns
+        (ch03.q3, lambda labels, c: F.one_hot(labels, c), "dtype torch.float32, but it has dtype torch.int64"),
+        (ch03.q3, lambda labels, c: F.one_hot(labels, c).float(), "tensor([2, -1, 0, -1, 1]), 3) raised RuntimeError"),
+        (ch03.q3, one_hot_naive_indexing, "at index [1, 2] expected 0.0, got 1"),
+        (ch03.q3, lambda labels, c: labels.float(), "should have shape (4, 3), but it has shape (4,)"),
+        (
+            ch03.q3,
+            lambda labels, c: one_hot_by_comparison(labels, 3),
+            "should have shape (3, 4), but it has shape (3, 3)",
+        ),
+        # q4: the raw outputs' gradient itself; hidden.T @ ... (H, C); not divided by N; one-hot minus softmax
+        (
+            ch03.q4,
+            lambda h, z, y: (torch.softmax(z, 1) - F.one_hot(y, z.shape[1])) / len(y),
+            "should have shape (3, 2), but it has shape (1, 3)",
+        ),
+        (
+            ch03.q4,
+            lambda h, z, y: h.T @ ((torch.softmax(z, 1) - F.one_hot(y, z.shape[1])) / len(y)),
+            "should have shape (3, 2), but it has shape (2, 3)",
+        ),
+        (ch03.q4, lambda h, z, y: (torch.softmax(z, 1) - F.one_hot(y, z.shape[1])).T @ h, "element(s) differ"),
+        (ch03.q4, lambda h, z, y: (F.one_hot(y, z.shape[1]) - torch.softmax(z, 1)).T @ h / len(y), "element(s) differ"),
+        # q5: the usual accuracy whatever k; the k smallest; over the wrong dimension; a count
+        (
+            ch03.q5,
+            lambda z, y, k: (z.argmax(dim=1) == y).float().mean().item(),
+            "<lambda>(<tensor (3, 3) float32>, tensor([1, 0, 2]), 2) gave 0.0, but 1 was expected",
+        ),
+        (
+            ch03.q5,
+            lambda z, y, k: (z.topk(k, dim=1, largest=False).indices == y[:, None]).any(1).float().mean().item(),
+            "but 0.6667 was expected",
+        ),
+        (ch03.q5, lambda z, y, k: (z.argmax(dim=0) == y).float().mean().item(), "gave 0.3333, but 0.6667 was expected"),
+        (
+            ch03.q5,
+            lambda z, y, k: int((z.topk(k, dim=1).indices == y[:, None]).any(1).sum()),
+            "gave 2, but 0.6667 was expected",
+        ),
+        # q6: columns (that is precision); integer division
+        (ch03.q6, lambda c: c.diagonal().float() / c.sum(dim=0).float(), "element(s) differ"),
+        (ch03.q6, lambda c: c.diagonal() // c.sum(dim=1), "dtype torch.float32, but it has dtype torch.int64"),
+    ],
+)
 def test_wrong_answers_fail_with_one_clear_sentence(exercise, wrong, words):
     result = exercise.evaluate(wrong)
     assert result.status == "fail", result.message
@@ -229,8 +265,9 @@ def test_expected_values_match_pytorch():
     assert torch.equal(ch03._reference_one_hot(y, 3), F.one_hot(y, 3).float())
     assert ch03._reference_one_hot(torch.tensor([-1, 1]), 2).tolist() == [[0.0, 0.0], [0.0, 1.0]]
     for logits, dim in ch03._log_softmax_cases():
-        torch.testing.assert_close(ch03._reference_log_softmax(logits, dim), log_softmax_via_logsumexp(logits, dim),
-                                   rtol=1e-5, atol=1e-4)  # float32 near 1000: the tolerance the check uses
+        torch.testing.assert_close(
+            ch03._reference_log_softmax(logits, dim), log_softmax_via_logsumexp(logits, dim), rtol=1e-5, atol=1e-4
+        )  # float32 near 1000: the tolerance the check uses
     assert torch.isfinite(ch03._reference_log_softmax(*ch03._log_softmax_cases()[-1])).all()
     confusion = torch.tensor([[3, 1], [0, 4]])
     assert ch03._reference_recall(confusion).tolist() == [0.75, 1.0]
@@ -242,6 +279,7 @@ def test_expected_values_match_pytorch():
 # Notebook 03's data pipeline, as its cells build it (the stratified seeded split, min-max scaling with the
 # training rows, make_net, shuffled batches of 32 from a generator seeded 0, Adam at 0.02 for 100 epochs).
 # The first test checks that this copy still reproduces the notebook's stored numbers.
+
 
 def iris_pipeline():
     from tensorlab.data.iris import load_iris
@@ -258,9 +296,16 @@ def iris_pipeline():
     train_rows, test_rows = torch.cat(train_parts).sort().values, torch.cat(test_parts).sort().values
     X_train_cm, X_test_cm = X_all[train_rows], X_all[test_rows]
     low, high = X_train_cm.min(dim=0).values, X_train_cm.max(dim=0).values
-    return {"X_train_cm": X_train_cm, "X_test_cm": X_test_cm, "y_train": y_all[train_rows],
-            "y_test": y_all[test_rows], "X_train": (X_train_cm - low) / (high - low),
-            "X_test": (X_test_cm - low) / (high - low), "test_rows": test_rows, "X_all": X_all}
+    return {
+        "X_train_cm": X_train_cm,
+        "X_test_cm": X_test_cm,
+        "y_train": y_all[train_rows],
+        "y_test": y_all[test_rows],
+        "X_train": (X_train_cm - low) / (high - low),
+        "X_test": (X_test_cm - low) / (high - low),
+        "test_rows": test_rows,
+        "X_all": X_all,
+    }
 
 
 def make_net(seed, hidden_bias=0.5):

@@ -39,57 +39,115 @@ def max_clips_by_element_size(budget, shape, dtype):
     return budget // torch.empty(shape, dtype=dtype, device="meta").nbytes
 
 
-@pytest.mark.parametrize("exercise, right, wrong, words", [
-    # q1: the strides of a permuted tensor
-    (ch05.q1, (7, 1, 35), (35, 7, 1), "is the strides before the permute"),
-    (ch05.q1, torch.zeros(3, 5, 7).permute(1, 2, 0).stride(), (21, 3, 1), "the strides of a contiguous (5, 7, 3)"),
-    (ch05.q1, [7, 1, 35], (1, 35, 7), "what permute(2, 0, 1) gives"),
-    (ch05.q1, (7, 1, 35), (7, 1), "should have 3 entries, but it has 2"),
-    (ch05.q1, (7, 1, 35), (7, 35, 1), "is (7, 35, 1), which is not right"),
-    # q2: (H, W, C) uint8 -> (C, H, W) float32 in [0, 1]
-    (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).float(), "element(s) differ, by up to 253"),
-    (ch05.q2, right_frame, lambda f: f.permute(2, 1, 0).float() / 255, "should have shape (3, 4, 5), but it has shape (3, 5, 4)"),
-    (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).double() / 255, "should have dtype torch.float32"),
-    (ch05.q2, right_frame, lambda f: f.reshape(f.shape[2], f.shape[0], f.shape[1]).float() / 255, "element(s) differ"),
-    (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).float() / 256, "element(s) differ"),
-    (ch05.q2, right_frame, lambda f: None, "returned None; did you forget the return statement?"),
-    # q3: list of (T, C, H, W) -> (N, C, T, H, W)
-    (ch05.q3, right_batch, lambda c: torch.stack(c), "[2 clips (4, 3, 5, 6)]) should have shape (2, 3, 4, 5, 6), "
-                                                      "but it has shape (2, 4, 3, 5, 6)"),
-    (ch05.q3, right_batch, lambda c: torch.cat(c), "but it has shape (8, 3, 5, 6)"),
-    (ch05.q3, right_batch, lambda c: torch.stack(c).reshape(len(c), c[0].shape[1], c[0].shape[0], *c[0].shape[2:]),
-     "element(s) differ"),
-    (ch05.q3, right_batch, lambda c: torch.stack(c).float().permute(0, 2, 1, 3, 4), "should have dtype torch.uint8"),
-    # q4: bytes of a bfloat16 batch
-    (ch05.q4, VALUES_Q4 * 2, VALUES_Q4, "is the number of values, not bytes"),
-    (ch05.q4, VALUES_Q4 * 2, VALUES_Q4 * 4, "is the size in float32"),
-    (ch05.q4, VALUES_Q4 * 2, VALUES_Q4 // 2, "the bytes of one clip; the batch holds 4"),
-    (ch05.q4, VALUES_Q4 * 2, 12345, "12345, which is not right"),
-    (ch05.q4, torch.tensor(VALUES_Q4 * 2), "4816896", "is '4816896', which is not right"),
-    # q5: the most precise dtype under 64 MiB
-    (ch05.q5, torch.bfloat16, torch.float32, "The batch in torch.float32 takes 96 MiB, more than the 64 MiB budget"),
-    (ch05.q5, torch.bfloat16, torch.float64, "takes 192 MiB"),
-    (ch05.q5, torch.bfloat16, torch.float16, "is not one of the choices (torch.float64, torch.float32, torch.bfloat16)"),
-    (ch05.q5, torch.bfloat16, "bfloat16", "should be a dtype such as torch.float32, but it is a str"),
-    # q6: how many clips fit, integer dtypes included
-    (ch05.q6, right_max_clips, lambda b, s, d: round(b / (math.prod(s) * d.itemsize)),
-     "(67108864, (3, 16, 112, 112), torch.bfloat16) gave 56, but 55 was expected"),
-    (ch05.q6, max_clips_by_element_size, lambda b, s, d: b // math.prod(s), "gave 341, but 85 was expected"),
-    (ch05.q6, right_max_clips, lambda b, s, d: b / (math.prod(s) * d.itemsize), "gave 85.33333333333333, but 85 was expected"),
-    (ch05.q6, right_max_clips, lambda b, s, d: max(1, right_max_clips(b, s, d)), "torch.uint8) gave 1, but 0 was expected"),
-    (ch05.q6, right_max_clips, max_clips_by_finfo,
-     "max_clips_by_finfo(1000, (3, 2, 4, 4), torch.uint8) raised TypeError"),
-    (ch05.q6, right_max_clips, lambda b, s, d: b // (math.prod(s) * {torch.float32: 4, torch.bfloat16: 2}.get(d, 1)),
-     "torch.int16) gave 69, but 34 was expected"),
-    # q7: multiply-adds of a Conv3d layer, on a clip and with a kernel that are not square
-    (ch05.q7, MACS_Q7, 2 * MACS_Q7, "is the FLOP count (FlopCounterMode counts 2 per multiply-add)"),
-    (ch05.q7, MACS_Q7, 8 * (16 * 64 * 46) * 3 * 45, "what the layer would do with stride 1"),
-    (ch05.q7, MACS_Q7, 8 * (16 * 33 * 24) * 3 * 45, "what rounding up gives"),
-    (ch05.q7, MACS_Q7, 8 * (14 * 30 * 22) * 3 * 45, "what the layer would do without padding"),
-    (ch05.q7, MACS_Q7, MACS_Q7 // 3, "missing the input channels"),
-    (ch05.q7, MACS_Q7, MACS_Q7 // 8, "the work for one output channel"),
-    (ch05.q7, MACS_Q7, 8 * (16 * 32 * 32) * 3 * 45, "which is not right"),
-])
+@pytest.mark.parametrize(
+    "exercise, right, wrong, words",
+    [
+        # q1: the strides of a permuted tensor
+        (ch05.q1, (7, 1, 35), (35, 7, 1), "is the strides before the permute"),
+        (ch05.q1, torch.zeros(3, 5, 7).permute(1, 2, 0).stride(), (21, 3, 1), "the strides of a contiguous (5, 7, 3)"),
+        (ch05.q1, [7, 1, 35], (1, 35, 7), "what permute(2, 0, 1) gives"),
+        (ch05.q1, (7, 1, 35), (7, 1), "should have 3 entries, but it has 2"),
+        (ch05.q1, (7, 1, 35), (7, 35, 1), "is (7, 35, 1), which is not right"),
+        # q2: (H, W, C) uint8 -> (C, H, W) float32 in [0, 1]
+        (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).float(), "element(s) differ, by up to 253"),
+        (
+            ch05.q2,
+            right_frame,
+            lambda f: f.permute(2, 1, 0).float() / 255,
+            "should have shape (3, 4, 5), but it has shape (3, 5, 4)",
+        ),
+        (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).double() / 255, "should have dtype torch.float32"),
+        (
+            ch05.q2,
+            right_frame,
+            lambda f: f.reshape(f.shape[2], f.shape[0], f.shape[1]).float() / 255,
+            "element(s) differ",
+        ),
+        (ch05.q2, right_frame, lambda f: f.permute(2, 0, 1).float() / 256, "element(s) differ"),
+        (ch05.q2, right_frame, lambda f: None, "returned None; did you forget the return statement?"),
+        # q3: list of (T, C, H, W) -> (N, C, T, H, W)
+        (
+            ch05.q3,
+            right_batch,
+            lambda c: torch.stack(c),
+            "[2 clips (4, 3, 5, 6)]) should have shape (2, 3, 4, 5, 6), " "but it has shape (2, 4, 3, 5, 6)",
+        ),
+        (ch05.q3, right_batch, lambda c: torch.cat(c), "but it has shape (8, 3, 5, 6)"),
+        (
+            ch05.q3,
+            right_batch,
+            lambda c: torch.stack(c).reshape(len(c), c[0].shape[1], c[0].shape[0], *c[0].shape[2:]),
+            "element(s) differ",
+        ),
+        (
+            ch05.q3,
+            right_batch,
+            lambda c: torch.stack(c).float().permute(0, 2, 1, 3, 4),
+            "should have dtype torch.uint8",
+        ),
+        # q4: bytes of a bfloat16 batch
+        (ch05.q4, VALUES_Q4 * 2, VALUES_Q4, "is the number of values, not bytes"),
+        (ch05.q4, VALUES_Q4 * 2, VALUES_Q4 * 4, "is the size in float32"),
+        (ch05.q4, VALUES_Q4 * 2, VALUES_Q4 // 2, "the bytes of one clip; the batch holds 4"),
+        (ch05.q4, VALUES_Q4 * 2, 12345, "12345, which is not right"),
+        (ch05.q4, torch.tensor(VALUES_Q4 * 2), "4816896", "is '4816896', which is not right"),
+        # q5: the most precise dtype under 64 MiB
+        (
+            ch05.q5,
+            torch.bfloat16,
+            torch.float32,
+            "The batch in torch.float32 takes 96 MiB, more than the 64 MiB budget",
+        ),
+        (ch05.q5, torch.bfloat16, torch.float64, "takes 192 MiB"),
+        (
+            ch05.q5,
+            torch.bfloat16,
+            torch.float16,
+            "is not one of the choices (torch.float64, torch.float32, torch.bfloat16)",
+        ),
+        (ch05.q5, torch.bfloat16, "bfloat16", "should be a dtype such as torch.float32, but it is a str"),
+        # q6: how many clips fit, integer dtypes included
+        (
+            ch05.q6,
+            right_max_clips,
+            lambda b, s, d: round(b / (math.prod(s) * d.itemsize)),
+            "(67108864, (3, 16, 112, 112), torch.bfloat16) gave 56, but 55 was expected",
+        ),
+        (ch05.q6, max_clips_by_element_size, lambda b, s, d: b // math.prod(s), "gave 341, but 85 was expected"),
+        (
+            ch05.q6,
+            right_max_clips,
+            lambda b, s, d: b / (math.prod(s) * d.itemsize),
+            "gave 85.33333333333333, but 85 was expected",
+        ),
+        (
+            ch05.q6,
+            right_max_clips,
+            lambda b, s, d: max(1, right_max_clips(b, s, d)),
+            "torch.uint8) gave 1, but 0 was expected",
+        ),
+        (
+            ch05.q6,
+            right_max_clips,
+            max_clips_by_finfo,
+            "max_clips_by_finfo(1000, (3, 2, 4, 4), torch.uint8) raised TypeError",
+        ),
+        (
+            ch05.q6,
+            right_max_clips,
+            lambda b, s, d: b // (math.prod(s) * {torch.float32: 4, torch.bfloat16: 2}.get(d, 1)),
+            "torch.int16) gave 69, but 34 was expected",
+        ),
+        # q7: multiply-adds of a Conv3d layer, on a clip and with a kernel that are not square
+        (ch05.q7, MACS_Q7, 2 * MACS_Q7, "is the FLOP count (FlopCounterMode counts 2 per multiply-add)"),
+        (ch05.q7, MACS_Q7, 8 * (16 * 64 * 46) * 3 * 45, "what the layer would do with stride 1"),
+        (ch05.q7, MACS_Q7, 8 * (16 * 33 * 24) * 3 * 45, "what rounding up gives"),
+        (ch05.q7, MACS_Q7, 8 * (14 * 30 * 22) * 3 * 45, "what the layer would do without padding"),
+        (ch05.q7, MACS_Q7, MACS_Q7 // 3, "missing the input channels"),
+        (ch05.q7, MACS_Q7, MACS_Q7 // 8, "the work for one output channel"),
+        (ch05.q7, MACS_Q7, 8 * (16 * 32 * 32) * 3 * 45, "which is not right"),
+    ],
+)
 def test_ch05_checks(exercise, right, wrong, words):
     assert exercise.evaluate(right).passed, exercise.evaluate(right).message
     result = exercise.evaluate(wrong)
@@ -109,8 +167,11 @@ def test_the_strides_are_pytorchs_and_every_named_mistake_is_another_tensors_str
     original = torch.zeros(3, 5, 7)  # (C, H, W), contiguous
     assert ch05.q1.expected() == original.permute(1, 2, 0).stride() == (7, 1, 35)
     mistakes = ch05._q1_mistakes()
-    assert set(mistakes) == {original.stride(), original.permute(1, 2, 0).contiguous().stride(),
-                             original.permute(2, 0, 1).stride()}
+    assert set(mistakes) == {
+        original.stride(),
+        original.permute(1, 2, 0).contiguous().stride(),
+        original.permute(2, 0, 1).stride(),
+    }
     assert ch05.q1.expected() not in mistakes
 
 
@@ -119,28 +180,32 @@ def test_expected_byte_counts_equal_element_size_times_numel_of_a_tensor_of_that
     assert ch05.q4.expected() == batch.element_size() * batch.numel()
     for dtype, mib in ((torch.float64, 192), (torch.float32, 96), (torch.bfloat16, 48)):
         big = torch.empty(ch05.BUDGET_SHAPE, dtype=dtype, device="meta")
-        assert big.element_size() * big.numel() == mib * 2 ** 20
+        assert big.element_size() * big.numel() == mib * 2**20
     assert ch05.q5.expected() == torch.bfloat16
 
 
 def test_max_clips_cases_include_integer_dtypes_and_a_formula_for_every_dtype_passes():
     dtypes = {case[2] for case in ch05._budget_cases()}
     assert any(not d.is_floating_point for d in dtypes) and any(d.is_floating_point for d in dtypes)
-    for answer in (right_max_clips, max_clips_by_element_size,
-                   lambda b, s, d: b // (math.prod(s) * torch.empty((), dtype=d).element_size())):
+    for answer in (
+        right_max_clips,
+        max_clips_by_element_size,
+        lambda b, s, d: b // (math.prod(s) * torch.empty((), dtype=d).element_size()),
+    ):
         assert ch05.q6.evaluate(answer).passed
 
 
 def test_conv3d_multiply_adds_match_pytorchs_shape_and_flop_counter():
     torch.manual_seed(0)
-    layer = nn.Conv3d(ch05.CONV_IN, ch05.CONV_OUT, ch05.CONV_KERNEL, stride=ch05.CONV_STRIDE,
-                      padding=ch05.CONV_PADDING)
+    layer = nn.Conv3d(ch05.CONV_IN, ch05.CONV_OUT, ch05.CONV_KERNEL, stride=ch05.CONV_STRIDE, padding=ch05.CONV_PADDING)
     clip = torch.rand(1, *ch05.CONV_CLIP)  # (N, C, T, H, W) = (1, 3, 16, 64, 46)
     with FlopCounterMode(display=False) as counter:
         out = layer(clip)
     assert out.shape == (1, 8, 16, 32, 23)
-    sizes = [ch05.conv3d_output_size(s, k, st, p) for s, k, st, p in
-             zip(ch05.CONV_CLIP[1:], ch05.CONV_KERNEL, ch05.CONV_STRIDE, ch05.CONV_PADDING)]
+    sizes = [
+        ch05.conv3d_output_size(s, k, st, p)
+        for s, k, st, p in zip(ch05.CONV_CLIP[1:], ch05.CONV_KERNEL, ch05.CONV_STRIDE, ch05.CONV_PADDING)
+    ]
     assert tuple(out.shape[2:]) == tuple(sizes)
     assert counter.get_total_flops() == 2 * ch05.q7.expected() == 2 * MACS_Q7
 
@@ -152,15 +217,22 @@ def test_the_wrong_answers_named_as_mistakes_are_really_wrong_and_distinct():
 
 
 def test_a_dtype_that_fits_but_is_less_precise_than_another_that_fits_is_named():
-    roomy = ch05.DtypeBudgetExercise("a roomier budget", name="q9", shape=ch05.BUDGET_SHAPE, budget=128 * 2 ** 20,
-                                     choices=(torch.float64, torch.float32, torch.bfloat16))
+    roomy = ch05.DtypeBudgetExercise(
+        "a roomier budget",
+        name="q9",
+        shape=ch05.BUDGET_SHAPE,
+        budget=128 * 2**20,
+        choices=(torch.float64, torch.float32, torch.bfloat16),
+    )
     assert roomy.expected() == torch.float32 and roomy.evaluate(torch.float32).passed
     message = roomy.evaluate(torch.bfloat16).message
-    assert message.startswith("Your answer torch.bfloat16 fits (48 MiB), but torch.float32 fits too (96 MiB) "
-                              "and keeps more precision."), message
+    assert message.startswith(
+        "Your answer torch.bfloat16 fits (48 MiB), but torch.float32 fits too (96 MiB) " "and keeps more precision."
+    ), message
 
 
 # ---- the open-ended questions: what their discussions say, computed -----------------------------
+
 
 def discussion(number: int) -> str:
     """The discussion's text as one line (ex.discuss wraps it at 100 columns)."""
@@ -177,7 +249,7 @@ def test_discussion_1_forgetting_the_permute():
     assert "expected the input to have 3 channels, but got 8 channels instead" in text
     three_frames = torch.rand(2, 3, 3, 16, 16)  # (N, T, C, H, W) with T = 3 = C
     with torch.no_grad():
-        wrong = conv(three_frames)                  # runs: T taken for C
+        wrong = conv(three_frames)  # runs: T taken for C
         right = conv(three_frames.transpose(1, 2))  # (N, C, T, H, W)
     assert wrong.shape == right.shape == (2, 16, 3, 16, 16)
     assert not torch.allclose(wrong, right)

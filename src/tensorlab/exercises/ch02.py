@@ -9,16 +9,36 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from tensorlab.checking import (ChoiceExercise, Exercise, FunctionExercise, NotAttempted, NumberExercise,
-                                WrongAnswer, compare_number, describe_type, format_number, is_placeholder)
+from tensorlab.checking import (
+    ChoiceExercise,
+    Exercise,
+    FunctionExercise,
+    NotAttempted,
+    NumberExercise,
+    WrongAnswer,
+    compare_number,
+    describe_type,
+    format_number,
+    is_placeholder,
+)
+from tensorlab.dose import (
+    BACKPROP_PARAMS,
+    PARAM_NAMES,
+    TRAINED_PARAMS,
+    DoseNet,
+    forward,
+    random_params,
+    ssr,
+    ssr_gradients_by_hand,
+    training_data,
+)
 from tensorlab.exercises import name_exercises
-from tensorlab.dose import (BACKPROP_PARAMS, PARAM_NAMES, TRAINED_PARAMS, DoseNet, forward, random_params, ssr,
-                            ssr_gradients_by_hand, training_data)
 
 F64 = torch.float64
 
 
 # --- q1: a forward pass for a new dose (after "Inside the black box") ------------------------------
+
 
 def _efficacy_at_075() -> float:
     return forward(torch.tensor([0.75], dtype=F64), TRAINED_PARAMS).item()
@@ -26,16 +46,23 @@ def _efficacy_at_075() -> float:
 
 q1 = NumberExercise(
     "a forward pass for a new dose",
-    expected=_efficacy_at_075, atol=1e-4, rtol=0.0,
-    hints=("Follow the same steps as for the three doses: x1 = dose * w1 + b1, y1 = softplus(x1), and "
-           "the same for the bottom node; then y1 * w3 + y2 * w4 + b3.",
-           "F.softplus works on a tensor: F.softplus(torch.tensor(0.75) * -34.4 + 2.14). Don't forget b3."),
-    takeaway=("A forward pass is the same few tensor operations for any input: weighted sum, activation, "
-              "weighted sum, bias."),
+    expected=_efficacy_at_075,
+    atol=1e-4,
+    rtol=0.0,
+    hints=(
+        "Follow the same steps as for the three doses: x1 = dose * w1 + b1, y1 = softplus(x1), and "
+        "the same for the bottom node; then y1 * w3 + y2 * w4 + b3.",
+        "F.softplus works on a tensor: F.softplus(torch.tensor(0.75) * -34.4 + 2.14). Don't forget b3.",
+    ),
+    takeaway=(
+        "A forward pass is the same few tensor operations for any input: weighted sum, activation, "
+        "weighted sum, bias."
+    ),
 )
 
 
 # --- q2: both hidden nodes for every dose at once ---------------------------------------------------
+
 
 def _reference_hidden_layer(doses: torch.Tensor, weights: torch.Tensor, biases: torch.Tensor) -> torch.Tensor:
     return F.softplus(doses[:, None] * weights[None, :] + biases[None, :])  # (N, 1) * (1, 2) + (1, 2) -> (N, 2)
@@ -45,9 +72,12 @@ def _hidden_layer_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor
     generator = torch.Generator().manual_seed(2)
     doses, _ = training_data()
     return [
-        (doses, torch.tensor([-34.4, -2.52]), torch.tensor([2.14, 1.29])),               # (3,), (2,), (2,)
-        (torch.rand(5, generator=generator), torch.randn(2, generator=generator),
-         torch.randn(2, generator=generator)),                                           # (5,), (2,), (2,)
+        (doses, torch.tensor([-34.4, -2.52]), torch.tensor([2.14, 1.29])),  # (3,), (2,), (2,)
+        (
+            torch.rand(5, generator=generator),
+            torch.randn(2, generator=generator),
+            torch.randn(2, generator=generator),
+        ),  # (5,), (2,), (2,)
         # two doses and two nodes: a square result, where nodes-as-rows has the right shape and wrong values
         (torch.tensor([0.2, 0.9]), torch.tensor([1.5, -2.0]), torch.tensor([0.1, 0.4])),  # (2,), (2,), (2,)
         # dose * w + b up to 110: softplus(110) = 110, but e^110 is more than float32 holds (about 3.4e38)
@@ -57,15 +87,20 @@ def _hidden_layer_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 q2 = FunctionExercise(
     "both hidden nodes for every dose at once",
-    reference=_reference_hidden_layer, cases=_hidden_layer_cases,
+    reference=_reference_hidden_layer,
+    cases=_hidden_layer_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
-    hints=("The result has one row per dose and one column per hidden node: shape (N, 2).",
-           "Give the doses shape (N, 1) with doses[:, None]; broadcasting against the (2,) weights then "
-           "gives (N, 2). Add the biases and apply F.softplus.",
-           "Written as torch.log(1 + torch.exp(x)), softplus overflows where x is large: e^110 is inf in "
-           "float32. F.softplus computes the same function without overflowing."),
-    takeaway=("Broadcasting an (N, 1) column against (2,) rows computes every dose with every hidden node "
-              "at once, without a loop."),
+    hints=(
+        "The result has one row per dose and one column per hidden node: shape (N, 2).",
+        "Give the doses shape (N, 1) with doses[:, None]; broadcasting against the (2,) weights then "
+        "gives (N, 2). Add the biases and apply F.softplus.",
+        "Written as torch.log(1 + torch.exp(x)), softplus overflows where x is large: e^110 is inf in "
+        "float32. F.softplus computes the same function without overflowing.",
+    ),
+    takeaway=(
+        "Broadcasting an (N, 1) column against (2,) rows computes every dose with every hidden node "
+        "at once, without a loop."
+    ),
 )
 
 
@@ -73,16 +108,22 @@ q2 = FunctionExercise(
 
 q3 = ChoiceExercise(
     "when torch.no_grad() is needed",
-    choices=("a", "b", "c", "d"), expected="b",
-    hints=("Autograd records every operation on a tensor that requires grad, so it can go backwards later.",
-           "Only one of the four changes a leaf tensor that requires grad in place, and PyTorch refuses to "
-           "record that (it is the step itself, not part of the function being differentiated)."),
-    takeaway=("A hand-written update of a parameter that requires grad goes inside torch.no_grad(): it is "
-              "the training step, not part of the function being differentiated."),
+    choices=("a", "b", "c", "d"),
+    expected="b",
+    hints=(
+        "Autograd records every operation on a tensor that requires grad, so it can go backwards later.",
+        "Only one of the four changes a leaf tensor that requires grad in place, and PyTorch refuses to "
+        "record that (it is the step itself, not part of the function being differentiated).",
+    ),
+    takeaway=(
+        "A hand-written update of a parameter that requires grad goes inside torch.no_grad(): it is "
+        "the training step, not part of the function being differentiated."
+    ),
 )
 
 
 # --- q4: one gradient-descent step on w3 (after "The chain rule for every parameter") ----------------
+
 
 def _w3_after_one_step() -> float:
     doses, efficacy = training_data(F64)
@@ -92,22 +133,28 @@ def _w3_after_one_step() -> float:
 
 q4 = NumberExercise(
     "one gradient-descent step on w3",
-    expected=_w3_after_one_step, atol=1e-4, rtol=0.0,
-    hints=("First the derivative: dSSR/dw3 = sum of -2 * (observed - predicted) * y1, at the starting values.",
-           "Then step against the slope: new w3 = old w3 - learning rate * derivative (here -1.22 - 0.1 * ...)."),
-    takeaway=("One gradient-descent step: new value = old value - learning rate x the loss's derivative "
-              "at the old value."),
+    expected=_w3_after_one_step,
+    atol=1e-4,
+    rtol=0.0,
+    hints=(
+        "First the derivative: dSSR/dw3 = sum of -2 * (observed - predicted) * y1, at the starting values.",
+        "Then step against the slope: new w3 = old w3 - learning rate * derivative (here -1.22 - 0.1 * ...).",
+    ),
+    takeaway=(
+        "One gradient-descent step: new value = old value - learning rate x the loss's derivative " "at the old value."
+    ),
 )
 
 
 # --- q5: dSSR/dw2 by hand for the ReLU network ------------------------------------------------------
 
+
 def _reference_d_ssr_d_w2_relu(doses: torch.Tensor, observed: torch.Tensor, params: dict) -> torch.Tensor:
     p = params
-    x1 = doses * p["w1"] + p["b1"]                         # (N,)
-    x2 = doses * p["w2"] + p["b2"]                         # (N,)
+    x1 = doses * p["w1"] + p["b1"]  # (N,)
+    x2 = doses * p["w2"] + p["b2"]  # (N,)
     predicted = F.relu(x1) * p["w3"] + F.relu(x2) * p["w4"] + p["b3"]  # (N,)
-    relu_slope = (x2 > 0).to(doses.dtype)                  # (N,): ReLU'(x) = 1 where x > 0, else 0
+    relu_slope = (x2 > 0).to(doses.dtype)  # (N,): ReLU'(x) = 1 where x > 0, else 0
     return (-2 * (observed - predicted) * p["w4"] * relu_slope * doses).sum()
 
 
@@ -125,7 +172,7 @@ def _relu_gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
         (doses, efficacy, dict(BACKPROP_PARAMS)),
         (doses, efficacy, _relu_point()),
         (more_doses, more_observed, {**random_params(1), "b2": 0.3}),
-        (doses32, efficacy32, _relu_point()),                  # float32 doses: float32 or float64 both fine
+        (doses32, efficacy32, _relu_point()),  # float32 doses: float32 or float64 both fine
     ]
 
 
@@ -135,14 +182,18 @@ def _relu_gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
 # every wrong formula in the checker tests is off by far more.
 q5 = FunctionExercise(
     "dSSR/dw2 by hand for the ReLU network",
-    reference=_reference_d_ssr_d_w2_relu, cases=_relu_gradient_cases,
+    reference=_reference_d_ssr_d_w2_relu,
+    cases=_relu_gradient_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5, "check_dtype": False},
-    hints=("Same chain as for softplus: dSSR/dpredicted * dpredicted/dy2 * dy2/dx2 * dx2/dw2, summed over "
-           "the doses. Only dy2/dx2 changes.",
-           "ReLU's slope is 1 where x2 > 0 and 0 elsewhere: (x2 > 0).to(doses.dtype). So the terms are "
-           "-2 * (observed - predicted), w4, that slope, and the dose."),
-    takeaway=("Changing the activation changes one link of the chain rule: ReLU's slope is 1 where x > 0 "
-              "and 0 elsewhere."),
+    hints=(
+        "Same chain as for softplus: dSSR/dpredicted * dpredicted/dy2 * dy2/dx2 * dx2/dw2, summed over "
+        "the doses. Only dy2/dx2 changes.",
+        "ReLU's slope is 1 where x2 > 0 and 0 elsewhere: (x2 > 0).to(doses.dtype). So the terms are "
+        "-2 * (observed - predicted), w4, that slope, and the dose.",
+    ),
+    takeaway=(
+        "Changing the activation changes one link of the chain rule: ReLU's slope is 1 where x > 0 " "and 0 elsewhere."
+    ),
 )
 
 
@@ -159,16 +210,23 @@ def _grad_b2_at_q6_start() -> float:
 
 q6 = NumberExercise(
     "a gradient when .grad is not empty",
-    expected=_grad_b2_at_q6_start, atol=1e-4, rtol=1e-4,
-    hints=("net_q6.b2.grad already holds the gradient of one backward(). Another backward() adds to it.",
-           "Clear it first (net_q6.zero_grad()), then compute the SSR once, call backward() once and read "
-           "net_q6.b2.grad.item()."),
-    takeaway=("backward() adds into .grad: zero the gradients (zero_grad()) before the backward() whose "
-              "gradient you want to read."),
+    expected=_grad_b2_at_q6_start,
+    atol=1e-4,
+    rtol=1e-4,
+    hints=(
+        "net_q6.b2.grad already holds the gradient of one backward(). Another backward() adds to it.",
+        "Clear it first (net_q6.zero_grad()), then compute the SSR once, call backward() once and read "
+        "net_q6.b2.grad.item().",
+    ),
+    takeaway=(
+        "backward() adds into .grad: zero the gradients (zero_grad()) before the backward() whose "
+        "gradient you want to read."
+    ),
 )
 
 
 # --- q7: the slope of any function, control flow included (after "Through Python control flow") ----
+
 
 class _Function:
     """A test function with a readable name in messages: slope_at(triple_until_past_two, 0.15)."""
@@ -200,7 +258,7 @@ def _triple_until_past_two(x: torch.Tensor) -> torch.Tensor:
 
 def _square_or_halve(x: torch.Tensor) -> torch.Tensor:
     if x > 1:
-        return x ** 2
+        return x**2
     return -0.5 * x
 
 
@@ -220,12 +278,12 @@ def _slope_cases() -> list[tuple[_Function, float]]:
     branch = _Function("square_or_halve", _square_or_halve)
     curve = _Function("black_box_curve", _black_box_curve)
     return [
-        (double, 0.3),      # 0.6, 1.2: slope 4
-        (triple, 0.15),     # 0.45, 1.35, 4.05: slope 27
-        (branch, 1.5),      # the x**2 branch: slope 3
-        (branch, -2.5),     # the other branch: slope -0.5
-        (curve, 0.3),       # the fitted curve of "Inside the Black Box" at dose 0.3
-        (double, 0.4995),   # just below 0.5, where the number of doublings changes: slope 4, not 2
+        (double, 0.3),  # 0.6, 1.2: slope 4
+        (triple, 0.15),  # 0.45, 1.35, 4.05: slope 27
+        (branch, 1.5),  # the x**2 branch: slope 3
+        (branch, -2.5),  # the other branch: slope -0.5
+        (curve, 0.3),  # the fitted curve of "Inside the Black Box" at dose 0.3
+        (double, 0.4995),  # just below 0.5, where the number of doublings changes: slope 4, not 2
     ]
 
 
@@ -235,28 +293,35 @@ def _compare_slope(got: Any, want: float, *, what: str, show_expected: bool = Tr
 
 q7 = FunctionExercise(
     "the slope of any function by autograd",
-    reference=_reference_slope, cases=_slope_cases, compare=_compare_slope,
-    hints=("Make x a tensor that autograd tracks: torch.tensor(x, requires_grad=True). Then call f on it, "
-           "call backward() on the result, and read the gradient of x.",
-           "Autograd records the operations that actually ran, whatever if or while chose them, so no case "
-           "needs special handling. A finite difference is no substitute: at 0.4995, a step of 0.001 jumps "
-           "over the point where double_until_past_one doubles once less."),
-    takeaway=("Autograd differentiates the operations that actually ran, so ifs and loops, even loops whose "
-              "length depends on the data, need nothing special."),
+    reference=_reference_slope,
+    cases=_slope_cases,
+    compare=_compare_slope,
+    hints=(
+        "Make x a tensor that autograd tracks: torch.tensor(x, requires_grad=True). Then call f on it, "
+        "call backward() on the result, and read the gradient of x.",
+        "Autograd records the operations that actually ran, whatever if or while chose them, so no case "
+        "needs special handling. A finite difference is no substitute: at 0.4995, a step of 0.001 jumps "
+        "over the point where double_until_past_one doubles once less.",
+    ),
+    takeaway=(
+        "Autograd differentiates the operations that actually ran, so ifs and loops, even loops whose "
+        "length depends on the data, need nothing special."
+    ),
 )
 
 
 # --- q8: the slope of the curve at every dose, in one backward (after "backward() on a non-scalar") -
 
+
 def _reference_curve_slopes(net: torch.nn.Module, doses: torch.Tensor) -> torch.Tensor:
-    leaf = doses.detach().clone().requires_grad_(True)          # (N,)
-    (slopes,) = torch.autograd.grad(net(leaf).sum(), leaf)      # each output depends on its own dose only
-    return slopes                                               # (N,)
+    leaf = doses.detach().clone().requires_grad_(True)  # (N,)
+    (slopes,) = torch.autograd.grad(net(leaf).sum(), leaf)  # each output depends on its own dose only
+    return slopes  # (N,)
 
 
 def _curve_slope_cases() -> list[tuple[DoseNet, torch.Tensor]]:
     return [
-        (DoseNet(TRAINED_PARAMS), torch.linspace(0, 1, 5)),                          # softplus, (5,)
+        (DoseNet(TRAINED_PARAMS), torch.linspace(0, 1, 5)),  # softplus, (5,)
         (DoseNet(random_params(4), activation="relu"), torch.tensor([0.1, 0.37, 0.62, 0.93])),  # ReLU, (4,)
         (DoseNet(BACKPROP_PARAMS, dtype=F64), torch.tensor([0.0, 0.5, 1.0], dtype=F64)),  # float64, (3,)
     ]
@@ -264,15 +329,20 @@ def _curve_slope_cases() -> list[tuple[DoseNet, torch.Tensor]]:
 
 q8 = FunctionExercise(
     "the slope of the curve at every dose",
-    reference=_reference_curve_slopes, cases=_curve_slope_cases,
+    reference=_reference_curve_slopes,
+    cases=_curve_slope_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
-    hints=("The doses must be a tensor autograd tracks: doses.clone().requires_grad_(True). net(...) of "
-           "them is an (N,) tensor, and backward() needs a scalar or a gradient argument.",
-           "Output i depends on dose i only, so the gradient of the sum of the outputs, with respect to the "
-           "doses, holds every slope: out.backward(torch.ones_like(out)) or out.sum().backward(), then "
-           "return the doses' .grad."),
-    takeaway=("backward(v) on an (N,) output computes the gradient of sum(v * output); with v all ones and "
-              "independent rows, that is every slope at once."),
+    hints=(
+        "The doses must be a tensor autograd tracks: doses.clone().requires_grad_(True). net(...) of "
+        "them is an (N,) tensor, and backward() needs a scalar or a gradient argument.",
+        "Output i depends on dose i only, so the gradient of the sum of the outputs, with respect to the "
+        "doses, holds every slope: out.backward(torch.ones_like(out)) or out.sum().backward(), then "
+        "return the doses' .grad.",
+    ),
+    takeaway=(
+        "backward(v) on an (N,) output computes the gradient of sum(v * output); with v all ones and "
+        "independent rows, that is every slope at once."
+    ),
 )
 
 
@@ -288,39 +358,47 @@ class _NamesExercise(Exercise):
         if is_placeholder(answer):
             raise NotAttempted()
         if isinstance(answer, str) or not isinstance(answer, (set, frozenset, list, tuple)):
-            raise WrongAnswer(f"your answer should be a set or list of names such as {{'w1', 'b3'}}, but it "
-                              f"is {'a single string' if isinstance(answer, str) else describe_type(answer)}.")
+            raise WrongAnswer(
+                f"your answer should be a set or list of names such as {{'w1', 'b3'}}, but it "
+                f"is {'a single string' if isinstance(answer, str) else describe_type(answer)}."
+            )
         names = set(answer)
         unknown = sorted(str(n) for n in names if n not in PARAM_NAMES)
         if unknown:
-            raise WrongAnswer(f"{', '.join(map(repr, unknown))} is not one of the seven parameters "
-                              f"{', '.join(PARAM_NAMES)}.")
+            raise WrongAnswer(
+                f"{', '.join(map(repr, unknown))} is not one of the seven parameters " f"{', '.join(PARAM_NAMES)}."
+            )
         extra = [n for n in PARAM_NAMES if n in names - Q9_EXPECTED]
         missing = Q9_EXPECTED - names
         if extra:
-            raise WrongAnswer(f"your answer names {', '.join(extra)}, but {'it gets' if len(extra) == 1 else 'they get'} "
-                              "no gradient: no recorded path leads from the loss back to "
-                              f"{'it' if len(extra) == 1 else 'them'}.")
+            raise WrongAnswer(
+                f"your answer names {', '.join(extra)}, but {'it gets' if len(extra) == 1 else 'they get'} "
+                "no gradient: no recorded path leads from the loss back to "
+                f"{'it' if len(extra) == 1 else 'them'}."
+            )
         if missing:
             raise WrongAnswer(f"your answer leaves out {len(missing)} parameter(s) that do get a gradient.")
 
 
 q9 = _NamesExercise(
     "which parameters a detached path leaves out",
-    hints=("Follow each parameter from the loss backwards. A path that passes through the detached tensor "
-           "stops there.",
-           "y2 * w4 is detached as a whole, so w4 and everything y2 depends on are cut off; y1 * w3 and b3 "
-           "are still recorded. You can also run it: build y_hat that way, call backward() and look at "
-           "which .grad is not None."),
-    takeaway=("detach() cuts one path out of the recorded computation: parameters reached only through it "
-              "get no gradient, the others get the same one as before."),
+    hints=(
+        "Follow each parameter from the loss backwards. A path that passes through the detached tensor " "stops there.",
+        "y2 * w4 is detached as a whole, so w4 and everything y2 depends on are cut off; y1 * w3 and b3 "
+        "are still recorded. You can also run it: build y_hat that way, call backward() and look at "
+        "which .grad is not None.",
+    ),
+    takeaway=(
+        "detach() cuts one path out of the recorded computation: parameters reached only through it "
+        "get no gradient, the others get the same one as before."
+    ),
 )
 
 
 # --- q10: train only some parameters (after "Freezing parameters") ----------------------------------
 
-def _fit_only(net: DoseNet, names: list[str], doses: torch.Tensor, observed: torch.Tensor,
-              num_steps: int) -> DoseNet:
+
+def _fit_only(net: DoseNet, names: list[str], doses: torch.Tensor, observed: torch.Tensor, num_steps: int) -> DoseNet:
     for name, parameter in net.named_parameters():
         parameter.requires_grad_(name in names)
     optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
@@ -340,8 +418,9 @@ class _Fitted:
     names: tuple[str, ...]
 
 
-def _reference_fit_only(net: DoseNet, names: list[str], doses: torch.Tensor, observed: torch.Tensor,
-                        num_steps: int) -> _Fitted:
+def _reference_fit_only(
+    net: DoseNet, names: list[str], doses: torch.Tensor, observed: torch.Tensor, num_steps: int
+) -> _Fitted:
     start = {n: getattr(net, n).item() for n in PARAM_NAMES}
     _fit_only(net, names, doses, observed, num_steps)
     return _Fitted(start, {n: getattr(net, n).item() for n in PARAM_NAMES}, tuple(names))
@@ -351,38 +430,49 @@ def _fit_only_cases() -> list[tuple[DoseNet, list[str], torch.Tensor, torch.Tens
     doses, efficacy = training_data()
     generator = torch.Generator().manual_seed(10)
     five_doses = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])  # (5,)
-    five_observed = torch.rand(5, generator=generator)       # (5,)
+    five_observed = torch.rand(5, generator=generator)  # (5,)
     return [
-        (DoseNet(BACKPROP_PARAMS), ["b3"], doses, efficacy, 12),                       # the notebook's case
-        (DoseNet(seed=4), ["w3", "w4", "b3"], doses, efficacy, 30),                  # the output layer
+        (DoseNet(BACKPROP_PARAMS), ["b3"], doses, efficacy, 12),  # the notebook's case
+        (DoseNet(seed=4), ["w3", "w4", "b3"], doses, efficacy, 30),  # the output layer
         (DoseNet(random_params(3), activation="relu"), ["w1", "b2"], five_doses, five_observed, 8),
     ]
 
 
 def _compare_fitted(got: Any, want: _Fitted, *, what: str, show_expected: bool = True) -> None:
     if not isinstance(got, DoseNet):
-        raise WrongAnswer(f"{what} should return the trained DoseNet, but it returned "
-                          f"{describe_type(got)} (end with: return net).")
+        raise WrongAnswer(
+            f"{what} should return the trained DoseNet, but it returned "
+            f"{describe_type(got)} (end with: return net)."
+        )
     for name in PARAM_NAMES:
         value, expected = getattr(got, name).item(), want.trained[name]
         if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-4):
             continue
         if name not in want.names:
-            raise WrongAnswer(f"{what} changed {name} from {format_number(want.start[name])} to "
-                              f"{format_number(value)}, but only {', '.join(want.names)} should be trained.")
-        raise WrongAnswer(f"{what} gave {name} = {format_number(value)}, but {format_number(expected)} was "
-                          "expected.")
+            raise WrongAnswer(
+                f"{what} changed {name} from {format_number(want.start[name])} to "
+                f"{format_number(value)}, but only {', '.join(want.names)} should be trained."
+            )
+        raise WrongAnswer(
+            f"{what} gave {name} = {format_number(value)}, but {format_number(expected)} was " "expected."
+        )
 
 
 q10 = FunctionExercise(
     "train only some parameters",
-    reference=_reference_fit_only, cases=_fit_only_cases, compare=_compare_fitted,
-    hints=("Freeze every parameter whose name is not in names: parameter.requires_grad_(False), looping over "
-           "net.named_parameters(). Then the usual loop: zero_grad, SSR, backward, step, num_steps times.",
-           "torch.optim.SGD(net.parameters(), lr=0.1) skips parameters whose .grad is None, so passing all "
-           "of them is fine. Return net at the end."),
-    takeaway=("requires_grad_(False) freezes a parameter: autograd leaves its .grad empty and the optimizer "
-              "leaves it where it is."),
+    reference=_reference_fit_only,
+    cases=_fit_only_cases,
+    compare=_compare_fitted,
+    hints=(
+        "Freeze every parameter whose name is not in names: parameter.requires_grad_(False), looping over "
+        "net.named_parameters(). Then the usual loop: zero_grad, SSR, backward, step, num_steps times.",
+        "torch.optim.SGD(net.parameters(), lr=0.1) skips parameters whose .grad is None, so passing all "
+        "of them is fine. Return net at the end.",
+    ),
+    takeaway=(
+        "requires_grad_(False) freezes a parameter: autograd leaves its .grad empty and the optimizer "
+        "leaves it where it is."
+    ),
 )
 
 
@@ -394,8 +484,8 @@ from tensorlab.checking import Discussion, Discussions  # noqa: E402
 discuss = Discussions(
     Discussion(
         "What happens if you call backward() twice on the same loss?",
-        "The second call fails with a RuntimeError: \"Trying to backward through the graph a second time (or "
-        "directly access saved tensors after they have already been freed)\". To compute derivatives, "
+        'The second call fails with a RuntimeError: "Trying to backward through the graph a second time (or '
+        'directly access saved tensors after they have already been freed)". To compute derivatives, '
         "autograd saves some values of the forward pass (softplus saves its input, for its slope). The first "
         "backward() uses them and then frees them, to save memory, so there is nothing left to walk a second "
         "time.\n\n"

@@ -21,36 +21,43 @@ def _generator(seed: int) -> torch.Generator:
 
 # --- q1: standardise with the training statistics (after "Min-max normalisation") ----------------
 
+
 def _reference_standardise(X: torch.Tensor, X_train: torch.Tensor) -> torch.Tensor:
-    mean = X_train.mean(dim=0)                          # (D,)
-    std = X_train.std(dim=0)                            # (D,): torch.std's default, dividing by N - 1
-    return (X - mean) / std                             # (N, D)
+    mean = X_train.mean(dim=0)  # (D,)
+    std = X_train.std(dim=0)  # (D,): torch.std's default, dividing by N - 1
+    return (X - mean) / std  # (N, D)
 
 
 def _standardise_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     generator = _generator(6)
     X_train = torch.tensor([[0.2, 3.5], [1.3, 2.8], [2.5, 3.0], [1.0, 2.2]])  # (4, 2): petal, sepal width
     return [
-        (X_train, X_train),                                                   # the training rows themselves
-        (torch.tensor([[0.2, 3.0], [2.6, 4.4], [0.1, 2.0]]), X_train),        # (3, 2): new flowers
+        (X_train, X_train),  # the training rows themselves
+        (torch.tensor([[0.2, 3.0], [2.6, 4.4], [0.1, 2.0]]), X_train),  # (3, 2): new flowers
         (torch.rand(7, 3, generator=generator) * 5, torch.rand(9, 3, generator=generator) * 4 + 1),  # (7, 3), (9, 3)
     ]
 
 
 q1 = FunctionExercise(
     "standardise with the training rows' mean and standard deviation",
-    reference=_reference_standardise, cases=_standardise_cases,
+    reference=_reference_standardise,
+    cases=_standardise_cases,
     compare_options={"atol": 1e-5, "rtol": 1e-5},
-    hints=("Each column (measurement) gets its own mean and standard deviation: X_train.mean(dim=0) is a "
-           "(D,) tensor that broadcasts against the (N, D) rows.",
-           "Use X_train's statistics even for the rows of X, and torch.std's default (dividing by N - 1): "
-           "(X - X_train.mean(dim=0)) / X_train.std(dim=0)."),
-    takeaway=("Whatever the scaling, its numbers come from the training rows, and every row, test rows "
-              "included, is transformed with them."),
+    hints=(
+        "Each column (measurement) gets its own mean and standard deviation: X_train.mean(dim=0) is a "
+        "(D,) tensor that broadcasts against the (N, D) rows.",
+        "Use X_train's statistics even for the rows of X, and torch.std's default (dividing by N - 1): "
+        "(X - X_train.mean(dim=0)) / X_train.std(dim=0).",
+    ),
+    takeaway=(
+        "Whatever the scaling, its numbers come from the training rows, and every row, test rows "
+        "included, is transformed with them."
+    ),
 )
 
 
 # --- q2: log-softmax along any dimension (after "Cross-entropy") ------------------------------------
+
 
 def _reference_log_softmax(logits: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.log_softmax(logits, dim=dim)
@@ -58,32 +65,38 @@ def _reference_log_softmax(logits: torch.Tensor, dim: int) -> torch.Tensor:
 
 def _log_softmax_cases() -> list[tuple[torch.Tensor, int]]:
     return [
-        (torch.tensor([[1.43, -0.40, 0.23]]), 1),                            # (1, 3): one flower
-        (torch.randn(6, 3, generator=_generator(4)), 1),                     # (6, 3)
+        (torch.tensor([[1.43, -0.40, 0.23]]), 1),  # (1, 3): one flower
+        (torch.randn(6, 3, generator=_generator(4)), 1),  # (6, 3)
         (torch.randn(3, 5, generator=_generator(5), dtype=torch.float64), 0),  # (3, 5): one flower per column
         (torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, 1.0], [-2.0, 1.0, 4.0]]), 0),  # (3, 3): square, per column
-        (torch.tensor([[1000.0, 1001.0, 999.0], [0.0, -1000.0, 5.0]]), 1),   # (2, 3): far apart
+        (torch.tensor([[1000.0, 1001.0, 999.0], [0.0, -1000.0, 5.0]]), 1),  # (2, 3): far apart
     ]
 
 
 q2 = FunctionExercise(
     "log-softmax along any dimension, by hand",
-    reference=_reference_log_softmax, cases=_log_softmax_cases,
+    reference=_reference_log_softmax,
+    cases=_log_softmax_cases,
     # In float32 a number near 1000 is stored to within 3e-5 (its last bit is 6.1e-5), so a right answer
     # computed as z - logsumexp(z) can be off by that much where z is near 1000 and the answer near -1;
     # atol 1e-4 accepts it. Every wrong answer in the checker tests is off by far more, or inf or nan.
     compare_options={"atol": 1e-4, "rtol": 1e-5},
-    hints=("log p_i = z_i - log(sum_j e^(z_j)), along dimension dim. The sum needs keepdim=True, so that it "
-           "broadcasts back against the logits whichever dimension it ran along.",
-           "Subtract the maximum along dim first: log p_i = (z_i - m) - log(sum_j e^(z_j - m)). Taking the log "
-           "of softmax is not enough: a probability of e^-1005 rounds to 0, and log(0) is -inf. "
-           "torch.logsumexp(logits, dim, keepdim=True) does the shift for you."),
-    takeaway=("log-softmax is z - logsumexp(z): computed that way it stays finite where log(softmax(z)) "
-              "would take the log of a 0."),
+    hints=(
+        "log p_i = z_i - log(sum_j e^(z_j)), along dimension dim. The sum needs keepdim=True, so that it "
+        "broadcasts back against the logits whichever dimension it ran along.",
+        "Subtract the maximum along dim first: log p_i = (z_i - m) - log(sum_j e^(z_j - m)). Taking the log "
+        "of softmax is not enough: a probability of e^-1005 rounds to 0, and log(0) is -inf. "
+        "torch.logsumexp(logits, dim, keepdim=True) does the shift for you.",
+    ),
+    takeaway=(
+        "log-softmax is z - logsumexp(z): computed that way it stays finite where log(softmax(z)) "
+        "would take the log of a 0."
+    ),
 )
 
 
 # --- q3: one-hot, with unknown labels (after "Its derivative: softmax minus one-hot") ----------------
+
 
 def _reference_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return (labels[:, None] == torch.arange(num_classes)[None, :]).float()  # (N, C) float32; -1 matches none
@@ -91,73 +104,84 @@ def _reference_one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def _one_hot_cases() -> list[tuple[torch.Tensor, int]]:
     return [
-        (torch.tensor([0, 2, 1, 2]), 3),                                # (4,): the three iris species
-        (torch.tensor([1, 1, 0]), 4),                                   # (3,): a class that never occurs
-        (torch.tensor([2, -1, 0, -1, 1]), 3),                           # (5,): two flowers of unknown species
-        (torch.randint(-1, 5, (10,), generator=_generator(3)), 5),      # (10,)
+        (torch.tensor([0, 2, 1, 2]), 3),  # (4,): the three iris species
+        (torch.tensor([1, 1, 0]), 4),  # (3,): a class that never occurs
+        (torch.tensor([2, -1, 0, -1, 1]), 3),  # (5,): two flowers of unknown species
+        (torch.randint(-1, 5, (10,), generator=_generator(3)), 5),  # (10,)
     ]
 
 
 q3 = FunctionExercise(
     "one-hot encoding, unknown labels included",
-    reference=_reference_one_hot, cases=_one_hot_cases,
-    hints=("Start from torch.zeros(len(labels), num_classes) and put a 1 in each row whose label is known, "
-           "in the column given by that label.",
-           "Compare every label with every class number at once: labels[:, None] == torch.arange(num_classes) "
-           "is an (N, C) table of True/False, and -1 equals no class. .float() makes it 0 and 1. "
-           "(F.one_hot refuses -1.)"),
-    takeaway="One-hot encoding compares each label with every class number: a label that is no class gets a row of zeros.",
+    reference=_reference_one_hot,
+    cases=_one_hot_cases,
+    hints=(
+        "Start from torch.zeros(len(labels), num_classes) and put a 1 in each row whose label is known, "
+        "in the column given by that label.",
+        "Compare every label with every class number at once: labels[:, None] == torch.arange(num_classes) "
+        "is an (N, C) table of True/False, and -1 equals no class. .float() makes it 0 and 1. "
+        "(F.one_hot refuses -1.)",
+    ),
+    takeaway="One-hot encoding compares each label with every class number: "
+    "a label that is no class gets a row of zeros.",
 )
 
 
 # --- q4: the gradient of the output layer's weights (after "Its derivative") ------------------------
 
+
 def _reference_output_weight_grad(hidden: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     one_hot = torch.nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype)  # (N, C)
-    grad_logits = (torch.softmax(logits, dim=1) - one_hot) / logits.shape[0]         # (N, C)
-    return grad_logits.T @ hidden                                                      # (C, N) @ (N, H) -> (C, H)
+    grad_logits = (torch.softmax(logits, dim=1) - one_hot) / logits.shape[0]  # (N, C)
+    return grad_logits.T @ hidden  # (C, N) @ (N, H) -> (C, H)
 
 
 def _output_weight_grad_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     generator = _generator(8)
     cases = []
-    for n, h, c in ((1, 2, 3), (5, 2, 3), (4, 3, 3), (7, 5, 4)):    # (N, H, C): the iris shape, square, uneven
+    for n, h, c in ((1, 2, 3), (5, 2, 3), (4, 3, 3), (7, 5, 4)):  # (N, H, C): the iris shape, square, uneven
         hidden = torch.relu(torch.randn(n, h, generator=generator, dtype=torch.float64))  # (N, H)
-        weight = torch.randn(c, h, generator=generator, dtype=torch.float64)              # (C, H)
-        bias = torch.randn(c, generator=generator, dtype=torch.float64)                   # (C,)
-        labels = torch.randint(0, c, (n,), generator=generator)                           # (N,)
-        cases.append((hidden, hidden @ weight.T + bias, labels))                          # logits (N, C)
+        weight = torch.randn(c, h, generator=generator, dtype=torch.float64)  # (C, H)
+        bias = torch.randn(c, generator=generator, dtype=torch.float64)  # (C,)
+        labels = torch.randint(0, c, (n,), generator=generator)  # (N,)
+        cases.append((hidden, hidden @ weight.T + bias, labels))  # logits (N, C)
     return cases
 
 
 q4 = FunctionExercise(
     "the gradient of the output layer's weights",
-    reference=_reference_output_weight_grad, cases=_output_weight_grad_cases,
+    reference=_reference_output_weight_grad,
+    cases=_output_weight_grad_cases,
     compare_options={"atol": 1e-7, "rtol": 1e-5, "check_dtype": False},
-    hints=("First the gradient with respect to the raw outputs, (softmax - one-hot) / N, shape (N, C). Then "
-           "one more link of the chain rule: z[n, c] = sum_h hidden[n, h] * W[c, h] + b[c], so "
-           "dz[n, c] / dW[c, h] = hidden[n, h].",
-           "Summing over the flowers n is a matrix product: (N, C) transposed to (C, N), times hidden (N, H), "
-           "gives (C, H), the shape of W."),
-    takeaway=("The output layer's weight gradient is (softmax - one-hot).T @ hidden / N: each weight "
-              "collects error times input, summed over the batch."),
+    hints=(
+        "First the gradient with respect to the raw outputs, (softmax - one-hot) / N, shape (N, C). Then "
+        "one more link of the chain rule: z[n, c] = sum_h hidden[n, h] * W[c, h] + b[c], so "
+        "dz[n, c] / dW[c, h] = hidden[n, h].",
+        "Summing over the flowers n is a matrix product: (N, C) transposed to (C, N), times hidden (N, H), "
+        "gives (C, H), the shape of W.",
+    ),
+    takeaway=(
+        "The output layer's weight gradient is (softmax - one-hot).T @ hidden / N: each weight "
+        "collects error times input, summed over the batch."
+    ),
 )
 
 
 # --- q5: top-k accuracy (after "Test accuracy and the confusion matrix") ----------------------------
 
+
 def _reference_top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
-    top = logits.topk(k, dim=1).indices                                  # (N, k)
+    top = logits.topk(k, dim=1).indices  # (N, k)
     return (top == labels[:, None]).any(dim=1).float().mean().item()
 
 
 def _top_k_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     generator = _generator(7)
-    three = torch.tensor([[2.0, 0.1, -1.0], [0.3, 0.2, 0.9], [0.0, 1.5, 1.4]])   # (3, 3)
+    three = torch.tensor([[2.0, 0.1, -1.0], [0.3, 0.2, 0.9], [0.0, 1.5, 1.4]])  # (3, 3)
     return [
-        (three, torch.tensor([0, 1, 1]), 1),                           # 2 of 3: the usual accuracy
-        (three, torch.tensor([1, 0, 2]), 2),                           # 3 of 3 within the two largest (0 of 3 for k = 1)
-        (three, torch.tensor([1, 1, 2]), 2),                           # 2 of 3 (0 of 3 for k = 1)
+        (three, torch.tensor([0, 1, 1]), 1),  # 2 of 3: the usual accuracy
+        (three, torch.tensor([1, 0, 2]), 2),  # 3 of 3 within the two largest (0 of 3 for k = 1)
+        (three, torch.tensor([1, 1, 2]), 2),  # 2 of 3 (0 of 3 for k = 1)
         (torch.randn(20, 4, generator=generator), torch.randint(0, 4, (20,), generator=generator), 2),  # (20, 4)
         (torch.tensor([[-5.0, -1.0, -3.0, -2.0], [-0.5, -0.2, -0.9, -0.1]]), torch.tensor([3, 0]), 3),  # negative
     ]
@@ -165,18 +189,24 @@ def _top_k_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
 
 q5 = FunctionExercise(
     "top-k accuracy",
-    reference=_reference_top_k_accuracy, cases=_top_k_cases,
-    compare=compare_number, compare_options={"atol": 1e-6},
-    hints=("logits.topk(k, dim=1).indices is an (N, k) tensor: the columns of each row's k largest raw "
-           "outputs.",
-           "Compare it with labels[:, None] (shape (N, 1), broadcast against (N, k)), ask whether any of the k "
-           "matches (.any(dim=1)), then take the mean as a float: .float().mean().item()."),
-    takeaway=("Accuracy counts a row as right when the label is among its k largest outputs; k = 1 is "
-              "argmax compared with the labels."),
+    reference=_reference_top_k_accuracy,
+    cases=_top_k_cases,
+    compare=compare_number,
+    compare_options={"atol": 1e-6},
+    hints=(
+        "logits.topk(k, dim=1).indices is an (N, k) tensor: the columns of each row's k largest raw " "outputs.",
+        "Compare it with labels[:, None] (shape (N, 1), broadcast against (N, k)), ask whether any of the k "
+        "matches (.any(dim=1)), then take the mean as a float: .float().mean().item().",
+    ),
+    takeaway=(
+        "Accuracy counts a row as right when the label is among its k largest outputs; k = 1 is "
+        "argmax compared with the labels."
+    ),
 )
 
 
 # --- q6: recall of each species from a confusion matrix ------------------------------------------
+
 
 def _reference_recall(confusion: torch.Tensor) -> torch.Tensor:
     return confusion.diagonal().float() / confusion.sum(dim=1).float()  # (C,)
@@ -184,19 +214,22 @@ def _reference_recall(confusion: torch.Tensor) -> torch.Tensor:
 
 def _recall_cases() -> list[tuple[torch.Tensor]]:
     return [
-        (torch.tensor([[12, 0, 0], [0, 11, 1], [0, 0, 12]]),),   # (3, 3): rows = true species
-        (torch.tensor([[5, 3, 2], [1, 8, 1], [0, 4, 6]]),),      # (3, 3): not symmetric
-        (torch.tensor([[7, 1], [3, 9]]),),                       # (2, 2)
+        (torch.tensor([[12, 0, 0], [0, 11, 1], [0, 0, 12]]),),  # (3, 3): rows = true species
+        (torch.tensor([[5, 3, 2], [1, 8, 1], [0, 4, 6]]),),  # (3, 3): not symmetric
+        (torch.tensor([[7, 1], [3, 9]]),),  # (2, 2)
     ]
 
 
 q6 = FunctionExercise(
     "recall of each species",
-    reference=_reference_recall, cases=_recall_cases,
-    hints=("Row i of the confusion matrix counts the flowers whose true species is i; the diagonal entry "
-           "of that row counts those predicted right.",
-           "confusion.diagonal() / confusion.sum(dim=1): convert to float first, since the counts are "
-           "int64 and the answer is a fraction."),
+    reference=_reference_recall,
+    cases=_recall_cases,
+    hints=(
+        "Row i of the confusion matrix counts the flowers whose true species is i; the diagonal entry "
+        "of that row counts those predicted right.",
+        "confusion.diagonal() / confusion.sum(dim=1): convert to float first, since the counts are "
+        "int64 and the answer is a fraction.",
+    ),
     takeaway="Recall reads the confusion matrix row by row: each diagonal entry over its row's total.",
 )
 

@@ -11,10 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tensorlab.checking import (FunctionExercise, NumberExercise, TensorExercise, ValueExercise, WrongAnswer,
-                                compare_equal, compare_tensor)
-from tensorlab.exercises import name_exercises
+from tensorlab.checking import (
+    FunctionExercise,
+    NumberExercise,
+    TensorExercise,
+    ValueExercise,
+    WrongAnswer,
+    compare_equal,
+    compare_tensor,
+)
 from tensorlab.data.xo import o_image, shift_image, x_image
+from tensorlab.exercises import name_exercises
 
 SOBEL = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))  # the filter of exercise 3
 
@@ -66,32 +73,39 @@ class KnownMistakesNumber(NumberExercise):
 
 # --- 1. a zero-filled shift by slicing ------------------------------------------------------------
 
+
 def _shift_cases() -> list[tuple[torch.Tensor, int, int]]:
     generator = torch.Generator().manual_seed(1)
     image = torch.rand(4, 7, generator=generator)  # (4, 7): not square, so rows and columns cannot be swapped
     return [
-        (x_image(), 0, 1),                                  # the notebook's example
-        (image, 1, -2),                                     # down 1, left 2
-        (image, -3, 0),                                     # up 3
-        (image, 2, 5),                                      # down 2, right 5
-        (image, 0, 0),                                      # no move
+        (x_image(), 0, 1),  # the notebook's example
+        (image, 1, -2),  # down 1, left 2
+        (image, -3, 0),  # up 3
+        (image, 2, 5),  # down 2, right 5
+        (image, 0, 0),  # no move
         (torch.rand(5, 3, generator=generator), -1, -1),  # (5, 3): up and left
     ]
 
 
 q1 = FunctionExercise(
     "a zero-filled shift by slicing",
-    reference=shift_image, cases=_shift_cases,
-    hints=("Start from torch.zeros_like(image). Moving down by dy >= 0, output rows dy to H - 1 receive input "
-           "rows 0 to H - 1 - dy; the top dy rows stay 0. Columns work the same way with dx.",
-           "For any sign: out[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = "
-           "image[max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]. torch.roll would wrap instead."),
-    takeaway=("A zero-filled shift is one slice assignment into zeros: the rows and columns pushed over the "
-              "edge are lost, and nothing wraps around."),
+    reference=shift_image,
+    cases=_shift_cases,
+    hints=(
+        "Start from torch.zeros_like(image). Moving down by dy >= 0, output rows dy to H - 1 receive input "
+        "rows 0 to H - 1 - dy; the top dy rows stay 0. Columns work the same way with dx.",
+        "For any sign: out[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = "
+        "image[max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]. torch.roll would wrap instead.",
+    ),
+    takeaway=(
+        "A zero-filled shift is one slice assignment into zeros: the rows and columns pushed over the "
+        "edge are lost, and nothing wraps around."
+    ),
 )
 
 
 # --- 2. the (N, C, H, W) batch -------------------------------------------------------------------
+
 
 def _xo_batch() -> torch.Tensor:
     return torch.stack([x_image(), o_image(), shift_image(x_image(), 0, 1)]).unsqueeze(1)  # (3, 1, 6, 6)
@@ -100,22 +114,26 @@ def _xo_batch() -> torch.Tensor:
 q2 = TensorExercise(
     "a batch in the (N, C, H, W) layout",
     expected=_xo_batch,
-    hints=("torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
-           "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "
-           "shift_image(x_image(), 0, 1)."),
-    takeaway=("Convolution layers read (N, C, H, W): a grey image needs a channel dimension of size 1 "
-              "(unsqueeze(1))."),
+    hints=(
+        "torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
+        "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "
+        "shift_image(x_image(), 0, 1).",
+    ),
+    takeaway=(
+        "Convolution layers read (N, C, H, W): a grey image needs a channel dimension of size 1 " "(unsqueeze(1))."
+    ),
 )
 
 
 # --- 3. one output pixel of a convolution --------------------------------------------------------
 
+
 def _sobel_pixel(flip: bool = False) -> float:
-    image = x_image()[None, None].double()                         # (1, 1, 6, 6)
+    image = x_image()[None, None].double()  # (1, 1, 6, 6)
     kernel = torch.tensor(SOBEL, dtype=torch.float64)[None, None]  # (1, 1, 3, 3)
     if flip:  # the textbook convolution turns the filter by 180 degrees first
         kernel = kernel.flip(-2, -1)
-    return F.conv2d(image, kernel)[0, 0, 1, 0].item()              # output row 1, column 0
+    return F.conv2d(image, kernel)[0, 0, 1, 0].item()  # output row 1, column 0
 
 
 def _sobel_swapped() -> float:
@@ -127,20 +145,27 @@ def _sobel_swapped() -> float:
 q3 = KnownMistakesNumber(
     "one output pixel of the convolution",
     expected=_sobel_pixel,
-    mistakes=lambda: {_sobel_pixel(flip=True): "what the filter turned by 180 degrees gives (the textbook "
-                                               "convolution); PyTorch's conv2d does not flip the filter",
-                      _sobel_swapped(): "the pixel at row 0, column 1 (row and column swapped), which is "
-                                        "also what the filter turned on its side gives"},
-    hints=("Output pixel (row 1, column 0) looks at the 3 x 3 window of the image that starts at row 1, "
-           "column 0: rows 1 to 3, columns 0 to 2, i.e. image[1:4, 0:3].",
-           "Multiply that window by the filter element by element, then add up all nine products: "
-           "(window * sobel).sum(). No flipping: PyTorch's 'convolution' is a cross-correlation."),
-    takeaway=("PyTorch's conv2d slides the filter without flipping it: each output pixel is the sum of "
-              "one window times the filter."),
+    mistakes=lambda: {
+        _sobel_pixel(flip=True): "what the filter turned by 180 degrees gives (the textbook "
+        "convolution); PyTorch's conv2d does not flip the filter",
+        _sobel_swapped(): "the pixel at row 0, column 1 (row and column swapped), which is "
+        "also what the filter turned on its side gives",
+    },
+    hints=(
+        "Output pixel (row 1, column 0) looks at the 3 x 3 window of the image that starts at row 1, "
+        "column 0: rows 1 to 3, columns 0 to 2, i.e. image[1:4, 0:3].",
+        "Multiply that window by the filter element by element, then add up all nine products: "
+        "(window * sobel).sum(). No flipping: PyTorch's 'convolution' is a cross-correlation.",
+    ),
+    takeaway=(
+        "PyTorch's conv2d slides the filter without flipping it: each output pixel is the sum of "
+        "one window times the filter."
+    ),
 )
 
 
 # --- 4. max pooling by hand -------------------------------------------------------------------
+
 
 def _reference_max_pool(feature_map: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(feature_map[None, None], 2)[0, 0]  # (H, W) -> (H/2, W/2)
@@ -149,8 +174,9 @@ def _reference_max_pool(feature_map: torch.Tensor) -> torch.Tensor:
 def _pool_cases() -> list[tuple[torch.Tensor]]:
     generator = torch.Generator().manual_seed(4)
     return [
-        (torch.tensor([[3.0, 1.0, 0.0, 1.0], [1.0, 3.0, 1.0, 0.0],
-                       [0.0, 1.0, 3.0, 1.0], [1.0, 0.0, 1.0, 3.0]]),),  # the X's feature map
+        (
+            torch.tensor([[3.0, 1.0, 0.0, 1.0], [1.0, 3.0, 1.0, 0.0], [0.0, 1.0, 3.0, 1.0], [1.0, 0.0, 1.0, 3.0]]),
+        ),  # the X's feature map
         (torch.randn(4, 6, generator=generator),),
         (torch.randn(6, 2, generator=generator),),
     ]
@@ -158,13 +184,17 @@ def _pool_cases() -> list[tuple[torch.Tensor]]:
 
 q4 = FunctionExercise(
     "2 x 2 max pooling by hand",
-    reference=_reference_max_pool, cases=_pool_cases,
-    hints=("Cut the (H, W) map into 2 x 2 windows that do not overlap and keep the largest value of each. "
-           "Two loops over the window positions work; so does reshape.",
-           "Without loops: feature_map.reshape(H // 2, 2, W // 2, 2) puts each window's rows in dimension 1 "
-           "and its columns in dimension 3; then .amax(dim=(1, 3))."),
-    takeaway=("A reshape to (H/2, 2, W/2, 2) gives each 2 x 2 window its own two dimensions, so one amax "
-              "pools them all."),
+    reference=_reference_max_pool,
+    cases=_pool_cases,
+    hints=(
+        "Cut the (H, W) map into 2 x 2 windows that do not overlap and keep the largest value of each. "
+        "Two loops over the window positions work; so does reshape.",
+        "Without loops: feature_map.reshape(H // 2, 2, W // 2, 2) puts each window's rows in dimension 1 "
+        "and its columns in dimension 3; then .amax(dim=(1, 3)).",
+    ),
+    takeaway=(
+        "A reshape to (H/2, 2, W/2, 2) gives each 2 x 2 window its own two dimensions, so one amax " "pools them all."
+    ),
 )
 
 
@@ -185,19 +215,23 @@ q5 = KnownMistakesExercise(
     mistakes=lambda: {
         (16, 6, 27, 20): "the shape after the convolution, before the 2 x 2 max pooling halves H and W",
         (16, 6, 14, 10): "what rounding up gives; 2 x 2 max pooling drops the odd last row, so 27 rows "
-                         "become 27 // 2 = 13",
+        "become 27 // 2 = 13",
         (16, 6, 14, 11): "what you would get with padding; without it a 3 x 3 filter fits 29 - 3 + 1 = 27 "
-                         "positions down and 22 - 3 + 1 = 20 across, and pooling halves those",
+        "positions down and 22 - 3 + 1 = 20 across, and pooling halves those",
         (16, 6, 10, 13): "H and W swapped: the input has H = 29 rows and W = 22 columns",
         (16, 1, 13, 10): "one channel too few: each of the 6 filters makes its own feature map, so C becomes 6",
         (6, 13, 10): "missing the batch dimension N = 16 in front",
     },
-    hints=("A 3 x 3 filter without padding fits H - 3 + 1 positions down and W - 3 + 1 across; the number of "
-           "channels becomes the number of filters.",
-           "2 x 2 max pooling halves H and W, rounding down (an odd last row or column is dropped); N and C "
-           "do not change. Check yourself: nn.MaxPool2d(2)(nn.Conv2d(1, 6, 3)(torch.zeros(16, 1, 29, 22))).shape"),
-    takeaway=("A 3 x 3 filter without padding trims 2 from H and W, the channels become the number of "
-              "filters, and 2 x 2 pooling halves H and W, rounding down."),
+    hints=(
+        "A 3 x 3 filter without padding fits H - 3 + 1 positions down and W - 3 + 1 across; the number of "
+        "channels becomes the number of filters.",
+        "2 x 2 max pooling halves H and W, rounding down (an odd last row or column is dropped); N and C "
+        "do not change. Check yourself: nn.MaxPool2d(2)(nn.Conv2d(1, 6, 3)(torch.zeros(16, 1, 29, 22))).shape",
+    ),
+    takeaway=(
+        "A 3 x 3 filter without padding trims 2 from H and W, the channels become the number of "
+        "filters, and 2 x 2 pooling halves H and W, rounding down."
+    ),
 )
 
 
@@ -218,14 +252,16 @@ def _q6_mistakes() -> dict[int, str]:
     return {
         f * 9 + f * 4 * h + h * 2: "the weights only: every filter and every output node also has a bias",
         (9 + 1) + (4 * h + h) + (h * 2 + 2): f"what one filter would need: this XONet has {f}, and so fc1 takes "
-                                              f"{f} x 2 x 2 = {f * 4} inputs",
-        (f * 9 + f) + (f * h + h) + (h * 2 + 2): f"what one input per filter to fc1 gives: fc1 reads each filter's whole "
-                                                  f"2 x 2 pooled map, {f} x 2 x 2 = {f * 4} values",
+        f"{f} x 2 x 2 = {f * 4} inputs",
+        (f * 9 + f)
+        + (f * h + h)
+        + (h * 2 + 2): f"what one input per filter to fc1 gives: fc1 reads each filter's whole "
+        f"2 x 2 pooled map, {f} x 2 x 2 = {f * 4} values",
         (f * 9 + f) + (f * 16 * h + h) + (h * 2 + 2): f"what counting fc1's inputs before pooling gives: fc1 takes the "
-                                                       f"pooled maps, {f} x 2 x 2 = {f * 4} values, not {f} x 4 x 4 = "
-                                                       f"{f * 16}",
+        f"pooled maps, {f} x 2 x 2 = {f * 4} values, not {f} x 4 x 4 = "
+        f"{f * 16}",
         _parameter_count(4, 8): f"the count of XONet() with its defaults (4 filters, 8 hidden nodes); the question's "
-                                f"network has {f} filters and {h} hidden nodes",
+        f"network has {f} filters and {h} hidden nodes",
     }
 
 
@@ -233,17 +269,22 @@ q6 = KnownMistakesExercise(
     "the number of parameters of XONet",
     expected=_parameter_count,
     mistakes=_q6_mistakes,
-    hints=(f"Layer by layer: the convolution has {Q6_FILTERS} filters of 3 x 3 weights and one bias each; fc1 "
-           f"reads the pooled maps, {Q6_FILTERS} filters x 2 x 2 values, and has {Q6_HIDDEN} outputs; fc2 takes "
-           f"{Q6_HIDDEN} inputs to 2 outputs. Every output has a bias.",
-           f"Check your arithmetic: sum(p.numel() for p in XONet(num_filters={Q6_FILTERS}, "
-           f"hidden={Q6_HIDDEN}).parameters())."),
-    takeaway=("A layer's parameter count follows from its shapes: one weight per input per output (times "
-              "the filter size) plus one bias per output."),
+    hints=(
+        f"Layer by layer: the convolution has {Q6_FILTERS} filters of 3 x 3 weights and one bias each; fc1 "
+        f"reads the pooled maps, {Q6_FILTERS} filters x 2 x 2 values, and has {Q6_HIDDEN} outputs; fc2 takes "
+        f"{Q6_HIDDEN} inputs to 2 outputs. Every output has a bias.",
+        f"Check your arithmetic: sum(p.numel() for p in XONet(num_filters={Q6_FILTERS}, "
+        f"hidden={Q6_HIDDEN}).parameters()).",
+    ),
+    takeaway=(
+        "A layer's parameter count follows from its shapes: one weight per input per output (times "
+        "the filter size) plus one bias per output."
+    ),
 )
 
 
 # --- 7. the input's gradient by hand ------------------------------------------------------------
+
 
 def _reference_input_gradient(kernel: torch.Tensor, upstream: torch.Tensor) -> torch.Tensor:
     """dL/dimage for out = conv2d(image, kernel), given dL/dout = upstream: a transposed convolution."""
@@ -257,34 +298,42 @@ def _input_gradient_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
         return torch.randn(*shape, generator=generator, dtype=dtype)
 
     return [  # (kernel, upstream): filters that are neither symmetric nor square, so a flip or a transpose shows
-        (randn(3, 3), randn(4, 4)),                                          # XONet's sizes: a 6 x 6 image
-        (randn(2, 3), randn(3, 5)),                                          # a 4 x 7 image
-        (randn(3, 1), randn(2, 4)),                                          # a 4 x 4 image, a 3 x 1 filter
+        (randn(3, 3), randn(4, 4)),  # XONet's sizes: a 6 x 6 image
+        (randn(2, 3), randn(3, 5)),  # a 4 x 7 image
+        (randn(3, 1), randn(2, 4)),  # a 4 x 4 image, a 3 x 1 filter
         (randn(2, 2, dtype=torch.float32), randn(3, 2, dtype=torch.float32)),  # float32 inputs
     ]
 
 
-def compare_float32_or_float64(answer: Any, expected: torch.Tensor, *, what: str = "your answer",
-                               show_expected: bool = True) -> None:
+def compare_float32_or_float64(
+    answer: Any, expected: torch.Tensor, *, what: str = "your answer", show_expected: bool = True
+) -> None:
     """float64 or float32 answers are both right; float64 is held to 1e-10, float32 to its own precision."""
     if isinstance(answer, torch.Tensor) and answer.dtype not in (torch.float32, torch.float64):
         raise WrongAnswer(f"{what} has dtype {answer.dtype}; it should be float64 (the inputs' dtype) or float32.")
     loose = torch.float32 in (getattr(answer, "dtype", None), expected.dtype)
     tolerance = 1e-5 if loose else 1e-10
-    compare_tensor(answer, expected, check_dtype=False, atol=tolerance, rtol=tolerance, what=what,
-                   show_expected=show_expected)
+    compare_tensor(
+        answer, expected, check_dtype=False, atol=tolerance, rtol=tolerance, what=what, show_expected=show_expected
+    )
 
 
 q7 = FunctionExercise(
     "the input's gradient is a transposed convolution",
-    reference=_reference_input_gradient, cases=_input_gradient_cases, compare=compare_float32_or_float64,
-    hints=("Output pixel (i, j) was the window image[i:i + kh, j:j + kw] times the kernel, summed. So "
-           "upstream[i, j] flows back to that window's pixels, weighted by the kernel: each pixel gets "
-           "upstream[i, j] * kernel[a, b] from every output pixel whose window covered it.",
-           "Start from zeros of shape (h + kh - 1, w + kw - 1); for every (i, j): "
-           "grad[i:i + kh, j:j + kw] += upstream[i, j] * kernel. Add (+=), since windows overlap; no flipping."),
-    takeaway=("The input's gradient spreads each upstream value back over its window, weighted by the "
-              "filter: a transposed convolution, the mirror of the forward pass."),
+    reference=_reference_input_gradient,
+    cases=_input_gradient_cases,
+    compare=compare_float32_or_float64,
+    hints=(
+        "Output pixel (i, j) was the window image[i:i + kh, j:j + kw] times the kernel, summed. So "
+        "upstream[i, j] flows back to that window's pixels, weighted by the kernel: each pixel gets "
+        "upstream[i, j] * kernel[a, b] from every output pixel whose window covered it.",
+        "Start from zeros of shape (h + kh - 1, w + kw - 1); for every (i, j): "
+        "grad[i:i + kh, j:j + kw] += upstream[i, j] * kernel. Add (+=), since windows overlap; no flipping.",
+    ),
+    takeaway=(
+        "The input's gradient spreads each upstream value back over its window, weighted by the "
+        "filter: a transposed convolution, the mirror of the forward pass."
+    ),
 )
 
 

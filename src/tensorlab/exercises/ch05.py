@@ -9,16 +9,25 @@ from typing import Any, Callable
 
 import torch
 
-from tensorlab.checking import (Exercise, FunctionExercise, NotAttempted, ValueExercise, WrongAnswer,
-                                compare_equal, describe_type, is_placeholder)
+from tensorlab.checking import (
+    Exercise,
+    FunctionExercise,
+    NotAttempted,
+    ValueExercise,
+    WrongAnswer,
+    compare_equal,
+    describe_type,
+    is_placeholder,
+)
 from tensorlab.exercises import name_exercises
 
-MIB = 2 ** 20
+MIB = 2**20
 
 
 # ---------------------------------------------------------------------------------------------
 # Two kinds of exercise this notebook needs beyond tensorlab.checking
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CountExercise(ValueExercise):
@@ -51,7 +60,8 @@ class TupleExercise(ValueExercise):
             compare_equal(answer, self.expected() if callable(self.expected) else self.expected)
         except WrongAnswer:
             if isinstance(answer, (list, tuple, torch.Size)) and all(
-                    isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in answer):
+                isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in answer
+            ):
                 key = tuple(int(a) for a in answer)
                 if key in self.mistakes():
                     raise WrongAnswer(f"your answer {key} is {self.mistakes()[key]}.") from None
@@ -77,26 +87,30 @@ class DtypeBudgetExercise(Exercise):
         if is_placeholder(answer):
             raise NotAttempted()
         if not isinstance(answer, torch.dtype):
-            raise WrongAnswer(f"your answer should be a dtype such as torch.float32, but it is "
-                              f"{describe_type(answer)}.")
+            raise WrongAnswer(
+                f"your answer should be a dtype such as torch.float32, but it is " f"{describe_type(answer)}."
+            )
         names = ", ".join(str(d) for d in self.choices)
         if answer not in self.choices:
             raise WrongAnswer(f"your answer {answer} is not one of the choices ({names}).")
         if math.prod(self.shape) * answer.itemsize > self.budget:
-            raise WrongAnswer(f"the batch in {answer} takes {self._mib(answer)}, more than the "
-                              f"{self.budget / MIB:g} MiB budget.")
+            raise WrongAnswer(
+                f"the batch in {answer} takes {self._mib(answer)}, more than the " f"{self.budget / MIB:g} MiB budget."
+            )
         best = self.expected()
         if answer != best:
-            raise WrongAnswer(f"your answer {answer} fits ({self._mib(answer)}), but {best} fits too "
-                              f"({self._mib(best)}) and keeps more precision.")
+            raise WrongAnswer(
+                f"your answer {answer} fits ({self._mib(answer)}), but {best} fits too "
+                f"({self._mib(best)}) and keeps more precision."
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # The exercises
 # ---------------------------------------------------------------------------------------------
 
-STRIDES_SHAPE = (3, 5, 7)    # a contiguous (C, H, W) tensor, not square, so every stride differs: (35, 7, 1)
-STRIDES_ORDER = (1, 2, 0)    # permute to (H, W, C)
+STRIDES_SHAPE = (3, 5, 7)  # a contiguous (C, H, W) tensor, not square, so every stride differs: (35, 7, 1)
+STRIDES_ORDER = (1, 2, 0)  # permute to (H, W, C)
 
 
 def _permuted_strides(order: tuple[int, ...] = STRIDES_ORDER) -> tuple[int, ...]:
@@ -106,26 +120,36 @@ def _permuted_strides(order: tuple[int, ...] = STRIDES_ORDER) -> tuple[int, ...]
 def _q1_mistakes() -> dict[tuple[int, ...], str]:
     height, width, channels = (STRIDES_SHAPE[i] for i in STRIDES_ORDER)
     return {
-        tuple(torch.empty(STRIDES_SHAPE, device="meta").stride()):
-            "the strides before the permute; permute reorders the strides along with the dimensions",
-        (width * channels, channels, 1):
-            "the strides of a contiguous (5, 7, 3) tensor, what a copy (.contiguous()) would have; permute "
-            "copies nothing, so each dimension keeps its step in the original memory",
-        _permuted_strides((2, 0, 1)):
-            "what permute(2, 0, 1) gives; with permute(1, 2, 0) the new dimension i is the old dimension "
-            "order[i], so its stride is the old stride order[i]",
+        tuple(
+            torch.empty(STRIDES_SHAPE, device="meta").stride()
+        ): "the strides before the permute; permute reorders the strides along with the dimensions",
+        (
+            width * channels,
+            channels,
+            1,
+        ): "the strides of a contiguous (5, 7, 3) tensor, what a copy (.contiguous()) would have; permute "
+        "copies nothing, so each dimension keeps its step in the original memory",
+        _permuted_strides(
+            (2, 0, 1)
+        ): "what permute(2, 0, 1) gives; with permute(1, 2, 0) the new dimension i is the old dimension "
+        "order[i], so its stride is the old stride order[i]",
     }
 
 
 q1 = TupleExercise(
     "the strides of a permuted tensor",
-    expected=_permuted_strides, mistakes=_q1_mistakes,
-    hints=("permute copies nothing: dimension i of the result is dimension order[i] of the original, and it "
-           "keeps that dimension's stride.",
-           "The original strides are (35, 7, 1) for (C, H, W). permute(1, 2, 0) puts H first, then W, then C: "
-           "take the strides in that order. Check yourself: torch.zeros(3, 5, 7).permute(1, 2, 0).stride()."),
-    takeaway=("permute only reorders the strides: the (H, W, C) view steps 1 element to the next column "
-              "and 35 to the next channel of the same memory."),
+    expected=_permuted_strides,
+    mistakes=_q1_mistakes,
+    hints=(
+        "permute copies nothing: dimension i of the result is dimension order[i] of the original, and it "
+        "keeps that dimension's stride.",
+        "The original strides are (35, 7, 1) for (C, H, W). permute(1, 2, 0) puts H first, then W, then C: "
+        "take the strides in that order. Check yourself: torch.zeros(3, 5, 7).permute(1, 2, 0).stride().",
+    ),
+    takeaway=(
+        "permute only reorders the strides: the (H, W, C) view steps 1 element to the next column "
+        "and 35 to the next channel of the same memory."
+    ),
 )
 
 
@@ -136,19 +160,23 @@ def _reference_frame_to_chw_float(frame: torch.Tensor) -> torch.Tensor:
 def _frame_cases() -> list[tuple[torch.Tensor]]:
     generator = torch.Generator().manual_seed(5)
     return [
-        (torch.randint(0, 256, (4, 5, 3), dtype=torch.uint8, generator=generator),),   # (H, W, C)
-        (torch.randint(0, 256, (6, 2, 3), dtype=torch.uint8, generator=generator),),   # (H, W, C)
-        (torch.tensor([[[0, 128, 255]]], dtype=torch.uint8),),                         # (1, 1, 3)
+        (torch.randint(0, 256, (4, 5, 3), dtype=torch.uint8, generator=generator),),  # (H, W, C)
+        (torch.randint(0, 256, (6, 2, 3), dtype=torch.uint8, generator=generator),),  # (H, W, C)
+        (torch.tensor([[[0, 128, 255]]], dtype=torch.uint8),),  # (1, 1, 3)
     ]
 
 
 q2 = FunctionExercise(
     "a decoded (H, W, C) uint8 frame to a (C, H, W) float32 frame",
-    reference=_reference_frame_to_chw_float, cases=_frame_cases,
-    hints=("Two steps: reorder the dimensions with permute, then convert to float and scale 0..255 to 0..1.",
-           "frame.permute(2, 0, 1) gives (C, H, W); .float() / 255 gives float32 values between 0 and 1."),
-    takeaway=("Decoded frames arrive as (H, W, C) uint8: permute to (C, H, W), then convert to float and "
-              "scale to [0, 1]."),
+    reference=_reference_frame_to_chw_float,
+    cases=_frame_cases,
+    hints=(
+        "Two steps: reorder the dimensions with permute, then convert to float and scale 0..255 to 0..1.",
+        "frame.permute(2, 0, 1) gives (C, H, W); .float() / 255 gives float32 values between 0 and 1.",
+    ),
+    takeaway=(
+        "Decoded frames arrive as (H, W, C) uint8: permute to (C, H, W), then convert to float and " "scale to [0, 1]."
+    ),
 )
 
 
@@ -174,12 +202,14 @@ def _clip_cases() -> list[tuple[list[torch.Tensor]]]:
 
 q3 = FunctionExercise(
     "a list of (T, C, H, W) clips to an (N, C, T, H, W) batch",
-    reference=_reference_clips_to_batch, cases=_clip_cases,
-    hints=("torch.stack adds a new first dimension N: N clips of (T, C, H, W) become (N, T, C, H, W).",
-           "Then swap dimensions 1 and 2 with .permute(0, 2, 1, 3, 4) (or .transpose(1, 2)); a reshape "
-           "would give the right shape but scramble the values."),
-    takeaway=("torch.stack adds the batch dimension; permute, not reshape, then moves T behind C for "
-              "nn.Conv3d."),
+    reference=_reference_clips_to_batch,
+    cases=_clip_cases,
+    hints=(
+        "torch.stack adds a new first dimension N: N clips of (T, C, H, W) become (N, T, C, H, W).",
+        "Then swap dimensions 1 and 2 with .permute(0, 2, 1, 3, 4) (or .transpose(1, 2)); a reshape "
+        "would give the right shape but scramble the values.",
+    ),
+    takeaway=("torch.stack adds the batch dimension; permute, not reshape, then moves T behind C for " "nn.Conv3d."),
 )
 
 
@@ -188,19 +218,23 @@ _Q4_SHAPE = (4, 3, 16, 112, 112)  # (N, C, T, H, W): the clip size torchvision's
 
 def _q4_mistakes() -> dict[int, str]:
     values = math.prod(_Q4_SHAPE)
-    return {values: "the number of values, not bytes: multiply by the bytes each bfloat16 value takes",
-            values * 4: "the size in float32 (4 bytes per value); bfloat16 takes 2",
-            values // 4: "the number of values in one clip, not the bytes of the batch",
-            values * 2 // 4: "the bytes of one clip; the batch holds 4"}
+    return {
+        values: "the number of values, not bytes: multiply by the bytes each bfloat16 value takes",
+        values * 4: "the size in float32 (4 bytes per value); bfloat16 takes 2",
+        values // 4: "the number of values in one clip, not the bytes of the batch",
+        values * 2 // 4: "the bytes of one clip; the batch holds 4",
+    }
 
 
 q4 = CountExercise(
     "bytes of a bfloat16 video batch",
     expected=lambda: math.prod(_Q4_SHAPE) * torch.bfloat16.itemsize,
     mistakes=_q4_mistakes,
-    hints=("Bytes = number of values x bytes per value; the number of values is N x C x T x H x W.",
-           "torch.Size([4, 3, 16, 112, 112]).numel() counts the values; torch.bfloat16.itemsize (or "
-           "torch.empty((), dtype=torch.bfloat16).element_size()) gives 2 bytes per value."),
+    hints=(
+        "Bytes = number of values x bytes per value; the number of values is N x C x T x H x W.",
+        "torch.Size([4, 3, 16, 112, 112]).numel() counts the values; torch.bfloat16.itemsize (or "
+        "torch.empty((), dtype=torch.bfloat16).element_size()) gives 2 bytes per value.",
+    ),
     takeaway="Bytes are values x bytes per value: bfloat16 halves float32's memory for the same shape.",
 )
 
@@ -211,12 +245,18 @@ BUDGET_BYTES = 64 * MIB
 
 q5 = DtypeBudgetExercise(
     "the most precise dtype that fits a memory budget",
-    shape=BUDGET_SHAPE, budget=BUDGET_BYTES, choices=(torch.float64, torch.float32, torch.bfloat16),
-    hints=("Work out the batch's bytes in each dtype: values x bytes per value (8, 4 or 2).",
-           "8 x 3 x 16 x 256 x 256 = 25,165,824 values; the most precise dtype is the one with the most "
-           "bytes per value, among those that stay under 64 MiB = 67,108,864 bytes."),
-    takeaway=("The dtype sets the memory: the most precise dtype that fits is the one with the most bytes "
-              "per value under the budget."),
+    shape=BUDGET_SHAPE,
+    budget=BUDGET_BYTES,
+    choices=(torch.float64, torch.float32, torch.bfloat16),
+    hints=(
+        "Work out the batch's bytes in each dtype: values x bytes per value (8, 4 or 2).",
+        "8 x 3 x 16 x 256 x 256 = 25,165,824 values; the most precise dtype is the one with the most "
+        "bytes per value, among those that stay under 64 MiB = 67,108,864 bytes.",
+    ),
+    takeaway=(
+        "The dtype sets the memory: the most precise dtype that fits is the one with the most bytes "
+        "per value under the budget."
+    ),
 )
 
 
@@ -226,21 +266,25 @@ def _reference_max_clips(budget_bytes: int, clip_shape: tuple[int, ...], dtype: 
 
 def _budget_cases() -> list[tuple[int, tuple[int, ...], torch.dtype]]:
     return [  # floating-point and integer dtypes, as the question says
-        (2 ** 30, (3, 16, 256, 256), torch.float32),   # 1 GiB of float32 clips
+        (2**30, (3, 16, 256, 256), torch.float32),  # 1 GiB of float32 clips
         (64 * MIB, (3, 16, 112, 112), torch.bfloat16),
-        (1000, (3, 2, 4, 4), torch.uint8),             # pixels as decoded: one byte each
-        (10 ** 6, (3, 8, 20, 30), torch.int16),
-        (500, (3, 16, 256, 256), torch.uint8),         # not even one clip fits
+        (1000, (3, 2, 4, 4), torch.uint8),  # pixels as decoded: one byte each
+        (10**6, (3, 8, 20, 30), torch.int16),
+        (500, (3, 16, 256, 256), torch.uint8),  # not even one clip fits
     ]
 
 
 q6 = FunctionExercise(
     "how many clips fit in a memory budget",
-    reference=_reference_max_clips, cases=_budget_cases, compare=compare_equal,
-    hints=("One clip takes (values in one clip) x (bytes per value); how many whole clips fit in the budget?",
-           "math.prod(clip_shape) * dtype.itemsize bytes per clip (itemsize works for every dtype; "
-           "torch.finfo only for floating-point ones); divide the budget by it and round down with // "
-           "(half a clip does not fit)."),
+    reference=_reference_max_clips,
+    cases=_budget_cases,
+    compare=compare_equal,
+    hints=(
+        "One clip takes (values in one clip) x (bytes per value); how many whole clips fit in the budget?",
+        "math.prod(clip_shape) * dtype.itemsize bytes per clip (itemsize works for every dtype; "
+        "torch.finfo only for floating-point ones); divide the budget by it and round down with // "
+        "(half a clip does not fit).",
+    ),
     takeaway="How many whole items fit is a floor division: budget // (values per item x bytes per value).",
 )
 
@@ -256,34 +300,43 @@ def conv3d_output_size(size: int, kernel: int, stride: int, padding: int) -> int
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _conv_macs(stride: tuple[int, int, int] = CONV_STRIDE, padding: tuple[int, int, int] = CONV_PADDING,
-               rounding: Callable[[float], int] = math.floor) -> int:
-    out = [rounding((s + 2 * p - k) / st) + 1
-           for s, k, st, p in zip(CONV_CLIP[1:], CONV_KERNEL, stride, padding)]
+def _conv_macs(
+    stride: tuple[int, int, int] = CONV_STRIDE,
+    padding: tuple[int, int, int] = CONV_PADDING,
+    rounding: Callable[[float], int] = math.floor,
+) -> int:
+    out = [rounding((s + 2 * p - k) / st) + 1 for s, k, st, p in zip(CONV_CLIP[1:], CONV_KERNEL, stride, padding)]
     return CONV_OUT * math.prod(out) * CONV_IN * math.prod(CONV_KERNEL)
 
 
 def _q7_mistakes() -> dict[int, str]:
     macs = _conv_macs()
-    return {2 * macs: "the FLOP count (FlopCounterMode counts 2 per multiply-add); multiply-adds are half of it",
-            _conv_macs(stride=(1, 1, 1)): "what the layer would do with stride 1; the stride of 2 in H and W "
-                                          "halves each of them",
-            _conv_macs(rounding=math.ceil): "what rounding up gives; the output size rounds down: "
-                                            "(size + 2 x padding - kernel) // stride + 1",
-            _conv_macs(padding=(0, 0, 0)): "what the layer would do without padding; it pads 1 frame in T, "
-                                           "2 rows in H and 1 column in W on each side",
-            macs // CONV_IN: "missing the input channels: each output value sums over all 3 of them",
-            macs // CONV_OUT: "the work for one output channel; the layer has 8"}
+    return {
+        2 * macs: "the FLOP count (FlopCounterMode counts 2 per multiply-add); multiply-adds are half of it",
+        _conv_macs(stride=(1, 1, 1)): "what the layer would do with stride 1; the stride of 2 in H and W "
+        "halves each of them",
+        _conv_macs(rounding=math.ceil): "what rounding up gives; the output size rounds down: "
+        "(size + 2 x padding - kernel) // stride + 1",
+        _conv_macs(padding=(0, 0, 0)): "what the layer would do without padding; it pads 1 frame in T, "
+        "2 rows in H and 1 column in W on each side",
+        macs // CONV_IN: "missing the input channels: each output value sums over all 3 of them",
+        macs // CONV_OUT: "the work for one output channel; the layer has 8",
+    }
 
 
 q7 = CountExercise(
     "multiply-adds of a Conv3d layer on one clip",
-    expected=_conv_macs, mistakes=_q7_mistakes,
-    hints=("Every output value is one sum over C_in x kT x kH x kW input values: that many multiply-adds.",
-           "Output size per dimension: (size + 2 x padding - kernel) // stride + 1, so the output is "
-           "(8, 16, 32, 23). Multiply its number of values by 3 x 3 x 5 x 3."),
-    takeaway=("A convolution does one multiply-add per output value per input value its kernel covers: "
-              "output values x C_in x kernel size."),
+    expected=_conv_macs,
+    mistakes=_q7_mistakes,
+    hints=(
+        "Every output value is one sum over C_in x kT x kH x kW input values: that many multiply-adds.",
+        "Output size per dimension: (size + 2 x padding - kernel) // stride + 1, so the output is "
+        "(8, 16, 32, 23). Multiply its number of values by 3 x 3 x 5 x 3.",
+    ),
+    takeaway=(
+        "A convolution does one multiply-add per output value per input value its kernel covers: "
+        "output values x C_in x kernel size."
+    ),
 )
 
 
@@ -300,7 +353,7 @@ discuss = Discussions(
         "padding=1), given a (4, 8, 3, 64, 64) batch in the decoder's (N, T, C, H, W) order, raises a "
         "RuntimeError: it expected the input to have 3 channels, but got 8 channels instead. A layer "
         "checks only that dimension 1 has as many entries as it has input channels.\n\n"
-        "With clips of exactly 3 frames it runs without a word, since (N, 3, 3, H, W) has 3 \"channels\" "
+        'With clips of exactly 3 frames it runs without a word, since (N, 3, 3, H, W) has 3 "channels" '
         "either way. The layer then takes the 3 frames for red, green and blue, and slides its kernel "
         "over the colours as if they were time: the output has the right shape, (N, 16, 3, H, W), and "
         "different values. A shape check cannot catch every layout mistake. What helps is a shape "
@@ -316,8 +369,8 @@ discuss = Discussions(
         "times the 212.6 billion of a 16-frame clip.\n\n"
         "So video networks do not look at a whole video at once. They take short clips at a reduced "
         "size: torchvision's r3d_18 weights come with a preset that resizes every frame to 128 x 171 and "
-        "crops 112 x 112, and their description says the accuracy is \"estimated on video-level with "
-        "parameters frame_rate=15, clips_per_video=5, and clip_len=16\" (R3D_18_Weights.KINETICS400_V1"
+        'crops 112 x 112, and their description says the accuracy is "estimated on video-level with '
+        'parameters frame_rate=15, clips_per_video=5, and clip_len=16" (R3D_18_Weights.KINETICS400_V1'
         ".meta): a video is judged from 5 clips of 16 frames, taken at 15 frames per second. Memory and "
         "arithmetic grow with every dimension of (N, C, T, H, W), so each one is cut as far as the task "
         "allows.",
