@@ -370,7 +370,9 @@ def slow(tmp_path_factory) -> SimpleNamespace:
 
 def test_the_time_limit_covers_restarts_and_judging(slow):
     assert slow.row.status == slow.expected["status"], slow.row.reason
-    assert slow.row.seconds < SLOW_LIMITS.submission_seconds + 30, slow.row.seconds  # 60 s + stopping the kernel
+    # --timeout (60 s) + stopping the kernel and its sandbox: seconds on an idle machine, but 31 s once with
+    # two test suites on 2 cores. The bug this guards against took 5x --timeout (205 s against 40 s).
+    assert slow.row.seconds < 2 * SLOW_LIMITS.submission_seconds, slow.row.seconds
     assert slow.row.total <= len(EXERCISES) - 5  # q1, q2, q3, q5 never ran to the end; q4's function never returned
     assert slow.run.survivors == []
 

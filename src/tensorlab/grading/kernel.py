@@ -231,7 +231,9 @@ class NotebookRun:
                 if self.client is None
                 else TimeoutError("the time for this notebook ran out")
             )
-        self.client.reading, self.client.iopub_timeout = True, 30  # the data comes on iopub: wait for it
+        # the data comes on iopub: wait for it, but never past the notebook's deadline
+        self.client.reading = True
+        self.client.iopub_timeout = int(max(2, min(30, self.deadline - time.monotonic())))
         try:
             cell = self._execute(source, store_history=False)
         except DeadKernelError:
