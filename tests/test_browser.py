@@ -86,16 +86,14 @@ def run_all_cells(page, lab) -> tuple[list[str], str, int]:
     return prompts, text, n_errors
 
 
-def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir):
-    sync_playwright = playwright_or_skip()
+def lab_for_a_browser(tmp_path: Path) -> tuple[str, str, dict[str, str]]:
+    """(token, lab_args, env) for ``running_lab``: JupyterLab's settings and runtime files in this test's
+    folder, no update check, no network (``offline.blocked_env``), the CPU as the course's device."""
     config = tmp_path / "config"
     for name, values in LAB_SETTINGS.items():
         path = config / "lab" / "user-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    notebook_before = (ROOT / NOTEBOOK).read_bytes()
-    token = secrets.token_hex(16)
-    lab_args = "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
     env = offline.blocked_env(
         tmp_path / "offline",
         base={
@@ -107,6 +105,13 @@ def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir)
             "TENSORLAB_DEVICE": "cpu",
         },
     )
+    return secrets.token_hex(16), "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", env
+
+
+def test_make_lab_runs_notebook_00_in_headless_chromium(tmp_path, artifacts_dir):
+    sync_playwright = playwright_or_skip()
+    notebook_before = (ROOT / NOTEBOOK).read_bytes()
+    token, lab_args, env = lab_for_a_browser(tmp_path)
     screenshot = artifacts_dir / "browser_00_start_here.png"
     with running_lab(tmp_path, token, lab_args, env) as lab, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 
 import pytest
 from lab_server import running_lab
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, LAB_SETTINGS, playwright_or_skip
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, lab_for_a_browser, playwright_or_skip
 
 from tensorlab import offline
 from tensorlab.dose import BACKPROP_PARAMS
@@ -146,25 +145,8 @@ def check_filter_explorer(page, explorer, artifacts_dir: Path) -> None:
 
 def test_explorers_move_in_make_lab(tmp_path, artifacts_dir):
     sync_playwright = playwright_or_skip()
-    config = tmp_path / "config"
-    for name, values in LAB_SETTINGS.items():
-        path = config / "lab" / "user-settings" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
     notebooks_before = {nb: (ROOT / nb).read_bytes() for nb in (DOSE_NOTEBOOK, FILTER_NOTEBOOK)}
-    token = secrets.token_hex(16)
-    lab_args = "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
-    env = offline.blocked_env(
-        tmp_path / "offline",
-        base={
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(config),
-            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-            "TENSORLAB_DEVICE": "cpu",
-        },
-    )
+    token, lab_args, env = lab_for_a_browser(tmp_path)
     try:
         with running_lab(tmp_path, token, lab_args, env) as lab, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
