@@ -19,7 +19,7 @@ ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 # and artifacts/ (tests/cleanup_plugin.py; first, so that the run's temporary folder is set up before
 # anything else makes one). Every process the tests start -- nbval's kernels, the student-notebook
 # kernels, `make lab` in the browser test, pytest-xdist's workers -- runs with the network blocked, and
-# the run fails if any of them tried to reach it (tests/offline_plugin.py, src/tensorlab/offline.py).
+# the run fails if any of them tried to reach it (tests/offline_plugin.py, tests/offline.py).
 pytest_plugins = ["tests.cleanup_plugin", "tests.offline_plugin"]
 
 # Tests must never pick a GPU by accident: the stored outputs were made on the CPU. The CUDA run

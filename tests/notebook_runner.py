@@ -1,7 +1,7 @@
 """Run a notebook in a fresh kernel for tests (shared by the student-notebook tests).
 
 It is the course's one notebook executor (``tensorlab.executing``), with the kernel's network
-blocked (``tensorlab.offline``): a cell that tries to connect anywhere but this machine, or to look a
+blocked (``tests/offline.py``): a cell that tries to connect anywhere but this machine, or to look a
 host name up, gets a clear error, and the run fails even if the notebook caught that error and
 carried on.
 """
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import nbformat
 
-from tensorlab import executing, offline
+from tensorlab import executing
 from tensorlab.executing import stream_text
+from tests import offline
 
 __all__ = ["execute_notebook", "assert_ran_offline", "stream_text"]  # stream_text: the tests read outputs
 
@@ -43,7 +44,7 @@ def assert_ran_offline(log: Path, name: str) -> None:
     """The kernel had the network guard installed, and nothing in it tried to reach the network."""
     entries = offline.read_log(log)
     kernels = [e for e in entries if e["event"] == "installed" and "ipykernel" in " ".join(e["argv"])]
-    assert kernels, f"{name}: the kernel ran without the network guard (tensorlab.offline); log: {entries}"
+    assert kernels, f"{name}: the kernel ran without the network guard (tests/offline.py); log: {entries}"
     refused = offline.refusals(log)
     assert not refused, (
         f"{name} tried to reach the network (refused; the course must run offline):\n" + offline.describe(refused)

@@ -1,4 +1,4 @@
-"""pytest plugin: the whole test run happens with the network blocked (see tensorlab/offline.py).
+"""pytest plugin: the whole test run happens with the network blocked (see tests/offline.py).
 
 conftest.py loads it (``pytest_plugins = ["tests.offline_plugin"]``). On import it makes every Python
 process the tests start -- nbval's kernels, the student-notebook kernels, ``make lab`` and its
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tensorlab import offline
+from tests import offline
 
 
 def enable() -> Path:
@@ -31,7 +31,7 @@ LOG = enable()
 
 
 def pytest_report_header(config):
-    return f"network: blocked in this run and every process it starts (tensorlab.offline; log {LOG})"
+    return f"network: blocked in this run and every process it starts (tests/offline.py; log {LOG})"
 
 
 @pytest.hookimpl(trylast=True)

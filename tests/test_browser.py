@@ -5,7 +5,7 @@ Chromium with Playwright (``make browser`` installs Chromium; Playwright never d
 here), opens notebooks/00_start_here.ipynb in JupyterLab, runs every cell from the Run menu, waits for
 the kernel to finish, checks the environment report and the first tensor in the output area, and saves
 a screenshot to artifacts/browser_00_start_here.png. JupyterLab and its kernel run with the network
-blocked (tensorlab.offline), and the test fails if either tried to reach it.
+blocked (tests/offline.py), and the test fails if either tried to reach it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from lab_server import running_lab
 
-from tensorlab import offline
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

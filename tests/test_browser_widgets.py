@@ -23,10 +23,10 @@ import pytest
 from lab_server import running_lab
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, lab_for_a_browser, playwright_or_skip
 
-from tensorlab import offline
 from tensorlab.dose import BACKPROP_PARAMS
 from tensorlab.interactive.convolution import ConvModel
 from tensorlab.interactive.dose import DoseModel
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[1]
 DOSE_NOTEBOOK = "notebooks/02_single_dose_network.ipynb"

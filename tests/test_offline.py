@@ -1,7 +1,7 @@
 """The course runs offline, and the test suite proves it.
 
 Every notebook run of the suite (nbval on solutions/, the student-notebook runs, JupyterLab in the
-browser test) happens with the network blocked by ``tensorlab.offline``; these tests show that the
+browser test) happens with the network blocked by ``tests/offline.py``; these tests show that the
 block really refuses what it should, where those runs happen, and lets loopback through.
 """
 
@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from notebook_runner import execute_notebook
 
-from tensorlab import offline
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_IP = "93.184.216.34"  # never actually contacted: the guard refuses before any packet leaves

@@ -1,6 +1,6 @@
 """The course website (`make site`, tools/build_site.py): built, complete, current, offline, in a browser.
 
-Once per run, ``make site`` builds the site with the network blocked (tensorlab.offline: the build
+Once per run, ``make site`` builds the site with the network blocked (tests/offline.py: the build
 must fetch nothing), into the run's temporary folder (``SITE_OUT``), so that the repository is left as
 it was (tests/cleanup_plugin.py). The site is then served on 127.0.0.1 under /REPO/, the path GitHub Pages gives
 it, so a link that only works at the root of a host fails here too. Headless Chromium (Debian's,
@@ -34,7 +34,8 @@ import pytest
 import yaml
 from test_browser import CHROMIUM, CHROMIUM_FLAGS, playwright_or_skip
 
-from tensorlab import authoring, launch, offline
+from tensorlab import authoring, launch
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")

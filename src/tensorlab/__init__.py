@@ -21,7 +21,6 @@ What lives here is what several notebooks need; what a notebook teaches stays in
 - ``tensorlab.executing``    the one way to run a notebook: nbclient in a fresh kernel (tools, tests,
                              ``make execute-solutions``); docs/MAINTAINERS.md maps who uses it
 - ``tensorlab.launch``       the course's one address: Colab/Binder badges and the setup cell
-- ``tensorlab.offline``      the network guard the tests run every notebook under
 - ``tensorlab.grading``      the instructors' grader (``make grade``), see docs/INSTRUCTORS.md
 """
 

@@ -42,7 +42,7 @@ _MARK = "_tensorlab_blocks_network"
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 _SITECUSTOMIZE = """\
-# Written by tensorlab.offline.blocked_env(): block the network in this Python process (tests only).
+# Written by tests/offline.py (blocked_env): block the network in this Python process (tests only).
 import os as _os
 
 if _os.environ.get({enable!r}) == "1":
@@ -67,7 +67,7 @@ class NetworkLookupBlockedError(NetworkBlockedError, socket.gaierror):
 
 
 # sitecustomize loads this file under another name; when that copy is already guarding this process,
-# ``tensorlab.offline`` shares its error classes, so ``except offline.NetworkBlockedError`` works.
+# ``tests/offline.py`` shares its error classes, so ``except offline.NetworkBlockedError`` works.
 _active = getattr(socket.socket.connect, "_tensorlab_guard", None)
 if _active is not None:
     NetworkBlockedError = _active.NetworkBlockedError
@@ -133,7 +133,7 @@ def _refuse(what: str, target: str, error: type[NetworkBlockedError] = NetworkBl
     raise error(
         f"network access is blocked here ({what} {target}, from {where}): the course runs offline, so "
         "a notebook must not download anything; ship the file in datasets/ or make it with code "
-        "(tensorlab.offline)"
+        "(tests/offline.py)"
     )
 
 
