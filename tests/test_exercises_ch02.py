@@ -272,6 +272,19 @@ def fit_only_returning_values(net, names, doses, observed, num_steps):
             slope_by_finite_difference,
             "slope_by_finite_difference(double_until_past_one, 0.4995) gave -496.5, but 4 was expected",
         ),
+        # with a tiny step it passes 0.4995, but not the jump itself (central) or a hair below it (forward)
+        (
+            ch02.q7,
+            slope_by_autograd,
+            lambda f, x: slope_by_finite_difference(f, x, h=1e-6),
+            "(double_until_past_one, 0.5) gave",
+        ),
+        (
+            ch02.q7,
+            slope_by_autograd,
+            lambda f, x: (f(torch.tensor(x + 1e-6, dtype=F64)) - f(torch.tensor(x, dtype=F64))).item() / 1e-6,
+            "(double_until_past_one, 0.4999990463256836) gave -1e+06, but 4 was expected",
+        ),
         (
             ch02.q7,
             slope_by_autograd,

@@ -112,9 +112,10 @@ def device_findings() -> list[Finding]:
                 "cuda",
                 "no CUDA GPU visible",
                 True,
-                "Everything runs on the CPU; notebook 06 shows what a GPU adds. "
+                "Everything runs on the CPU; notebook 06 sets the CPU against what a GPU offers. "
                 + (
-                    "(This torch can use a GPU: in Colab, Runtime > Change runtime type > GPU.)"
+                    "(This torch is built for CUDA: it uses an NVIDIA GPU where there is one; in Colab, Runtime > "
+                    "Change runtime type > GPU.)"
                     if built
                     else "(This torch is a CPU-only build.)"
                 ),

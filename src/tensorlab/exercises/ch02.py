@@ -284,6 +284,8 @@ def _slope_cases() -> list[tuple[_Function, float]]:
         (branch, -2.5),  # the other branch: slope -0.5
         (curve, 0.3),  # the fitted curve of "Inside the Black Box" at dose 0.3
         (double, 0.4995),  # just below 0.5, where the number of doublings changes: slope 4, not 2
+        (double, 0.5),  # at the jump itself: slope 2; a central or backward difference straddles it
+        (double, 0.5 - 2**-20),  # a hair below (exact in float32 too): slope 4; a forward step of 1e-6 crosses
     ]
 
 
@@ -300,7 +302,7 @@ q7 = FunctionExercise(
         "Make x a tensor that autograd tracks: torch.tensor(x, requires_grad=True). Then call f on it, "
         "call backward() on the result, and read the gradient of x.",
         "Autograd records the operations that actually ran, whatever if or while chose them, so no case "
-        "needs special handling. A finite difference is no substitute: at 0.4995, a step of 0.001 jumps "
+        "needs special handling. A finite difference is no substitute: at 0.5 and just below it, a step jumps "
         "over the point where double_until_past_one doubles once less.",
     ),
     takeaway=(

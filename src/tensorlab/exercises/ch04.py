@@ -114,6 +114,7 @@ def _xo_batch() -> torch.Tensor:
 q2 = TensorExercise(
     "a batch in the (N, C, H, W) layout",
     expected=_xo_batch,
+    check_dtype=False,  # the question fixes the layout and the order, not the dtype: .double() or .int() is fine
     hints=(
         "torch.stack([...]) of three (6, 6) images gives (3, 6, 6): N, H, W. The channel dimension is missing.",
         "Add C = 1 in position 1: .unsqueeze(1), or stack images[None] of shape (1, 6, 6). The third image is "

@@ -213,7 +213,7 @@ q3 = FunctionExercise(
 )
 
 
-_Q4_SHAPE = (4, 3, 16, 112, 112)  # (N, C, T, H, W): the clip size torchvision's video networks were trained on
+_Q4_SHAPE = (4, 3, 16, 112, 112)  # (N, C, T, H, W): the clip size torchvision's video networks were evaluated with
 
 
 def _q4_mistakes() -> dict[int, str]:
@@ -239,7 +239,7 @@ q4 = CountExercise(
 )
 
 # (N, C, T, H, W): the largest batch of the notebook's cost table. The lecture's 256 x 256 colour frames; 16
-# frames per clip and 8 clips per batch are the course's choice (16 is the clip length r3d_18 was trained on).
+# frames per clip and 8 clips per batch are the course's choice (16 is the clip length r3d_18 was evaluated with).
 BUDGET_SHAPE = (8, 3, 16, 256, 256)
 BUDGET_BYTES = 64 * MIB
 
