@@ -31,7 +31,7 @@ from tensorlab.authoring import solved_copy
 from tensorlab.grading import STATUSES, GradingOptions, Limits, grade_folder, load_course, wire
 from tensorlab.grading.course import free_names
 from tensorlab.grading.grader import parse_notebook, structure_problems
-from tensorlab.grading.sandbox import Plan, bwrap_works
+from tensorlab.grading.sandbox import LIBRARIES_MB, WRITABLE, Plan, bwrap_works, systemd_scope_works
 
 pytestmark = pytest.mark.xdist_group(name="grading")  # the grading run is shared by this module
 
@@ -502,6 +502,40 @@ def test_bubblewrap_hides_the_solutions_and_makes_everything_else_read_only(tmp_
     assert results["write writable"] == "done"
     assert results["internet"] == "refused" and results["loopback"] == "done"
     assert results["processes"] <= 3  # its own process list
+
+
+def cgroup_plan(limits: Limits) -> Plan:
+    readable = [str(REPO), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)]
+    return Plan(limits=limits, trusted=False, readable=readable, hidden=[], env={"PATH": "/usr/bin:/bin"}, cgroup=True)
+
+
+def test_where_systemd_offers_a_user_scope_the_kernel_runs_in_a_cgroup_with_the_same_limits(tmp_path):
+    limits = Limits(memory_mb=1024, disk_mb=256, processes=16)
+    command = cgroup_plan(limits).kernel_command(tmp_path, ["python3", "-c", "pass"])
+    assert command[:4] == ["systemd-run", "--user", "--scope", "--quiet"]
+    assert "MemorySwapMax=0" in command and "TasksMax=16" in command
+    # the data limit plus the tmpfs folders, which live in memory too
+    assert f"MemoryMax={(1024 + LIBRARIES_MB + len(WRITABLE) * 256) << 20}" in command
+    assert command.index("bwrap") > command.index("--")  # the cgroup holds the whole sandbox
+
+
+@pytest.mark.skipif(
+    not (bwrap_works() and systemd_scope_works()),
+    reason="needs bubblewrap and a systemd user session (systemd-run --user --scope), as a desktop Linux has; "
+    "this machine lacks one, so its process limit rests on the watchdog, tested in test_grading_hostile.py",
+)
+def test_the_cgroup_stops_a_fork_loop_at_its_process_limit(tmp_path):
+    (tmp_path / "ipc").mkdir()
+    (tmp_path / "connection.json").touch()
+    script = (
+        "import subprocess\nstarted = []\ntry:\n    for _ in range(40):\n"
+        "        started.append(subprocess.Popen(['sleep', '30']))\nexcept OSError as error:\n"
+        "    print('refused after', len(started))\nfor p in started:\n    p.kill()\n"
+    )
+    command = cgroup_plan(Limits(processes=12)).kernel_command(tmp_path, [sys.executable, "-c", script])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert "refused after" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) < 12
 
 
 def test_command_line_refuses_missing_folders_and_out_inside_submissions(tmp_path):
