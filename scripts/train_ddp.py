@@ -34,6 +34,7 @@ import gc
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 from datetime import timedelta
@@ -251,18 +252,17 @@ def time_it(stmt, globals_: dict, number: int) -> float:
     return Timer(stmt, globals=globals_).timeit(number).mean
 
 
-def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -> dict:
-    """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only)."""
+def timing(rank: int, world_size: int, device: torch.device, local_batch: int, rounds: int = 5) -> dict:
+    """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only).
+
+    Each size (and each kind of step) is timed ``rounds`` times, interleaved with the others, and the
+    median kept: a moment when another program held a processor then spoils one round of every size
+    rather than every round of one size."""
     sizes = [10**k for k in range(2, 7)] + [4 * 10**6]
     warm_up = torch.ones(sizes[-1], device=device)  # the first calls also set up the connections
     for _ in range(3):
         dist.all_reduce(warm_up)
-    all_reduce_s = []
-    for size in sizes:
-        tensor = torch.ones(size, device=device)  # (size,) float32
-        number = 50 if size <= 10**5 else 5  # every rank runs the same count: they meet in each call
-        dist.barrier()  # start together
-        all_reduce_s.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
+    tensors = [torch.ones(size, device=device) for size in sizes]  # (size,) float32 each
     data = make_xo_dataset(seed=0)
     X = data.train_images[:local_batch].to(device)  # (B, 1, 6, 6) float32
     y = data.train_labels[:local_batch].to(device)  # (B,)
@@ -281,13 +281,22 @@ def timing(rank: int, world_size: int, device: torch.device, local_batch: int) -
         optimizer.step()
         optimizer.zero_grad()
 
-    compute_s = time_it("step()", {"step": step_alone}, 200)
-    ddp_step_s = time_it("step()", {"step": step_ddp}, 200)
+    all_reduce_rounds, compute_rounds, ddp_rounds = [[] for _ in sizes], [], []
+    for _ in range(rounds):
+        for size, tensor, times in zip(sizes, tensors, all_reduce_rounds):
+            number = 50 if size <= 10**5 else 5  # every rank runs the same count: they meet in each call
+            dist.barrier()  # start together
+            times.append(time_it("dist.all_reduce(tensor)", {"dist": dist, "tensor": tensor}, number))
+        dist.barrier()
+        compute_rounds.append(time_it("step()", {"step": step_alone}, 50))
+        ddp_rounds.append(time_it("step()", {"step": step_ddp}, 50))
     return {
         "sizes": sizes,
-        "all_reduce_s": all_reduce_s,
-        "step_compute_s": compute_s,
-        "step_ddp_s": ddp_step_s,
+        "rounds": rounds,
+        "all_reduce_s": [statistics.median(times) for times in all_reduce_rounds],
+        "all_reduce_rounds_s": all_reduce_rounds,
+        "step_compute_s": statistics.median(compute_rounds),
+        "step_ddp_s": statistics.median(ddp_rounds),
         "num_parameters": sum(p.numel() for p in net.parameters()),
         "local_batch": local_batch,
         "threads_per_process": torch.get_num_threads(),
