@@ -69,8 +69,8 @@ def one_ddp_run(workdir: Path, index: int) -> str | None:
     """Run train_ddp.py under torchrun once; None if it passed, else why it failed (one line)."""
     out = workdir / f"ddp_{index}.json"
     command = torchrun_command(
-        script_path("train_ddp.py"), "--out", str(out), "--epochs", "2", "--timeout", "60", nproc_per_node=2
-    )
+        script_path("train_ddp.py"), "--out", str(out), "--epochs", "2", "--timeout", "60", "--timing", nproc_per_node=2
+    )  # --timing as notebook 07 runs it: its interleaved rounds meet at a barrier many times
     try:
         result = run_captured(command, timeout=300, check=False)
     except subprocess.TimeoutExpired:
