@@ -256,8 +256,8 @@ def timing(rank: int, world_size: int, device: torch.device, local_batch: int, r
     """Seconds per all-reduce of float32 tensors of growing size, and per training step (compute only).
 
     Each size (and each kind of step) is timed ``rounds`` times, interleaved with the others, and the
-    median kept: a moment when another program held a processor then spoils one round of every size
-    rather than every round of one size."""
+    median kept: a moment when another program held a processor spoils the one measurement running then,
+    and the median leaves it out."""
     sizes = [10**k for k in range(2, 7)] + [4 * 10**6]
     warm_up = torch.ones(sizes[-1], device=device)  # the first calls also set up the connections
     for _ in range(3):
