@@ -315,6 +315,26 @@ def test_bfloat16_verdict_follows_the_instruction_sets_and_the_numbers():
     assert "although this CPU has bfloat16 instructions" in hw.bfloat16_verdict(sweeps(50e9), amx)
 
 
+def test_peak_verdict_explains_a_rate_above_the_estimate_and_says_how_close_otherwise():
+    info = hw.parse_cpu_info(ZEN3)
+    peak = hw.estimate_cpu_peak(torch.float32, info, cores=1)
+
+    def verdict(fraction_of_peak):
+        seconds = 2 * 1024**3 / (fraction_of_peak * peak.flops)
+        sweeps = {"float32, 1 thread": [hw.MatmulTiming(1024, torch.float32, "cpu", seconds, 3)]}
+        return hw.peak_verdict(sweeps, {"float32, 1 thread": peak}, info)
+
+    above = verdict(1.15)
+    assert "reached 115% of the estimated peak: the estimate is low" in above and f"{info.mhz / 1000:.2f} GHz" in above
+    assert (
+        verdict(0.8) == f"At n = 1024, one thread reached 80% of the estimated peak, which assumes "
+        f"{info.mhz / 1000:.2f} GHz from {info.mhz_source}."
+    )
+    assert "reached only 20%" in verdict(0.2)
+    unknown = hw.peak_verdict({"float32, 1 thread": []}, {}, info)
+    assert "could not be estimated" in unknown
+
+
 def test_sweep_table_is_read_back_as_printed():
     sweeps = {
         "float32, 1 thread": [

@@ -81,6 +81,7 @@ __all__ = [
     "record_to_json",
     "load_matmul_record",
     "bfloat16_verdict",
+    "peak_verdict",
 ]
 
 
@@ -1013,6 +1014,33 @@ def threads_verdict(
     return (
         f"At n = {n}, {threads} threads ran only {ratio:.2f}x as fast as one, where an idle machine gives close "
         f"to {min(threads, cores)}x: {why}. Run the cell again when the machine is quieter."
+    )
+
+
+def peak_verdict(sweeps: dict[str, list[MatmulTiming]], peaks: dict[str, PeakEstimate], info: CpuInfo) -> str:
+    """One sentence on float32's one-thread rate at the largest size against its estimated peak.
+
+    The peak is an estimate from the reported clock, so a core that runs faster than that clock (turbo,
+    or a virtual machine that reports a nominal clock) passes it: the sentence says so rather than let a
+    curve above its dashed line contradict "levels off below its peak"."""
+    sweep, peak = sweeps.get("float32, 1 thread", []), peaks.get("float32, 1 thread")
+    percent = peak.percent(sweep[-1].flops_per_second) if sweep and peak else None
+    if percent is None:
+        return "The peak of this CPU could not be estimated (its clock is not reported), so no percentage."
+    n = sweep[-1].n
+    clock = f"{info.mhz / 1000:.2f} GHz from {info.mhz_source}" if info.mhz else "an unknown clock"
+    if percent > 100:
+        return (
+            f"At n = {n}, one thread reached {percent:.0f}% of the estimated peak: the estimate is low, not the "
+            f"measurement. It assumes {clock}, and this core ran faster (a turbo clock, or a virtual machine "
+            "that reports a nominal one)."
+        )
+    if percent >= 50:
+        return f"At n = {n}, one thread reached {percent:.0f}% of the estimated peak, which assumes {clock}."
+    return (
+        f"At n = {n}, one thread reached only {percent:.0f}% of the estimated peak, which assumes {clock}: the "
+        "clock drops under heavy vector work, the chip may have fewer FMA units than assumed, or the machine "
+        "was busy."
     )
 
 
